@@ -1,0 +1,1 @@
+//! The tokio connection: framing, reader and writer tasks, pending map, credits.

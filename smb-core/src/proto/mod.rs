@@ -1,0 +1,1 @@
+//! Protocol state without I/O: handshake states, credits, MessageId window.
