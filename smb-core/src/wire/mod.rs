@@ -2,6 +2,21 @@
 
 use std::fmt;
 
+pub mod codec;
+pub mod create;
+pub mod dir;
+pub mod fuzz;
+pub mod header;
+pub mod info;
+pub mod io;
+pub mod ioctl;
+pub mod negotiate;
+pub mod session;
+
+pub use codec::{Reader, Writer};
+pub use create::FileId;
+pub use header::{Header, TransformHeader};
+
 /// A decoding failure: what was wrong, never a panic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{what}")]

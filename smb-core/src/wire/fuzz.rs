@@ -1,0 +1,93 @@
+//! Fuzz entry points: one function per parser of server data. Each takes
+//! arbitrary bytes and must never panic; fuzz targets just call them.
+
+use super::{create, dir, header, info, io, ioctl, negotiate, session};
+
+/// SMB2 header and compound splitting.
+pub fn header(data: &[u8]) {
+    let _ = header::Header::decode(data);
+    let _ = header::split_compound(data);
+}
+
+/// TRANSFORM_HEADER.
+pub fn transform_header(data: &[u8]) {
+    let _ = header::TransformHeader::decode(data);
+}
+
+/// NEGOTIATE response (a whole message, header included) and its contexts.
+pub fn negotiate_response(data: &[u8]) {
+    if let Ok(r) = negotiate::NegotiateResponse::decode(data) {
+        for c in &r.contexts {
+            let _ = c.ids();
+        }
+    }
+    let _ = negotiate::ValidateNegotiateResponse::decode(data);
+}
+
+/// SESSION_SETUP response.
+pub fn session_setup_response(data: &[u8]) {
+    let _ = session::SessionSetupResponse::decode(data);
+    let _ = session::TreeConnectResponse::decode(data);
+}
+
+/// CREATE response including create contexts, and a bare context chain.
+pub fn create_response(data: &[u8]) {
+    let _ = create::CreateResponse::decode(data);
+    let _ = create::decode_create_contexts(data);
+    let _ = create::decode_close(data);
+}
+
+/// QUERY_DIRECTORY output: FileIdBothDirectoryInformation entries.
+pub fn dir_entries(data: &[u8]) {
+    let _ = dir::decode_output_buffer(data);
+    if let Ok(es) = dir::decode_directory_entries(data) {
+        for e in es {
+            let _ = dir::validate_name(&e.name);
+        }
+    }
+}
+
+/// QUERY_INFO output (FileAllInformation).
+pub fn query_info(data: &[u8]) {
+    let _ = info::decode_all_information(data);
+    let _ = info::decode_set_info(data);
+}
+
+/// IOCTL response and FSCTL outputs.
+pub fn ioctl_response(data: &[u8]) {
+    let _ = ioctl::IoctlResponse::decode(data);
+    let _ = ioctl::decode_resume_key(data);
+    let _ = ioctl::CopyChunkResponse::decode(data);
+}
+
+/// ERROR response and the small fixed bodies (READ, WRITE, empty).
+pub fn error_response(data: &[u8]) {
+    let _ = session::decode_error(data);
+    let _ = session::decode_empty(data);
+    let _ = io::decode_read(data);
+    let _ = io::decode_write(data);
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn parsers_never_panic(data in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let mut framed = b"\xfeSMB".to_vec();
+            framed.extend_from_slice(&data);
+            for d in [&data[..], &framed[..]] {
+                super::header(d);
+                super::transform_header(d);
+                super::negotiate_response(d);
+                super::session_setup_response(d);
+                super::create_response(d);
+                super::dir_entries(d);
+                super::query_info(d);
+                super::ioctl_response(d);
+                super::error_response(d);
+            }
+        }
+    }
+}
