@@ -383,6 +383,30 @@ mod tests {
         assert_eq!(a.handle_final(&fin_bad), Err(AuthError::BadMechListMic));
     }
 
+    /// A real exchange with Samba 4.17.12 (the `tests/support` fixture), with
+    /// client challenge 0x42.. and ExportedSessionKey 0x24..: the server's
+    /// mechListMIC depends only on the latter, so it must verify.
+    #[test]
+    fn samba_4_17_exchange_verifies() {
+        const NEGOTIATE: &[u8] =
+            include_bytes!("../../../fuzz/seeds/spnego/samba_negotiate_init2.bin");
+        const CHALLENGE: &[u8] =
+            include_bytes!("../../../fuzz/seeds/spnego/samba_challenge_resp.bin");
+        const FINAL: &[u8] = include_bytes!("../../../fuzz/seeds/spnego/samba_final_resp.bin");
+        let mut a = Authenticator::new("smbcptest", "", "Test-Pa55word!", "PROBE");
+        a.initial_token(NEGOTIATE).unwrap();
+        a.handle_challenge(CHALLENGE, 0, [0x42; 8], [0x24; 16])
+            .unwrap();
+        assert_eq!(a.handle_final(FINAL), Ok(()));
+        assert_eq!(a.session_key(), Some([0x24; 16]));
+
+        let mut b = Authenticator::new("smbcptest", "", "Test-Pa55word!", "PROBE");
+        b.initial_token(NEGOTIATE).unwrap();
+        b.handle_challenge(CHALLENGE, 0, [0x42; 8], [0x25; 16])
+            .unwrap();
+        assert_eq!(b.handle_final(FINAL), Err(AuthError::BadMechListMic));
+    }
+
     #[test]
     fn anonymous_has_no_key() {
         let mut a = Authenticator::anonymous();
