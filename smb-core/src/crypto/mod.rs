@@ -63,3 +63,97 @@ pub enum CryptoError {
 pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
+
+/// Frames captured from Samba 4.17.12 (the `tests/support` fixture) by a
+/// scratch client using this module, with the NTLM session key 0x24.. : the
+/// final SESSION_SETUP response (signed by the server) and the encrypted
+/// response to an encrypted TREE_CONNECT, per dialect, cipher and signing
+/// algorithm. Their preauth hashes were recorded alongside.
+#[cfg(test)]
+mod samba_vectors {
+    use super::*;
+
+    const SESSION_KEY: [u8; 16] = [0x24; 16];
+
+    fn check(
+        dialect: u16,
+        cipher: Cipher,
+        alg: SigningAlgorithm,
+        preauth: Option<&[u8]>,
+        fin: &[u8],
+        enc: &[u8],
+    ) {
+        let hash: Option<[u8; 64]> = preauth.map(|p| p.try_into().unwrap());
+        let keys = SessionKeys::derive(dialect, &SESSION_KEY, hash.as_ref(), Some(cipher));
+        assert!(
+            Signer::new(alg, &keys.signing).verify(fin),
+            "{dialect:x} {alg:?} signature"
+        );
+        let sc = SessionCipher::new(cipher, &keys.encryption, &keys.decryption, 0).unwrap();
+        let plain = sc.decrypt(enc).unwrap();
+        assert_eq!(plain[..4], *b"\xfeSMB");
+        assert_eq!(plain[12], 3, "TREE_CONNECT response");
+        assert_eq!(plain[8..12], [0; 4], "STATUS_SUCCESS");
+        assert_eq!(
+            transform_session_id(enc).unwrap(),
+            u64::from_le_bytes(plain[40..48].try_into().unwrap())
+        );
+        let mut t = enc.to_vec();
+        t[60] ^= 1;
+        assert_eq!(sc.decrypt(&t), Err(CryptoError::Decrypt));
+    }
+
+    #[test]
+    fn smb302_cmac_and_ccm() {
+        check(
+            0x0302,
+            Cipher::Aes128Ccm,
+            SigningAlgorithm::AesCmac,
+            None,
+            include_bytes!("testdata/samba_0302_final.bin"),
+            include_bytes!("testdata/samba_0302_ccm128_tree_connect.bin"),
+        );
+    }
+
+    #[test]
+    fn smb311_gmac_and_gcm128() {
+        check(
+            0x0311,
+            Cipher::Aes128Gcm,
+            SigningAlgorithm::AesGmac,
+            Some(include_bytes!(
+                "testdata/samba_0311_gcm128_gmac_preauth.bin"
+            )),
+            include_bytes!("testdata/samba_0311_gcm128_gmac_final.bin"),
+            include_bytes!("testdata/samba_0311_gcm128_gmac_tree_connect.bin"),
+        );
+    }
+
+    #[test]
+    fn smb311_gmac_and_gcm256() {
+        check(
+            0x0311,
+            Cipher::Aes256Gcm,
+            SigningAlgorithm::AesGmac,
+            Some(include_bytes!(
+                "testdata/samba_0311_gcm256_gmac_preauth.bin"
+            )),
+            include_bytes!("testdata/samba_0311_gcm256_gmac_final.bin"),
+            include_bytes!("testdata/samba_0311_gcm256_gmac_tree_connect.bin"),
+        );
+    }
+
+    #[test]
+    fn smb311_cmac_and_ccm256() {
+        check(
+            0x0311,
+            Cipher::Aes256Ccm,
+            SigningAlgorithm::AesCmac,
+            Some(include_bytes!(
+                "testdata/samba_0311_ccm256_cmac_preauth.bin"
+            )),
+            include_bytes!("testdata/samba_0311_ccm256_cmac_final.bin"),
+            include_bytes!("testdata/samba_0311_ccm256_cmac_tree_connect.bin"),
+        );
+    }
+}

@@ -17,7 +17,7 @@ use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::{Aes128Gcm, Aes256Gcm};
 use ccm::Ccm;
 
-use super::CryptoError;
+use super::{CryptoError, SessionKeys};
 
 /// Length of the SMB2 TRANSFORM_HEADER.
 pub const TRANSFORM_HEADER_LEN: usize = 52;
@@ -203,6 +203,16 @@ impl SessionCipher {
             salt: nonce_salt.to_le_bytes(),
             counter: AtomicU64::new(0),
         })
+    }
+
+    /// [`new`](Self::new) with a session's derived keys
+    /// ([`SessionKeys::encryption`] and [`SessionKeys::decryption`]).
+    pub fn from_keys(
+        cipher: Cipher,
+        keys: &SessionKeys,
+        nonce_salt: u32,
+    ) -> Result<Self, CryptoError> {
+        Self::new(cipher, &keys.encryption, &keys.decryption, nonce_salt)
     }
 
     /// The cipher in use.
