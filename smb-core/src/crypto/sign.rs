@@ -71,8 +71,8 @@ impl SigningAlgorithm {
 
 #[derive(Clone)]
 enum Kind {
-    Hmac(Hmac<Sha256>),
-    Cmac(Cmac<Aes128>),
+    Hmac(Box<Hmac<Sha256>>),
+    Cmac(Box<Cmac<Aes128>>),
     /// The AES key schedule and the GHASH key H = AES_K(0^128).
     Gmac(Box<(Aes128, ghash::Key)>),
 }
@@ -106,10 +106,12 @@ impl Signer {
         let n = key.len().min(16);
         k16[..n].copy_from_slice(&key[..n]);
         let kind = match alg {
-            SigningAlgorithm::HmacSha256 => Kind::Hmac(
+            SigningAlgorithm::HmacSha256 => Kind::Hmac(Box::new(
                 <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length"),
-            ),
-            SigningAlgorithm::AesCmac => Kind::Cmac(<Cmac<Aes128> as Mac>::new((&k16).into())),
+            )),
+            SigningAlgorithm::AesCmac => {
+                Kind::Cmac(Box::new(<Cmac<Aes128> as Mac>::new((&k16).into())))
+            }
             SigningAlgorithm::AesGmac => {
                 let aes = Aes128::new((&k16).into());
                 let mut h = Block::default();
@@ -149,7 +151,7 @@ impl Signer {
         let zero = [0u8; 16];
         match &self.kind {
             Kind::Hmac(mac) => {
-                let mut mac = mac.clone();
+                let mut mac = (**mac).clone();
                 mac.update(head);
                 mac.update(&zero);
                 mac.update(tail);
@@ -159,7 +161,7 @@ impl Signer {
                 out
             }
             Kind::Cmac(mac) => {
-                let mut mac = mac.clone();
+                let mut mac = (**mac).clone();
                 mac.update(head);
                 mac.update(&zero);
                 mac.update(tail);
