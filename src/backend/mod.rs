@@ -1,0 +1,382 @@
+//! Storage backends: one enum over a local directory tree and an SMB share,
+//! with the handful of async operations the scanner and the copy engine need.
+//! Paths given to a backend are relative to its root, `/`-separated, and
+//! never contain `.` or `..` (they come from directory listings).
+
+use std::fmt;
+
+use bytes::Bytes;
+use smb_core::{FileTime, FileTimes};
+
+pub mod local;
+pub mod smb;
+
+pub use local::LocalFs;
+pub use smb::SmbFs;
+
+/// FILE_ATTRIBUTE_READONLY.
+pub const ATTR_READONLY: u32 = 0x1;
+/// FILE_ATTRIBUTE_DIRECTORY.
+pub const ATTR_DIRECTORY: u32 = 0x10;
+/// FILE_ATTRIBUTE_ARCHIVE.
+pub const ATTR_ARCHIVE: u32 = 0x20;
+/// FILE_ATTRIBUTE_NORMAL.
+pub const ATTR_NORMAL: u32 = 0x80;
+/// The attribute bits `--copy A` carries over (read-only, hidden, system, archive).
+pub const COPIED_ATTRS: u32 = 0x1 | 0x2 | 0x4 | 0x20;
+
+/// One directory entry, as both sides describe it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// File name (no separators).
+    pub name: String,
+    /// A directory.
+    pub is_dir: bool,
+    /// Size in bytes (0 for directories).
+    pub size: u64,
+    /// Last write time.
+    pub mtime: FileTime,
+    /// FILE_ATTRIBUTE_* bits.
+    pub attributes: u32,
+}
+
+/// An error of one backend operation.
+#[derive(Debug)]
+pub enum OpError {
+    /// A local I/O error.
+    Io(std::io::Error),
+    /// An SMB error.
+    Smb(smb_core::Error),
+}
+
+impl fmt::Display for OpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io(e) => write!(f, "{e}"),
+            Self::Smb(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for OpError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io(e) => Some(e),
+            Self::Smb(e) => Some(e),
+        }
+    }
+}
+
+impl From<std::io::Error> for OpError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+impl From<smb_core::Error> for OpError {
+    fn from(e: smb_core::Error) -> Self {
+        Self::Smb(e)
+    }
+}
+
+/// Result of a backend operation.
+pub type OpResult<T> = Result<T, OpError>;
+
+impl OpError {
+    /// Worth retrying: SMB transient errors, interrupted or timed-out local I/O.
+    /// Access denied is never transient.
+    pub fn is_transient(&self) -> bool {
+        use std::io::ErrorKind as K;
+        match self {
+            Self::Smb(e) => e.is_transient(),
+            Self::Io(e) => matches!(e.kind(), K::Interrupted | K::TimedOut | K::WouldBlock),
+        }
+    }
+
+    /// The thing does not exist.
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            Self::Io(e) => e.kind() == std::io::ErrorKind::NotFound,
+            Self::Smb(e) => e.status().is_some_and(|s| {
+                s == smb_core::NtStatus::OBJECT_NAME_NOT_FOUND
+                    || s == smb_core::NtStatus::OBJECT_PATH_NOT_FOUND
+                    || s == smb_core::NtStatus::NO_SUCH_FILE
+            }),
+        }
+    }
+
+    /// A stable machine-readable code: the NTSTATUS name or the errno name.
+    pub fn code(&self) -> String {
+        match self {
+            Self::Smb(e) => match e.status() {
+                Some(s) => s
+                    .name()
+                    .map_or_else(|| format!("0x{:08x}", s.0), str::to_string),
+                None => smb_kind(e).to_string(),
+            },
+            Self::Io(e) => match e.raw_os_error() {
+                Some(n) => errno_name(n).map_or_else(|| format!("errno {n}"), str::to_string),
+                None => format!("{:?}", e.kind()),
+            },
+        }
+    }
+}
+
+fn smb_kind(e: &smb_core::Error) -> &'static str {
+    use smb_core::Error as E;
+    match e {
+        E::Io(_) => "SMB_IO",
+        E::Decode(_) => "SMB_MALFORMED_REPLY",
+        E::Auth(_) => "SMB_AUTH",
+        E::BadSignature => "SMB_BAD_SIGNATURE",
+        E::ConnectionLost(_) => "SMB_CONNECTION_LOST",
+        E::Timeout(_) => "SMB_TIMEOUT",
+        E::Unsupported(_) => "SMB_UNSUPPORTED",
+        E::InvalidArgument(_) => "SMB_INVALID_ARGUMENT",
+        _ => "SMB_ERROR",
+    }
+}
+
+/// Names of the errno values a copier meets.
+fn errno_name(n: i32) -> Option<&'static str> {
+    Some(match n {
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::EIO => "EIO",
+        libc::EBADF => "EBADF",
+        libc::EAGAIN => "EAGAIN",
+        libc::ENOMEM => "ENOMEM",
+        libc::EACCES => "EACCES",
+        libc::EBUSY => "EBUSY",
+        libc::EEXIST => "EEXIST",
+        libc::EXDEV => "EXDEV",
+        libc::ENOTDIR => "ENOTDIR",
+        libc::EISDIR => "EISDIR",
+        libc::EINVAL => "EINVAL",
+        libc::EMFILE => "EMFILE",
+        libc::EFBIG => "EFBIG",
+        libc::ENOSPC => "ENOSPC",
+        libc::EROFS => "EROFS",
+        libc::ENAMETOOLONG => "ENAMETOOLONG",
+        libc::ENOTEMPTY => "ENOTEMPTY",
+        libc::ELOOP => "ELOOP",
+        libc::EDQUOT => "EDQUOT",
+        libc::ETIMEDOUT => "ETIMEDOUT",
+        _ => return None,
+    })
+}
+
+/// A source or destination tree.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// A local directory.
+    Local(LocalFs),
+    /// A directory on an SMB share.
+    Smb(SmbFs),
+}
+
+/// An open file being read.
+#[derive(Debug, Clone)]
+pub enum Reader {
+    /// Local file.
+    Local(local::LocalReader),
+    /// SMB handle, shared by every block worker.
+    Smb(smb::SmbReader),
+}
+
+/// A temporary destination file being written.
+#[derive(Debug, Clone)]
+pub enum Writer {
+    /// Local file.
+    Local(local::LocalWriter),
+    /// SMB handle, shared by every block worker.
+    Smb(smb::SmbWriter),
+}
+
+macro_rules! dispatch {
+    ($self:expr, $b:ident => $e:expr) => {
+        match $self {
+            Self::Local($b) => $e,
+            Self::Smb($b) => $e,
+        }
+    };
+}
+
+impl Backend {
+    /// Lists a directory (without `.` and `..`).
+    pub async fn list_dir(&self, rel: &str) -> OpResult<Vec<Entry>> {
+        dispatch!(self, b => b.list_dir(rel).await)
+    }
+
+    /// Metadata of one path.
+    pub async fn stat(&self, rel: &str) -> OpResult<Entry> {
+        dispatch!(self, b => b.stat(rel).await)
+    }
+
+    /// Reads a whole file of known small size in one go (a compound on SMB).
+    pub async fn read_whole(&self, rel: &str, size: u64) -> OpResult<Bytes> {
+        dispatch!(self, b => b.read_whole(rel, size).await)
+    }
+
+    /// Opens a file for positional reads.
+    pub async fn open_read(&self, rel: &str) -> OpResult<Reader> {
+        match self {
+            Self::Local(b) => Ok(Reader::Local(b.open_read(rel).await?)),
+            Self::Smb(b) => Ok(Reader::Smb(b.open_read(rel).await?)),
+        }
+    }
+
+    /// Creates the temporary file `temp_rel` for positional writes.
+    pub async fn create(&self, temp_rel: &str, size: u64) -> OpResult<Writer> {
+        match self {
+            Self::Local(b) => Ok(Writer::Local(b.create(temp_rel, size).await?)),
+            Self::Smb(b) => Ok(Writer::Smb(b.create(temp_rel, size).await?)),
+        }
+    }
+
+    /// Writes a whole small file at `temp_rel` and sets its times (one compound on SMB).
+    pub async fn write_whole(&self, temp_rel: &str, data: Bytes, times: FileTimes) -> OpResult<()> {
+        dispatch!(self, b => b.write_whole(temp_rel, data, times).await)
+    }
+
+    /// Renames `from` over `to`.
+    pub async fn rename(&self, from: &str, to: &str) -> OpResult<()> {
+        dispatch!(self, b => b.rename(from, to).await)
+    }
+
+    /// Sets times and attributes of a path.
+    pub async fn set_times(&self, rel: &str, times: FileTimes) -> OpResult<()> {
+        dispatch!(self, b => b.set_times(rel, times).await)
+    }
+
+    /// Creates a directory; fine when it exists.
+    pub async fn mkdir(&self, rel: &str) -> OpResult<()> {
+        dispatch!(self, b => b.mkdir(rel).await)
+    }
+
+    /// Deletes a file.
+    pub async fn remove_file(&self, rel: &str) -> OpResult<()> {
+        dispatch!(self, b => b.remove_file(rel).await)
+    }
+
+    /// Deletes an empty directory.
+    pub async fn remove_dir(&self, rel: &str) -> OpResult<()> {
+        dispatch!(self, b => b.remove_dir(rel).await)
+    }
+
+    /// Largest single read/write this backend does well (the block size for big files).
+    pub fn io_size(&self) -> u32 {
+        dispatch!(self, b => b.io_size())
+    }
+
+    /// A human-readable name of `rel` for messages.
+    pub fn display(&self, rel: &str) -> String {
+        dispatch!(self, b => b.display(rel))
+    }
+}
+
+impl Reader {
+    /// Reads up to `len` bytes at `offset`; short only at end of file.
+    pub async fn read_at(&self, offset: u64, len: u32) -> OpResult<Bytes> {
+        dispatch!(self, r => r.read_at(offset, len).await)
+    }
+
+    /// Closes the handle (SMB) or drops it (local).
+    pub async fn close(&self) -> OpResult<()> {
+        dispatch!(self, r => r.close().await)
+    }
+}
+
+impl Writer {
+    /// Writes all of `data` at `offset`.
+    pub async fn write_at(&self, offset: u64, data: Bytes) -> OpResult<()> {
+        dispatch!(self, w => w.write_at(offset, data).await)
+    }
+
+    /// Renames the finished temporary file over `final_rel`, then sets times
+    /// (when given) and closes it.
+    pub async fn commit(&self, final_rel: &str, times: Option<FileTimes>) -> OpResult<()> {
+        dispatch!(self, w => w.commit(final_rel, times).await)
+    }
+
+    /// Closes and deletes the temporary file (best effort).
+    pub async fn abort(&self) {
+        dispatch!(self, w => w.abort().await)
+    }
+}
+
+/// Times to give a destination file: the source's mtime (and atime/creation
+/// where known) plus, with `--copy A`, its attributes.
+pub fn times_for(src: &Entry, timestamps: bool, attributes: bool) -> FileTimes {
+    FileTimes {
+        last_write_time: timestamps.then_some(src.mtime),
+        attributes: attributes.then(|| {
+            let a = src.attributes & COPIED_ATTRS;
+            if a == 0 {
+                ATTR_NORMAL
+            } else {
+                a
+            }
+        }),
+        ..FileTimes::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_and_transience() {
+        let e = OpError::Io(std::io::Error::from_raw_os_error(libc::ENOENT));
+        assert_eq!(e.code(), "ENOENT");
+        assert!(e.is_not_found() && !e.is_transient());
+        let e = OpError::Io(std::io::Error::from_raw_os_error(libc::EACCES));
+        assert_eq!(e.code(), "EACCES");
+        assert!(!e.is_transient());
+        let e = OpError::Smb(smb_core::Error::Status {
+            status: smb_core::NtStatus::ACCESS_DENIED,
+            command: smb_core::wire::Command(5),
+        });
+        assert_eq!(e.code(), "STATUS_ACCESS_DENIED");
+        assert!(!e.is_transient() && !e.is_not_found());
+        let e = OpError::Smb(smb_core::Error::Status {
+            status: smb_core::NtStatus::SHARING_VIOLATION,
+            command: smb_core::wire::Command(5),
+        });
+        assert!(e.is_transient());
+        let e = OpError::Smb(smb_core::Error::Status {
+            status: smb_core::NtStatus::OBJECT_NAME_NOT_FOUND,
+            command: smb_core::wire::Command(5),
+        });
+        assert!(e.is_not_found());
+        assert_eq!(
+            OpError::Smb(smb_core::Error::Timeout(std::time::Duration::from_secs(1))).code(),
+            "SMB_TIMEOUT"
+        );
+    }
+
+    #[test]
+    fn times_carry_mtime_and_attributes() {
+        let e = Entry {
+            name: "a".into(),
+            is_dir: false,
+            size: 1,
+            mtime: FileTime(42),
+            attributes: 0x21,
+        };
+        let t = times_for(&e, true, true);
+        assert_eq!(t.last_write_time, Some(FileTime(42)));
+        assert_eq!(t.attributes, Some(0x21));
+        let t = times_for(
+            &Entry {
+                attributes: 0x10,
+                ..e.clone()
+            },
+            false,
+            true,
+        );
+        assert_eq!((t.last_write_time, t.attributes), (None, Some(ATTR_NORMAL)));
+        assert_eq!(times_for(&e, false, false), FileTimes::default());
+    }
+}

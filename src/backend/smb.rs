@@ -1,0 +1,378 @@
+//! The SMB backend on smb-core: one [`Client`] per server shared by every
+//! task, paths joined under the location's directory with `\`, big I/O split
+//! into MaxRead/MaxWriteSize pieces, small files through the one-round-trip
+//! compounds (`Tree::read_file`/`write_file`).
+
+use std::collections::HashMap;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use smb_core::{
+    Client, ClientConfig, Credentials, Dialect, File, FileInfo, FileTimes, OpenOptions, Tree,
+};
+use tokio::sync::Mutex;
+
+use super::{Entry, OpResult};
+use crate::location::SmbLocation;
+
+/// A directory on a connected share.
+#[derive(Debug, Clone)]
+pub struct SmbFs {
+    tree: Tree,
+    /// `\\server\share`, for messages.
+    unc: String,
+    /// The location's directory inside the share (`\`-separated, may be empty).
+    base: String,
+    max_read: u32,
+    max_write: u32,
+    unbuffered: bool,
+}
+
+/// An open SMB file for reading.
+#[derive(Debug, Clone)]
+pub struct SmbReader {
+    file: File,
+    max_read: u32,
+}
+
+/// An open SMB temporary file for writing.
+#[derive(Debug, Clone)]
+pub struct SmbWriter {
+    file: File,
+    tree: Tree,
+    temp: String,
+    base: String,
+    max_write: u32,
+}
+
+fn entry(name: String, info: &FileInfo) -> Entry {
+    let is_dir = info.is_dir();
+    Entry {
+        name,
+        is_dir,
+        size: if is_dir { 0 } else { info.size },
+        mtime: info.last_write_time,
+        attributes: info.attributes,
+    }
+}
+
+fn join(base: &str, rel: &str) -> String {
+    let rel = rel.replace('/', "\\");
+    match (base.is_empty(), rel.is_empty()) {
+        (true, _) => rel,
+        (false, true) => base.to_string(),
+        (false, false) => format!("{base}\\{rel}"),
+    }
+}
+
+impl SmbFs {
+    /// A tree rooted at `loc.path` on a connected share.
+    pub fn new(tree: Tree, loc: &SmbLocation, client: &Client, unbuffered: bool) -> Self {
+        let n = client.negotiated();
+        Self {
+            tree,
+            unc: format!("\\\\{}\\{}", loc.server, loc.share),
+            base: loc.path.clone(),
+            max_read: n.max_read_size.max(64 * 1024),
+            max_write: n.max_write_size.max(64 * 1024),
+            // Unbuffered read/write flags exist from SMB 3.0.2 on.
+            unbuffered: unbuffered && n.dialect >= Dialect::SMB3_0_2,
+        }
+    }
+
+    fn path(&self, rel: &str) -> String {
+        join(&self.base, rel)
+    }
+
+    /// Lists a directory.
+    pub async fn list_dir(&self, rel: &str) -> OpResult<Vec<Entry>> {
+        let list = self.tree.read_dir(&self.path(rel)).await?;
+        Ok(list.into_iter().map(|d| entry(d.name, &d.info)).collect())
+    }
+
+    /// Metadata of a path.
+    pub async fn stat(&self, rel: &str) -> OpResult<Entry> {
+        let info = self.tree.stat(&self.path(rel)).await?;
+        Ok(entry(
+            rel.rsplit('/').next().unwrap_or_default().to_string(),
+            &info,
+        ))
+    }
+
+    /// Reads a small file with one compound; falls back to READs when it grew.
+    pub async fn read_whole(&self, rel: &str, size: u64) -> OpResult<Bytes> {
+        if size <= u64::from(self.max_read) {
+            match self.tree.read_file(&self.path(rel), self.max_read).await {
+                Ok((data, _)) => return Ok(data),
+                Err(smb_core::Error::Unsupported(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let r = self.open_read(rel).await?;
+        let mut out = Vec::with_capacity(size as usize);
+        loop {
+            let chunk = r.read_at(out.len() as u64, self.max_read).await?;
+            if chunk.is_empty() {
+                break;
+            }
+            out.extend_from_slice(&chunk);
+        }
+        r.close().await?;
+        Ok(out.into())
+    }
+
+    /// Opens for reading.
+    pub async fn open_read(&self, rel: &str) -> OpResult<SmbReader> {
+        let opts = OpenOptions {
+            unbuffered: self.unbuffered,
+            sequential: true,
+            ..OpenOptions::read()
+        };
+        let file = self.tree.open(&self.path(rel), &opts).await?;
+        Ok(SmbReader {
+            file,
+            max_read: self.max_read,
+        })
+    }
+
+    /// Creates the temporary file and sets its length (so the server allocates once).
+    pub async fn create(&self, temp_rel: &str, size: u64) -> OpResult<SmbWriter> {
+        let temp = self.path(temp_rel);
+        let opts = OpenOptions {
+            unbuffered: self.unbuffered,
+            ..OpenOptions::create_write()
+        };
+        let file = self.tree.open(&temp, &opts).await?;
+        let w = SmbWriter {
+            file,
+            tree: self.tree.clone(),
+            temp,
+            base: self.base.clone(),
+            max_write: self.max_write,
+        };
+        if size > 0 {
+            if let Err(e) = w.file.set_len(size).await {
+                w.abort().await;
+                return Err(e.into());
+            }
+        }
+        Ok(w)
+    }
+
+    /// Writes a small file in one compound (CREATE+WRITE+SET_INFO+CLOSE).
+    pub async fn write_whole(&self, temp_rel: &str, data: Bytes, times: FileTimes) -> OpResult<()> {
+        self.tree
+            .write_file(&self.path(temp_rel), data, times)
+            .await?;
+        Ok(())
+    }
+
+    /// Renames over the target.
+    pub async fn rename(&self, from: &str, to: &str) -> OpResult<()> {
+        Ok(self
+            .tree
+            .rename(&self.path(from), &self.path(to), true)
+            .await?)
+    }
+
+    /// Sets times and attributes.
+    pub async fn set_times(&self, rel: &str, times: FileTimes) -> OpResult<()> {
+        Ok(self.tree.set_times(&self.path(rel), times).await?)
+    }
+
+    /// Creates a directory and any missing parents below the base.
+    pub async fn mkdir(&self, rel: &str) -> OpResult<()> {
+        let path = self.path(rel);
+        match self.tree.create_dir(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.status() == Some(smb_core::NtStatus::OBJECT_PATH_NOT_FOUND) => {
+                // A parent is missing: create the chain from the top.
+                let mut so_far = String::new();
+                for comp in path.split('\\') {
+                    if !so_far.is_empty() {
+                        so_far.push('\\');
+                    }
+                    so_far.push_str(comp);
+                    self.tree.create_dir(&so_far).await?;
+                }
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes a file (clearing read-only first if the server refuses).
+    pub async fn remove_file(&self, rel: &str) -> OpResult<()> {
+        let path = self.path(rel);
+        match self.tree.remove_file(&path).await {
+            Err(e) if e.status() == Some(smb_core::NtStatus::ACCESS_DENIED) => {
+                let normal = FileTimes {
+                    attributes: Some(super::ATTR_NORMAL),
+                    ..FileTimes::default()
+                };
+                if self.tree.set_times(&path, normal).await.is_ok() {
+                    return Ok(self.tree.remove_file(&path).await?);
+                }
+                Err(e.into())
+            }
+            r => Ok(r?),
+        }
+    }
+
+    /// Deletes an empty directory.
+    pub async fn remove_dir(&self, rel: &str) -> OpResult<()> {
+        Ok(self.tree.remove_dir(&self.path(rel)).await?)
+    }
+
+    /// Block size for big files: what one READ and one WRITE can carry.
+    pub fn io_size(&self) -> u32 {
+        self.max_read.min(self.max_write)
+    }
+
+    /// `\\server\share\path`, for messages.
+    pub fn display(&self, rel: &str) -> String {
+        let p = self.path(rel);
+        if p.is_empty() {
+            self.unc.clone()
+        } else {
+            format!("{}\\{p}", self.unc)
+        }
+    }
+}
+
+impl SmbReader {
+    /// Reads `len` bytes at `offset` in MaxReadSize pieces; short only at end of file.
+    pub async fn read_at(&self, offset: u64, len: u32) -> OpResult<Bytes> {
+        if len <= self.max_read {
+            return Ok(self.file.read_at(offset, len).await?);
+        }
+        let mut out = Vec::with_capacity(len as usize);
+        while out.len() < len as usize {
+            let want = (len - out.len() as u32).min(self.max_read);
+            let chunk = self.file.read_at(offset + out.len() as u64, want).await?;
+            if chunk.is_empty() {
+                break;
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out.into())
+    }
+
+    /// CLOSE.
+    pub async fn close(&self) -> OpResult<()> {
+        self.file.close().await?;
+        Ok(())
+    }
+}
+
+impl SmbWriter {
+    /// Writes all of `data` at `offset` in MaxWriteSize pieces, resuming short writes.
+    pub async fn write_at(&self, offset: u64, data: Bytes) -> OpResult<()> {
+        let mut done = 0usize;
+        while done < data.len() {
+            let end = (done + self.max_write as usize).min(data.len());
+            let n = self
+                .file
+                .write_at(offset + done as u64, data.slice(done..end))
+                .await? as usize;
+            if n == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::WriteZero,
+                    "server wrote 0 bytes",
+                )
+                .into());
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Renames the open handle over the final name, sets times, closes.
+    pub async fn commit(&self, final_rel: &str, times: Option<FileTimes>) -> OpResult<()> {
+        self.file.rename(&join(&self.base, final_rel), true).await?;
+        if let Some(t) = times {
+            self.file.set_times(t).await?;
+        }
+        self.file.close().await?;
+        Ok(())
+    }
+
+    /// Deletes the temporary file: delete-on-close on the handle, else by path.
+    pub async fn abort(&self) {
+        let deleted = self.file.set_delete_on_close().await.is_ok();
+        let _ = self.file.close().await;
+        if !deleted {
+            let _ = self.tree.remove_file(&self.temp).await;
+        }
+    }
+}
+
+/// (server, port, user, domain).
+type SessionKey = (String, u16, String, String);
+
+/// Opens trees, sharing one authenticated connection per (server, port, user).
+#[derive(Debug, Default)]
+pub struct Connector {
+    sessions: Mutex<HashMap<SessionKey, (Client, smb_core::Session)>>,
+    trees: Mutex<HashMap<(SessionKey, String), Tree>>,
+}
+
+impl Connector {
+    /// Connects (or reuses a connection) and tree-connects to `loc.share`.
+    pub async fn open(
+        &self,
+        loc: &SmbLocation,
+        creds: &Credentials,
+        config: &ClientConfig,
+        unbuffered: bool,
+    ) -> anyhow::Result<SmbFs> {
+        let key = (
+            loc.server.clone(),
+            loc.port,
+            creds.user.clone(),
+            creds.domain.clone(),
+        );
+        let (client, session) = {
+            let mut sessions = self.sessions.lock().await;
+            if let Some(s) = sessions.get(&key) {
+                s.clone()
+            } else {
+                let client = Client::connect(&loc.server, loc.port, config.clone())
+                    .await
+                    .with_context(|| format!("cannot connect to {}:{}", loc.server, loc.port))?;
+                let session = client.session_setup(creds).await.with_context(|| {
+                    format!("cannot log on to {} as {:?}", loc.server, creds.user)
+                })?;
+                sessions.insert(key.clone(), (client.clone(), session.clone()));
+                (client, session)
+            }
+        };
+        let tkey = (key, loc.share.to_ascii_lowercase());
+        let tree = {
+            let mut trees = self.trees.lock().await;
+            if let Some(t) = trees.get(&tkey) {
+                t.clone()
+            } else {
+                let t = session.tree_connect(&loc.share).await.with_context(|| {
+                    format!("cannot connect to share \\\\{}\\{}", loc.server, loc.share)
+                })?;
+                trees.insert(tkey, t.clone());
+                t
+            }
+        };
+        Ok(SmbFs::new(tree, loc, &client, unbuffered))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_join_under_the_base() {
+        assert_eq!(join("", ""), "");
+        assert_eq!(join("", "a/b"), "a\\b");
+        assert_eq!(join("base\\dir", ""), "base\\dir");
+        assert_eq!(join("base", "a/b c"), "base\\a\\b c");
+    }
+}

@@ -1,0 +1,287 @@
+//! The raw command line: a clap derive whose `///` comments are the `--help`
+//! text, the man page and the shell completions. Nothing here is validated;
+//! see [`crate::cli::options`] for that.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser};
+
+use crate::exit::ExitMode;
+
+/// Robocopy, rewritten in Rust: copy directory trees between local paths and SMB shares.
+///
+/// SOURCE and DEST are local paths or SMB paths (\\server\share\dir, //server/share/dir,
+/// smb://[domain;user@]server[:port]/share/dir). robocopy's /FLAGS are accepted too,
+/// case-insensitively (/MIR, /MT:32, /R:0, /XF a b ...).
+#[derive(Parser, Debug, Clone, Default)]
+#[command(name = "smbcp", version, about, long_about, max_term_width = 100)]
+pub struct Args {
+    /// Source directory (local path or SMB path).
+    #[arg(value_name = "SOURCE")]
+    pub source: String,
+
+    /// Destination directory (local path or SMB path); created when missing.
+    #[arg(value_name = "DEST")]
+    pub dest: String,
+
+    /// Only copy files whose name matches one of these globs (default: all files) [robocopy: file args].
+    #[arg(value_name = "FILE_GLOB")]
+    pub globs: Vec<String>,
+
+    // ----- selection -----
+    /// Copy subdirectories, but not empty ones [/S].
+    #[arg(short = 's', long, help_heading = "Selection")]
+    pub subdirs: bool,
+
+    /// Copy subdirectories, including empty ones (implies --subdirs) [/E].
+    #[arg(short = 'e', long, help_heading = "Selection")]
+    pub empty_dirs: bool,
+
+    /// Only copy the top N levels of the source tree (1 = SOURCE itself) [/LEV:n].
+    #[arg(long, value_name = "N", help_heading = "Selection")]
+    pub lev: Option<u32>,
+
+    /// Exclude files whose name or relative path matches GLOB; repeatable [/XF].
+    #[arg(long, value_name = "GLOB", action = ArgAction::Append, help_heading = "Selection")]
+    pub exclude_file: Vec<String>,
+
+    /// Exclude directories whose name or relative path matches GLOB; repeatable [/XD].
+    #[arg(long, value_name = "GLOB", action = ArgAction::Append, help_heading = "Selection")]
+    pub exclude_dir: Vec<String>,
+
+    /// Skip files bigger than SIZE (bytes, or with K/M/G/T suffix) [/MAX:n].
+    #[arg(long, value_name = "SIZE", help_heading = "Selection")]
+    pub max_size: Option<String>,
+
+    /// Skip files smaller than SIZE [/MIN:n].
+    #[arg(long, value_name = "SIZE", help_heading = "Selection")]
+    pub min_size: Option<String>,
+
+    /// Skip files older than AGE: days (n < 1900), a date YYYYMMDD, or a duration like 12h [/MAXAGE:n].
+    #[arg(long, value_name = "AGE", help_heading = "Selection")]
+    pub max_age: Option<String>,
+
+    /// Skip files newer than AGE (same forms as --max-age) [/MINAGE:n].
+    #[arg(long, value_name = "AGE", help_heading = "Selection")]
+    pub min_age: Option<String>,
+
+    /// Skip source files older than their destination copy [/XO].
+    #[arg(long, help_heading = "Selection")]
+    pub exclude_older: bool,
+
+    /// Skip source files newer than their destination copy [/XN].
+    #[arg(long, help_heading = "Selection")]
+    pub exclude_newer: bool,
+
+    /// Skip changed files: same time, different size [/XC].
+    #[arg(long, help_heading = "Selection")]
+    pub exclude_changed: bool,
+
+    /// Ignore extra destination files and directories: not listed, never deleted [/XX].
+    #[arg(long, help_heading = "Selection")]
+    pub exclude_extra: bool,
+
+    /// Copy files even when they are the same (size and time) [/IS].
+    #[arg(long, help_heading = "Selection")]
+    pub include_same: bool,
+
+    /// Compare times with a 2-second tolerance (FAT granularity) [/FFT].
+    #[arg(long, help_heading = "Selection")]
+    pub fft: bool,
+
+    // ----- modes -----
+    /// Mirror: --empty-dirs plus --purge [/MIR].
+    #[arg(long, help_heading = "Modes")]
+    pub mirror: bool,
+
+    /// Delete destination files and directories that are not in the source [/PURGE].
+    #[arg(long, help_heading = "Modes")]
+    pub purge: bool,
+
+    /// Refuse to delete anything when more than N items would be deleted
+    /// ("unlimited" to allow any number) [default: 1000].
+    #[arg(long, value_name = "N", help_heading = "Modes")]
+    pub max_delete: Option<String>,
+
+    /// Move files: delete each source file once it is copied [/MOV].
+    #[arg(long = "move", help_heading = "Modes")]
+    pub move_files: bool,
+
+    /// Move files and directories: like --move, then remove emptied source directories [/MOVE].
+    #[arg(long, help_heading = "Modes")]
+    pub move_all: bool,
+
+    /// List what would be copied or deleted; change nothing [/L].
+    #[arg(short = 'l', long, visible_alias = "dry-run", help_heading = "Modes")]
+    pub list_only: bool,
+
+    /// Create the directory tree and zero-length files only [/CREATE].
+    #[arg(long, help_heading = "Modes")]
+    pub create: bool,
+
+    // ----- engine -----
+    /// Number of concurrent copy jobs (files or blocks of big files), 1–128 [/MT:n].
+    #[arg(long, value_name = "N", default_value_t = 8, help_heading = "Engine")]
+    pub mt: u32,
+
+    /// Unbuffered I/O: O_DIRECT locally, unbuffered read/write on SMB 3.0.2+ [/J].
+    #[arg(long, help_heading = "Engine")]
+    pub unbuffered: bool,
+
+    /// Retries for each file after a transient error [/R:n].
+    #[arg(long, value_name = "N", default_value_t = 3, help_heading = "Engine")]
+    pub retries: u32,
+
+    /// Wait before the first retry (doubles each retry, with jitter), e.g. 2s, 500ms [/W:n].
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "2s",
+        help_heading = "Engine"
+    )]
+    pub wait: String,
+
+    /// Timeout for connecting and for each SMB request, e.g. 30s.
+    #[arg(long, value_name = "DURATION", help_heading = "Engine")]
+    pub timeout: Option<String>,
+
+    /// Limit total throughput to RATE bytes per second (K/M/G suffixes, or 100Mbit) [/IPG].
+    #[arg(long, value_name = "RATE", help_heading = "Engine")]
+    pub bwlimit: Option<String>,
+
+    /// What to copy for files: D=data, A=attributes, T=timestamps [/COPY:DAT].
+    #[arg(
+        long,
+        value_name = "DAT",
+        default_value = "DAT",
+        help_heading = "Engine"
+    )]
+    pub copy: String,
+
+    /// What to copy for directories: D=data, A=attributes, T=timestamps [/DCOPY:T].
+    #[arg(
+        long,
+        value_name = "DAT",
+        default_value = "DA",
+        help_heading = "Engine"
+    )]
+    pub dcopy: String,
+
+    // ----- output -----
+    /// Write the file list and summary to FILE instead of stdout (overwrite) [/LOG:file].
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub log: Option<PathBuf>,
+
+    /// Like --log, appending to FILE [/LOG+:file].
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "log",
+        help_heading = "Output"
+    )]
+    pub log_append: Option<PathBuf>,
+
+    /// With --log: also write to stdout [/TEE].
+    #[arg(long, help_heading = "Output")]
+    pub tee: bool,
+
+    /// Do not list files [/NFL].
+    #[arg(long, help_heading = "Output")]
+    pub no_file_list: bool,
+
+    /// Do not list directories [/NDL].
+    #[arg(long, help_heading = "Output")]
+    pub no_dir_list: bool,
+
+    /// No progress display (it is only ever shown when stderr is a terminal) [/NP].
+    #[arg(long, help_heading = "Output")]
+    pub no_progress: bool,
+
+    /// Print sizes as exact byte counts [/BYTES].
+    #[arg(long, help_heading = "Output")]
+    pub bytes: bool,
+
+    /// Write a JSON report (summary and per-file failures) to FILE, or "-" for stdout.
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub json: Option<String>,
+
+    /// More output: also list skipped files; -vv adds debug logging.
+    #[arg(short = 'v', long, action = ArgAction::Count, help_heading = "Output")]
+    pub verbose: u8,
+
+    /// Less output: no file/dir lists and no summary; errors only.
+    #[arg(short = 'q', long, action = ArgAction::Count, conflicts_with = "verbose", help_heading = "Output")]
+    pub quiet: u8,
+
+    /// Exit-code convention.
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = ExitMode::Default, help_heading = "Output")]
+    pub exit_codes: ExitMode,
+
+    // ----- credentials -----
+    /// SMB user as [DOMAIN\]NAME (or put it in the URL: smb://DOMAIN;NAME@server/share).
+    #[arg(
+        short = 'u',
+        long,
+        value_name = "[DOMAIN\\]NAME",
+        help_heading = "Credentials"
+    )]
+    pub user: Option<String>,
+
+    /// Read the password from the first line of FILE (refused when group/others can read it).
+    #[arg(long, value_name = "FILE", help_heading = "Credentials")]
+    pub password_file: Option<PathBuf>,
+
+    /// Read the password from the first line of stdin.
+    #[arg(long, conflicts_with = "password_file", help_heading = "Credentials")]
+    pub password_stdin: bool,
+
+    /// Samba-style credentials file with username=, password= and domain= lines.
+    #[arg(long, value_name = "FILE", help_heading = "Credentials")]
+    pub auth_file: Option<PathBuf>,
+
+    /// Log on as guest (no password).
+    #[arg(long, conflicts_with_all = ["password_file", "password_stdin", "auth_file"], help_heading = "Credentials")]
+    pub guest: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults() {
+        let a = Args::try_parse_from(["smbcp", "a", "b"]).unwrap();
+        assert_eq!(a.mt, 8);
+        assert_eq!(a.retries, 3);
+        assert_eq!(a.wait, "2s");
+        assert_eq!(a.copy, "DAT");
+        assert_eq!(a.exit_codes, ExitMode::Default);
+        assert!(a.globs.is_empty());
+    }
+
+    #[test]
+    fn globs_after_dest_and_repeated_excludes() {
+        let a = Args::try_parse_from([
+            "smbcp",
+            "a",
+            "b",
+            "*.txt",
+            "*.md",
+            "--exclude-file",
+            "x",
+            "--exclude-file",
+            "y",
+            "--dry-run",
+        ])
+        .unwrap();
+        assert_eq!(a.globs, ["*.txt", "*.md"]);
+        assert_eq!(a.exclude_file, ["x", "y"]);
+        assert!(a.list_only);
+    }
+}

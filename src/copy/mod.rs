@@ -1,0 +1,379 @@
+//! The copy engine. `--mt` permits bound all concurrent work; a file job holds
+//! one, and a big file borrows more while it has blocks left: every worker on
+//! the file takes the next offset from one atomic cursor and does a positional
+//! read on the shared source handle and a positional write on the shared
+//! destination handle, so one huge file can fill the whole window.
+//!
+//! Each file is written as `.<name>.smbcp-<random>.tmp` in the destination
+//! directory and renamed over the final name only once every byte is written;
+//! times and attributes are set after that; on failure the temporary file is
+//! deleted. Small files (≤ one READ/WRITE) go through one-round-trip compounds.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use rand::Rng as _;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::backend::{times_for, Backend, Entry, OpError, Reader, Writer};
+use crate::cli::Options;
+use crate::plan::{join, Class};
+use crate::report::{Counter, FailureRecord, Reporter, Stats};
+
+pub mod limiter;
+pub mod retry;
+
+use limiter::RateLimiter;
+use retry::RetryPolicy;
+
+/// One file to copy.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Directory, relative to both roots.
+    pub dir: String,
+    /// The source entry.
+    pub src: Entry,
+    /// Why it is copied.
+    pub class: Class,
+}
+
+/// Shared state of the copy workers.
+#[derive(Debug)]
+pub struct Engine {
+    src: Backend,
+    dst: Backend,
+    opts: Arc<Options>,
+    stats: Arc<Stats>,
+    rep: Arc<Reporter>,
+    /// `--mt` permits.
+    pub permits: Arc<Semaphore>,
+    limiter: Option<Arc<RateLimiter>>,
+    retry: RetryPolicy,
+    block: u32,
+}
+
+/// A failed step: what was being done, and the error.
+type StepError = (&'static str, OpError);
+
+/// Name of the temporary file for `name`: hidden, unique, recognisable.
+pub fn temp_name(name: &str) -> String {
+    // Keep the whole name under 255 bytes.
+    let mut end = name.len().min(200);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        ".{}.smbcp-{:08x}.tmp",
+        &name[..end],
+        rand::thread_rng().gen::<u32>()
+    )
+}
+
+impl Engine {
+    /// Sets up the engine for one run.
+    pub fn new(
+        src: Backend,
+        dst: Backend,
+        opts: Arc<Options>,
+        stats: Arc<Stats>,
+        rep: Arc<Reporter>,
+    ) -> Self {
+        let block = src.io_size().min(dst.io_size()).max(64 * 1024);
+        Self {
+            permits: Arc::new(Semaphore::new(opts.mt)),
+            limiter: opts.bwlimit.map(|r| Arc::new(RateLimiter::new(r))),
+            retry: RetryPolicy {
+                retries: opts.retries,
+                wait: opts.wait,
+            },
+            block,
+            src,
+            dst,
+            opts,
+            stats,
+            rep,
+        }
+    }
+
+    /// Copies one file (with retries), records the outcome, releases the permit.
+    pub async fn run_job(self: Arc<Self>, job: Job, permit: OwnedSemaphorePermit) {
+        let rel = join(&job.dir, &job.src.name);
+        let size = if self.opts.create_only {
+            0
+        } else {
+            job.src.size
+        };
+        let result = self
+            .retry
+            .run(
+                || self.copy_file(&job, &rel),
+                |(_, e): &StepError| e.is_transient(),
+            )
+            .await;
+        drop(permit);
+        let s = &self.stats;
+        match result {
+            Ok(()) => {
+                Counter::add(&s.files.copied, 1);
+                Counter::add(&s.bytes.copied, size);
+                self.rep.file(job.class.label(), size, &rel);
+                if self.opts.move_files {
+                    if let Err(e) = self.src.remove_file(&rel).await {
+                        self.failed(&rel, "delete source", &e);
+                    }
+                }
+            }
+            Err((op, e)) => {
+                Counter::add(&s.files.failed, 1);
+                Counter::add(&s.bytes.failed, size);
+                self.failed(&rel, op, &e);
+            }
+        }
+    }
+
+    /// Records and prints a failure.
+    pub fn failed(&self, rel: &str, op: &str, e: &OpError) {
+        let code = e.code();
+        self.rep.error(&format!("{op} {rel}: {code}: {e}"));
+        self.stats.fail(FailureRecord {
+            path: rel.to_string(),
+            operation: op.to_string(),
+            code,
+            message: e.to_string(),
+        });
+    }
+
+    async fn copy_file(&self, job: &Job, rel: &str) -> Result<(), StepError> {
+        let temp = join(&job.dir, &temp_name(&job.src.name));
+        let times = times_for(
+            &job.src,
+            self.opts.copy.timestamps,
+            self.opts.copy.attributes,
+        );
+        let size = if self.opts.create_only {
+            0
+        } else {
+            job.src.size
+        };
+        if size <= u64::from(self.block) {
+            return self.copy_small(rel, &temp, size, times).await;
+        }
+        let reader = self
+            .src
+            .open_read(rel)
+            .await
+            .map_err(|e| ("open source", e))?;
+        let writer = match self.dst.create(&temp, size).await {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = reader.close().await;
+                return Err(("create", e));
+            }
+        };
+        let r = self.copy_blocks(&reader, &writer, size).await;
+        let _ = reader.close().await;
+        if let Err(e) = r {
+            writer.abort().await;
+            return Err(e);
+        }
+        let commit_times = (times != smb_core::FileTimes::default()).then_some(times);
+        if let Err(e) = writer.commit(rel, commit_times).await {
+            writer.abort().await;
+            let _ = self.dst.remove_file(&temp).await;
+            return Err(("commit", e));
+        }
+        Ok(())
+    }
+
+    /// One read and one write: compounds on SMB.
+    async fn copy_small(
+        &self,
+        rel: &str,
+        temp: &str,
+        size: u64,
+        times: smb_core::FileTimes,
+    ) -> Result<(), StepError> {
+        let data = if size == 0 {
+            Bytes::new()
+        } else {
+            self.src
+                .read_whole(rel, size)
+                .await
+                .map_err(|e| ("read", e))?
+        };
+        if data.len() as u64 != size {
+            return Err((
+                "read",
+                OpError::Io(std::io::Error::other(
+                    "source file changed size while copying",
+                )),
+            ));
+        }
+        if let Some(l) = &self.limiter {
+            l.acquire(size).await;
+        }
+        if let Err(e) = self.dst.write_whole(temp, data, times).await {
+            let _ = self.dst.remove_file(temp).await;
+            return Err(("write", e));
+        }
+        if let Err(e) = self.dst.rename(temp, rel).await {
+            let _ = self.dst.remove_file(temp).await;
+            return Err(("rename", e));
+        }
+        self.stats.bytes_moved.fetch_add(size, Relaxed);
+        Ok(())
+    }
+
+    /// Copies all blocks of a big file with as many workers as permits allow.
+    async fn copy_blocks(
+        &self,
+        reader: &Reader,
+        writer: &Writer,
+        size: u64,
+    ) -> Result<(), StepError> {
+        let shared = Arc::new(BlockState {
+            cursor: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+            error: Mutex::new(None),
+        });
+        let blocks = size.div_ceil(u64::from(self.block));
+        let mut helpers = tokio::task::JoinSet::new();
+        let mut spawned = 1u64;
+        loop {
+            // Borrow idle permits for helpers while blocks remain unclaimed.
+            while spawned < blocks
+                && shared.cursor.load(Relaxed) + spawned * u64::from(self.block) < size
+            {
+                let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+                    break;
+                };
+                let ctx = self.block_ctx(reader, writer, &shared, size);
+                helpers.spawn(async move {
+                    let _permit = permit;
+                    ctx.one_block_loop(u64::MAX).await;
+                });
+                spawned += 1;
+            }
+            // The lead worker does one block at a time so it can recruit helpers in between.
+            if !self
+                .block_ctx(reader, writer, &shared, size)
+                .one_block_loop(1)
+                .await
+            {
+                break;
+            }
+        }
+        while helpers.join_next().await.is_some() {}
+        let err = shared
+            .error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        match err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn block_ctx(
+        &self,
+        reader: &Reader,
+        writer: &Writer,
+        shared: &Arc<BlockState>,
+        size: u64,
+    ) -> BlockCtx {
+        BlockCtx {
+            reader: reader.clone(),
+            writer: writer.clone(),
+            shared: shared.clone(),
+            stats: self.stats.clone(),
+            limiter: self.limiter.clone(),
+            block: self.block,
+            size,
+        }
+    }
+}
+
+/// State shared by the workers of one big file.
+#[derive(Debug)]
+struct BlockState {
+    cursor: AtomicU64,
+    stop: AtomicBool,
+    error: Mutex<Option<StepError>>,
+}
+
+/// What a block worker needs.
+struct BlockCtx {
+    reader: Reader,
+    writer: Writer,
+    shared: Arc<BlockState>,
+    stats: Arc<Stats>,
+    limiter: Option<Arc<RateLimiter>>,
+    block: u32,
+    size: u64,
+}
+
+impl BlockCtx {
+    /// Copies up to `max_blocks` blocks; returns false when there is nothing left (or an error).
+    async fn one_block_loop(&self, max_blocks: u64) -> bool {
+        for _ in 0..max_blocks {
+            if self.shared.stop.load(Relaxed) {
+                return false;
+            }
+            let off = self.shared.cursor.fetch_add(u64::from(self.block), Relaxed);
+            if off >= self.size {
+                return false;
+            }
+            let len = (self.size - off).min(u64::from(self.block)) as u32;
+            if let Err(e) = self.one_block(off, len).await {
+                self.shared.stop.store(true, Relaxed);
+                let mut slot = self.shared.error.lock().unwrap_or_else(|e| e.into_inner());
+                slot.get_or_insert(e);
+                return false;
+            }
+        }
+        true
+    }
+
+    async fn one_block(&self, off: u64, len: u32) -> Result<(), StepError> {
+        let data = self
+            .reader
+            .read_at(off, len)
+            .await
+            .map_err(|e| ("read", e))?;
+        if data.len() != len as usize {
+            return Err((
+                "read",
+                OpError::Io(std::io::Error::other("source file shrank while copying")),
+            ));
+        }
+        if let Some(l) = &self.limiter {
+            l.acquire(u64::from(len)).await;
+        }
+        self.writer
+            .write_at(off, data)
+            .await
+            .map_err(|e| ("write", e))?;
+        self.stats.bytes_moved.fetch_add(u64::from(len), Relaxed);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_are_hidden_unique_and_bounded() {
+        let a = temp_name("file.txt");
+        let b = temp_name("file.txt");
+        assert!(
+            a.starts_with(".file.txt.smbcp-") && a.ends_with(".tmp"),
+            "{a}"
+        );
+        assert_ne!(a, b);
+        let long = "é".repeat(200);
+        assert!(temp_name(&long).len() < 255);
+    }
+}

@@ -1,0 +1,250 @@
+//! SMB credentials: the user from `--user [DOMAIN\]NAME` or the URL, the
+//! password from `--password-stdin`, `--password-file`, a Samba-style
+//! `--auth-file`, `SMBCP_PASSWORD`, or a prompt when stdin is a terminal —
+//! never from the command line. `--guest` is explicit.
+
+use std::fs;
+use std::io::{self, BufRead as _, IsTerminal as _, Write as _};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context as _};
+use smb_core::Credentials;
+use zeroize::Zeroizing;
+
+use crate::cli::options::AuthSource;
+
+/// The environment variable holding the password.
+pub const PASSWORD_ENV: &str = "SMBCP_PASSWORD";
+
+/// What a Samba credentials file holds.
+#[derive(Default, PartialEq, Eq)]
+struct AuthFile {
+    user: Option<String>,
+    password: Option<Zeroizing<String>>,
+    domain: Option<String>,
+}
+
+/// Refuses secrets files that group or others can read.
+fn check_private(path: &Path) -> anyhow::Result<()> {
+    let md = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mode = md.permissions().mode();
+    if mode & 0o077 != 0 {
+        bail!(
+            "{} is accessible by group or others (mode {:o}); run: chmod 600 {}",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// The first line, without its line ending.
+fn first_line(text: &str) -> Zeroizing<String> {
+    Zeroizing::new(text.lines().next().unwrap_or_default().to_string())
+}
+
+fn parse_auth_file(text: &str) -> AuthFile {
+    let mut f = AuthFile::default();
+    for line in text.lines() {
+        let line = line.trim_start();
+        if line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let value = value.trim().to_string();
+        match key.trim().to_ascii_lowercase().as_str() {
+            "username" | "user" => f.user = Some(value),
+            "password" => f.password = Some(Zeroizing::new(value)),
+            "domain" | "workgroup" => f.domain = Some(value),
+            _ => {}
+        }
+    }
+    f
+}
+
+/// Splits `DOMAIN\NAME` (or `DOMAIN/NAME`, or `NAME@DOMAIN`) into (name, domain).
+pub fn split_user(s: &str) -> (String, Option<String>) {
+    if let Some((d, n)) = s.split_once(['\\', '/']) {
+        return (n.to_string(), Some(d.to_string()));
+    }
+    if let Some((n, d)) = s.split_once('@') {
+        return (n.to_string(), Some(d.to_string()));
+    }
+    (s.to_string(), None)
+}
+
+/// Reads a password from the terminal without echo.
+fn prompt(label: &str) -> anyhow::Result<Zeroizing<String>> {
+    eprint!("Password for {label}: ");
+    let _ = io::stderr().flush();
+    let stty = |arg: &str| {
+        Command::new("stty")
+            .arg(arg)
+            .stdin(Stdio::inherit())
+            .status()
+    };
+    let echo_off = stty("-echo").is_ok_and(|s| s.success());
+    let mut line = Zeroizing::new(String::new());
+    let r = io::stdin().lock().read_line(&mut line);
+    if echo_off {
+        let _ = stty("echo");
+    }
+    eprintln!();
+    r.context("reading the password")?;
+    Ok(first_line(&line))
+}
+
+/// Resolves credentials for an SMB location. `url_user` is (user, domain) from the URL.
+pub fn resolve(
+    auth: &AuthSource,
+    url_user: Option<(String, Option<String>)>,
+    server: &str,
+) -> anyhow::Result<Credentials> {
+    let file = match &auth.auth_file {
+        Some(p) => {
+            check_private(p)?;
+            parse_auth_file(
+                &fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+            )
+        }
+        None => AuthFile::default(),
+    };
+    let (user, domain) = match (&auth.user, url_user, &file.user) {
+        (Some(u), _, _) => split_user(u),
+        (None, Some((u, d)), _) => (u, d),
+        (None, None, Some(u)) => split_user(u),
+        (None, None, None) => (String::new(), None),
+    };
+    let domain = domain.or(file.domain).unwrap_or_default();
+    if auth.guest {
+        return Ok(Credentials {
+            user,
+            domain,
+            guest: true,
+            ..Credentials::default()
+        });
+    }
+    if user.is_empty() {
+        bail!("no SMB user: pass --user [DOMAIN\\]NAME, put it in the URL (smb://user@{server}/share), or use --guest");
+    }
+    let password = if auth.password_stdin {
+        let mut line = Zeroizing::new(String::new());
+        io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from stdin")?;
+        first_line(&line)
+    } else if let Some(p) = &auth.password_file {
+        check_private(p)?;
+        first_line(&Zeroizing::new(
+            fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        ))
+    } else if let Some(pw) = file.password {
+        pw
+    } else if let Ok(pw) = std::env::var(PASSWORD_ENV) {
+        Zeroizing::new(pw)
+    } else if io::stdin().is_terminal() {
+        let who = if domain.is_empty() {
+            user.clone()
+        } else {
+            format!("{domain}\\{user}")
+        };
+        prompt(&format!("{who}@{server}"))?
+    } else {
+        bail!("no password for {user}: set {PASSWORD_ENV}, or use --password-file, --password-stdin or --auth-file");
+    };
+    Ok(Credentials {
+        user,
+        domain,
+        password,
+        guest: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users() {
+        assert_eq!(
+            split_user("CORP\\alice"),
+            ("alice".into(), Some("CORP".into()))
+        );
+        assert_eq!(
+            split_user("alice@corp"),
+            ("alice".into(), Some("corp".into()))
+        );
+        assert_eq!(split_user("alice"), ("alice".into(), None));
+    }
+
+    #[test]
+    fn auth_file_format() {
+        let f = parse_auth_file("# comment\nusername = bob\npassword=p@ss=word \ndomain=WG\n");
+        assert_eq!(f.user.as_deref(), Some("bob"));
+        assert_eq!(f.password.as_deref().map(String::as_str), Some("p@ss=word"));
+        assert_eq!(f.domain.as_deref(), Some("WG"));
+    }
+
+    #[test]
+    fn secrets_files_must_be_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pw");
+        fs::write(&p, "secret\nignored\n").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        let auth = AuthSource {
+            user: Some("u".into()),
+            password_file: Some(p.clone()),
+            ..AuthSource::default()
+        };
+        let err = resolve(&auth, None, "srv").unwrap_err().to_string();
+        assert!(err.contains("chmod 600"), "{err}");
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+        let c = resolve(&auth, None, "srv").unwrap();
+        assert_eq!(
+            (c.user.as_str(), c.password.as_str(), c.guest),
+            ("u", "secret", false)
+        );
+    }
+
+    #[test]
+    fn sources_of_user_and_guest() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("auth");
+        fs::write(&p, "username=fileuser\npassword=filepw\ndomain=FD\n").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+        let auth = AuthSource {
+            auth_file: Some(p),
+            ..AuthSource::default()
+        };
+        let c = resolve(&auth, None, "srv").unwrap();
+        assert_eq!(
+            (c.user.as_str(), c.domain.as_str(), c.password.as_str()),
+            ("fileuser", "FD", "filepw")
+        );
+        // The URL user wins over the file's, --user over both.
+        let c = resolve(&auth, Some(("urluser".into(), Some("UD".into()))), "srv").unwrap();
+        assert_eq!((c.user.as_str(), c.domain.as_str()), ("urluser", "UD"));
+        let auth2 = AuthSource {
+            user: Some("D\\cli".into()),
+            ..auth
+        };
+        let c = resolve(&auth2, Some(("urluser".into(), None)), "srv").unwrap();
+        assert_eq!((c.user.as_str(), c.domain.as_str()), ("cli", "D"));
+        let g = resolve(
+            &AuthSource {
+                guest: true,
+                ..AuthSource::default()
+            },
+            None,
+            "srv",
+        )
+        .unwrap();
+        assert!(g.guest && g.password.is_empty());
+    }
+}

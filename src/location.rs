@@ -1,0 +1,312 @@
+//! Where files live: a local path or a directory on an SMB share.
+//!
+//! Three SMB spellings are accepted: `\\server\share\dir`, `//server/share/dir`
+//! and `smb://[domain;user@]server[:port]/share/dir` (percent-encoding allowed
+//! in the URL form). Anything else is a local path.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context as _};
+
+/// The default SMB port (direct TCP).
+pub const SMB_PORT: u16 = 445;
+
+/// A source or destination directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    /// A local directory.
+    Local(PathBuf),
+    /// A directory on an SMB share.
+    Smb(SmbLocation),
+}
+
+/// A directory on an SMB share.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmbLocation {
+    /// Host name or IP address (IPv6 without brackets).
+    pub server: String,
+    /// TCP port.
+    pub port: u16,
+    /// Share name.
+    pub share: String,
+    /// Directory inside the share, `\`-separated, no leading or trailing separator; empty for the root.
+    pub path: String,
+    /// User from the URL, if any.
+    pub user: Option<String>,
+    /// Domain from the URL, if any.
+    pub domain: Option<String>,
+}
+
+impl Location {
+    /// Parses a command-line location.
+    pub fn parse(s: &str) -> anyhow::Result<Self> {
+        if s.is_empty() {
+            bail!("empty path");
+        }
+        let lower = s.get(..6).map(str::to_ascii_lowercase);
+        if lower.as_deref() == Some("smb://") {
+            return parse_url(&s[6..]).with_context(|| format!("bad SMB URL {s:?}"));
+        }
+        if s.contains("://") {
+            bail!("unsupported URL scheme in {s:?} (only smb:// is supported)");
+        }
+        if let Some(rest) = s.strip_prefix("\\\\").or_else(|| s.strip_prefix("//")) {
+            return parse_unc(rest, SMB_PORT, None, None)
+                .with_context(|| format!("bad UNC path {s:?}"));
+        }
+        Ok(Self::Local(PathBuf::from(s)))
+    }
+
+    /// True for an SMB location.
+    pub fn is_smb(&self) -> bool {
+        matches!(self, Self::Smb(_))
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Local(p) => write!(f, "{}", p.display()),
+            Self::Smb(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+impl fmt::Display for SmbLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\\\\{}", self.server)?;
+        if self.port != SMB_PORT {
+            write!(f, ":{}", self.port)?;
+        }
+        write!(f, "\\{}", self.share)?;
+        if !self.path.is_empty() {
+            write!(f, "\\{}", self.path)?;
+        }
+        Ok(())
+    }
+}
+
+/// `server/share/dir` (after `\\` or `//`), either separator.
+fn parse_unc(
+    rest: &str,
+    port: u16,
+    user: Option<String>,
+    domain: Option<String>,
+) -> anyhow::Result<Location> {
+    let mut parts = rest.split(['\\', '/']);
+    let server = parts.next().unwrap_or_default();
+    if server.is_empty() {
+        bail!("missing server name");
+    }
+    let share = parts.next().unwrap_or_default();
+    if share.is_empty() {
+        bail!("missing share name (expected \\\\server\\share[\\dir])");
+    }
+    check_component(share)?;
+    let mut comps = Vec::new();
+    for c in parts {
+        match c {
+            "" | "." => {}
+            ".." => bail!("'..' is not allowed in an SMB path"),
+            c => {
+                check_component(c)?;
+                comps.push(c);
+            }
+        }
+    }
+    Ok(Location::Smb(SmbLocation {
+        server: server.to_string(),
+        port,
+        share: share.to_string(),
+        path: comps.join("\\"),
+        user,
+        domain,
+    }))
+}
+
+/// Rejects characters Windows never allows in a name.
+fn check_component(c: &str) -> anyhow::Result<()> {
+    if let Some(bad) = c
+        .chars()
+        .find(|ch| matches!(ch, '<' | '>' | '"' | '|' | '?' | '*' | '\0' | ':'))
+    {
+        bail!("invalid character {bad:?} in {c:?}");
+    }
+    Ok(())
+}
+
+/// `[domain;user@]server[:port]/share/dir`.
+fn parse_url(rest: &str) -> anyhow::Result<Location> {
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (userinfo, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    let (mut user, mut domain) = (None, None);
+    if let Some(u) = userinfo {
+        let u = percent_decode(u)?;
+        if u.contains(':') {
+            bail!("a password in the URL is not accepted; use SMBCP_PASSWORD, --password-file or a prompt");
+        }
+        let (d, name) = match u.split_once(';') {
+            Some((d, n)) => (Some(d.to_string()), n.to_string()),
+            None => (None, u),
+        };
+        if name.is_empty() {
+            bail!("empty user name");
+        }
+        user = Some(name);
+        domain = d.filter(|d| !d.is_empty());
+    }
+    let (host, port) = split_host_port(hostport)?;
+    let path = percent_decode(path)?;
+    let Location::Smb(mut loc) = parse_unc(&format!("{host}/{path}"), port, user, domain)? else {
+        unreachable!("parse_unc only returns SMB locations");
+    };
+    loc.server = host;
+    Ok(Location::Smb(loc))
+}
+
+fn split_host_port(s: &str) -> anyhow::Result<(String, u16)> {
+    let (host, port) = if let Some(v6) = s.strip_prefix('[') {
+        let (h, rest) = v6.split_once(']').context("unclosed '[' in host")?;
+        (h, rest.strip_prefix(':'))
+    } else {
+        match s.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (s, None),
+        }
+    };
+    if host.is_empty() {
+        bail!("missing server name");
+    }
+    let port = match port {
+        None => SMB_PORT,
+        Some(p) => match p.parse::<u16>() {
+            Ok(p) if p != 0 => p,
+            _ => bail!("bad port {p:?}"),
+        },
+    };
+    Ok((host.to_string(), port))
+}
+
+fn percent_decode(s: &str) -> anyhow::Result<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3).context("truncated %-escape")?;
+            out.push(u8::from_str_radix(hex, 16).with_context(|| format!("bad %-escape %{hex}"))?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).context("%-escapes are not UTF-8")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn smb(server: &str, port: u16, share: &str, path: &str) -> Location {
+        Location::Smb(SmbLocation {
+            server: server.into(),
+            port,
+            share: share.into(),
+            path: path.into(),
+            user: None,
+            domain: None,
+        })
+    }
+
+    #[test]
+    fn three_spellings_agree() {
+        let want = smb("srv", 445, "share", "a\\b c");
+        assert_eq!(Location::parse("\\\\srv\\share\\a\\b c").unwrap(), want);
+        assert_eq!(Location::parse("//srv/share/a/b c").unwrap(), want);
+        assert_eq!(Location::parse("smb://srv/share/a/b%20c").unwrap(), want);
+        assert_eq!(Location::parse("SMB://srv/share/a/b c/").unwrap(), want);
+    }
+
+    #[test]
+    fn url_with_user_domain_port() {
+        let Location::Smb(l) = Location::parse("smb://CORP;alice@10.0.0.1:4455/data/x").unwrap()
+        else {
+            panic!("not smb")
+        };
+        assert_eq!(
+            (l.server.as_str(), l.port, l.share.as_str(), l.path.as_str()),
+            ("10.0.0.1", 4455, "data", "x")
+        );
+        assert_eq!(l.user.as_deref(), Some("alice"));
+        assert_eq!(l.domain.as_deref(), Some("CORP"));
+        let Location::Smb(l) = Location::parse("smb://bob@[::1]:1445/s").unwrap() else {
+            panic!("not smb")
+        };
+        assert_eq!(
+            (l.server.as_str(), l.port, l.path.as_str()),
+            ("::1", 1445, "")
+        );
+        assert_eq!(l.domain, None);
+    }
+
+    #[test]
+    fn share_root_and_local_paths() {
+        assert_eq!(
+            Location::parse("\\\\srv\\share").unwrap(),
+            smb("srv", 445, "share", "")
+        );
+        assert_eq!(
+            Location::parse("/home/me").unwrap(),
+            Location::Local("/home/me".into())
+        );
+        assert_eq!(
+            Location::parse("rel/dir").unwrap(),
+            Location::Local("rel/dir".into())
+        );
+        assert_eq!(
+            Location::parse("C:\\x").unwrap(),
+            Location::Local("C:\\x".into())
+        );
+    }
+
+    #[test]
+    fn bad_input_is_rejected() {
+        for bad in [
+            "",
+            "\\\\",
+            "\\\\srv",
+            "\\\\srv\\",
+            "//srv",
+            "smb://",
+            "smb://srv",
+            "smb://srv:0/s",
+            "smb://srv:99999/s",
+            "smb://srv:x/s",
+            "smb://u:pw@srv/s",
+            "smb://srv/s/../x",
+            "smb://srv/s/%zz",
+            "\\\\srv\\sh*re",
+            "ftp://srv/x",
+            "smb://[::1/s",
+        ] {
+            assert!(Location::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn display_is_unc() {
+        assert_eq!(
+            Location::parse("smb://srv:1445/s/a/b").unwrap().to_string(),
+            "\\\\srv:1445\\s\\a\\b"
+        );
+        assert_eq!(
+            Location::parse("//srv/s").unwrap().to_string(),
+            "\\\\srv\\s"
+        );
+    }
+}

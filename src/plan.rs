@@ -1,0 +1,526 @@
+//! The planner: a pure diff of one source directory listing against the
+//! matching destination listing, into robocopy's classes.
+//!
+//! | class    | source | destination                         | copied unless       |
+//! |----------|--------|-------------------------------------|---------------------|
+//! | New      | file   | missing (robocopy's "Lonely")       | never skipped       |
+//! | Newer    | file   | older mtime                         | `--exclude-newer`   |
+//! | Older    | file   | newer mtime                         | `--exclude-older`   |
+//! | Changed  | file   | same mtime, other size              | `--exclude-changed` |
+//! | Same     | file   | same mtime and size                 | copied with `--include-same` |
+//! | Extra    | —      | present                             | deleted by `--purge` |
+//! | Mismatch | file/dir | dir/file                          | reported, never copied |
+//!
+//! Times are FILETIME ticks (100 ns); `--fft` allows 2 seconds of difference.
+//! A destination whose size differs is never Same, whatever the times say.
+
+use std::time::SystemTime;
+
+use globset::GlobSet;
+
+use crate::backend::Entry;
+
+/// 2 seconds in FILETIME ticks.
+const FFT_TOLERANCE: u64 = 20_000_000;
+
+/// What a source file is, compared with the destination.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Class {
+    /// Not in the destination (robocopy: "New File", a lonely file).
+    New,
+    /// Source is newer.
+    Newer,
+    /// Source is older.
+    Older,
+    /// Same time, different size.
+    Changed,
+    /// Same time and size.
+    Same,
+    /// Only in the destination.
+    Extra,
+    /// A file on one side, a directory on the other.
+    Mismatch,
+}
+
+impl Class {
+    /// The label robocopy prints in its file list.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::New => "New File",
+            Self::Newer => "Newer",
+            Self::Older => "Older",
+            Self::Changed => "Changed",
+            Self::Same => "same",
+            Self::Extra => "*EXTRA File",
+            Self::Mismatch => "*Mismatch",
+        }
+    }
+}
+
+/// Which files and directories take part at all.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// FILE_GLOB arguments: when set, only matching file names are considered.
+    pub include: Option<GlobSet>,
+    /// `--exclude-file`.
+    pub exclude_files: Option<GlobSet>,
+    /// `--exclude-dir`.
+    pub exclude_dirs: Option<GlobSet>,
+    /// `--max-size`.
+    pub max_size: Option<u64>,
+    /// `--min-size`.
+    pub min_size: Option<u64>,
+    /// `--max-age`: files last written before this are skipped.
+    pub oldest: Option<SystemTime>,
+    /// `--min-age`: files last written after this are skipped.
+    pub newest: Option<SystemTime>,
+    /// `--lev`: deepest level copied (1 = the source directory itself).
+    pub max_level: Option<u32>,
+}
+
+impl Filter {
+    /// Whether a file name is in the FILE_GLOB set (always true without globs).
+    pub fn included(&self, name: &str) -> bool {
+        self.include.as_ref().map_or(true, |g| g.is_match(name))
+    }
+
+    /// Whether `--exclude-file` matches the name or the relative path.
+    pub fn file_excluded_by_name(&self, rel: &str, name: &str) -> bool {
+        self.exclude_files
+            .as_ref()
+            .is_some_and(|g| g.is_match(name) || g.is_match(rel))
+    }
+
+    /// Whether a source file is filtered out (name, size or age).
+    pub fn file_excluded(&self, rel: &str, e: &Entry) -> bool {
+        if self.file_excluded_by_name(rel, &e.name) {
+            return true;
+        }
+        if self.max_size.is_some_and(|m| e.size > m) || self.min_size.is_some_and(|m| e.size < m) {
+            return true;
+        }
+        let mtime = e.mtime.to_system_time();
+        self.oldest.is_some_and(|t| mtime < t) || self.newest.is_some_and(|t| mtime > t)
+    }
+
+    /// Whether `--exclude-dir` matches the directory's name or relative path.
+    pub fn dir_excluded(&self, rel: &str, name: &str) -> bool {
+        self.exclude_dirs
+            .as_ref()
+            .is_some_and(|g| g.is_match(name) || g.is_match(rel))
+    }
+
+    /// Whether directories at `level` (1 = the root) are still copied.
+    pub fn level_allowed(&self, level: u32) -> bool {
+        self.max_level.map_or(true, |m| level <= m)
+    }
+}
+
+/// How classes turn into copy decisions (`--exclude-older` etc.).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// `--exclude-older`.
+    pub exclude_older: bool,
+    /// `--exclude-newer`.
+    pub exclude_newer: bool,
+    /// `--exclude-changed`.
+    pub exclude_changed: bool,
+    /// `--exclude-extra`.
+    pub exclude_extra: bool,
+    /// `--include-same`.
+    pub include_same: bool,
+    /// `--fft`.
+    pub fft: bool,
+}
+
+impl Selection {
+    /// Whether a file of this class is copied.
+    pub fn copies(&self, class: Class) -> bool {
+        match class {
+            Class::New => true,
+            Class::Newer => !self.exclude_newer,
+            Class::Older => !self.exclude_older,
+            Class::Changed => !self.exclude_changed,
+            Class::Same => self.include_same,
+            Class::Extra | Class::Mismatch => false,
+        }
+    }
+}
+
+/// Classifies a source file against what the destination has under its name.
+pub fn classify(src: &Entry, dst: Option<&Entry>, fft: bool) -> Class {
+    let Some(dst) = dst else { return Class::New };
+    if dst.is_dir != src.is_dir {
+        return Class::Mismatch;
+    }
+    let (s, d) = (src.mtime.0, dst.mtime.0);
+    let tolerance = if fft { FFT_TOLERANCE } else { 0 };
+    if s.abs_diff(d) <= tolerance {
+        if src.size == dst.size {
+            Class::Same
+        } else {
+            Class::Changed
+        }
+    } else if s > d {
+        Class::Newer
+    } else {
+        Class::Older
+    }
+}
+
+/// One source file and what to do with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileItem {
+    /// The source entry.
+    pub src: Entry,
+    /// What the destination holds now, if anything.
+    pub dst: Option<Entry>,
+    /// Its class.
+    pub class: Class,
+    /// Copy it (otherwise it is skipped).
+    pub copy: bool,
+}
+
+/// A subdirectory to descend into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubDir {
+    /// The source entry.
+    pub src: Entry,
+    /// The destination already has a directory of that name.
+    pub dst_exists: bool,
+}
+
+/// Everything decided about one directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirPlan {
+    /// Source files considered (not filtered by FILE_GLOB), in name order.
+    pub files: Vec<FileItem>,
+    /// Files excluded by a filter (counted as skipped).
+    pub excluded_files: Vec<Entry>,
+    /// Subdirectories to walk.
+    pub subdirs: Vec<SubDir>,
+    /// Subdirectories excluded by `--exclude-dir` or `--lev`.
+    pub excluded_dirs: u64,
+    /// Destination-only entries (empty with `--exclude-extra`).
+    pub extras: Vec<Entry>,
+    /// Names that are a file on one side and a directory on the other.
+    pub mismatches: Vec<Entry>,
+}
+
+/// Joins a directory's relative path and a name with `/`.
+pub fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// Diffs one directory. `level` is the directory's own level (1 = root);
+/// `descend` is false without `--subdirs`.
+pub fn plan_dir(
+    dir: &str,
+    level: u32,
+    mut src: Vec<Entry>,
+    mut dst: Vec<Entry>,
+    filter: &Filter,
+    sel: &Selection,
+    descend: bool,
+) -> DirPlan {
+    src.sort_by(|a, b| a.name.cmp(&b.name));
+    dst.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut plan = DirPlan::default();
+    let descend = descend && filter.level_allowed(level + 1);
+    let mut di = dst.into_iter().peekable();
+    for s in src {
+        // Walk the sorted destination alongside: entries before `s` are extras.
+        let mut matched = None;
+        while let Some(d) = di.peek() {
+            match d.name.cmp(&s.name) {
+                std::cmp::Ordering::Less => {
+                    let Some(d) = di.next() else { break };
+                    extra(&mut plan, dir, d, filter, sel, descend);
+                }
+                std::cmp::Ordering::Equal => {
+                    matched = di.next();
+                    break;
+                }
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+        let rel = join(dir, &s.name);
+        if s.is_dir {
+            if !descend {
+                continue;
+            }
+            if filter.dir_excluded(&rel, &s.name) {
+                plan.excluded_dirs += 1;
+                continue;
+            }
+            match matched {
+                Some(d) if !d.is_dir => plan.mismatches.push(s),
+                d => plan.subdirs.push(SubDir {
+                    src: s,
+                    dst_exists: d.is_some(),
+                }),
+            }
+            continue;
+        }
+        if !filter.included(&s.name) {
+            continue;
+        }
+        if filter.file_excluded(&rel, &s) {
+            plan.excluded_files.push(s);
+            continue;
+        }
+        let class = classify(&s, matched.as_ref(), sel.fft);
+        if class == Class::Mismatch {
+            plan.mismatches.push(s);
+            continue;
+        }
+        plan.files.push(FileItem {
+            copy: sel.copies(class),
+            src: s,
+            dst: matched,
+            class,
+        });
+    }
+    for d in di {
+        extra(&mut plan, dir, d, filter, sel, descend);
+    }
+    plan
+}
+
+/// Records a destination-only entry unless it is protected by a filter.
+fn extra(plan: &mut DirPlan, dir: &str, d: Entry, filter: &Filter, sel: &Selection, descend: bool) {
+    if sel.exclude_extra {
+        return;
+    }
+    let rel = join(dir, &d.name);
+    let protected = if d.is_dir {
+        !descend || filter.dir_excluded(&rel, &d.name)
+    } else {
+        !filter.included(&d.name) || filter.file_excluded_by_name(&rel, &d.name)
+    };
+    if !protected {
+        plan.extras.push(d);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smb_core::FileTime;
+
+    const SEC: u64 = 10_000_000;
+
+    fn f(name: &str, size: u64, secs: u64) -> Entry {
+        Entry {
+            name: name.into(),
+            is_dir: false,
+            size,
+            mtime: FileTime(secs * SEC),
+            attributes: 0x20,
+        }
+    }
+    fn d(name: &str) -> Entry {
+        Entry {
+            name: name.into(),
+            is_dir: true,
+            size: 0,
+            mtime: FileTime(0),
+            attributes: 0x10,
+        }
+    }
+    fn glob(p: &[&str]) -> Option<GlobSet> {
+        let mut b = globset::GlobSetBuilder::new();
+        for p in p {
+            b.add(globset::Glob::new(p).unwrap());
+        }
+        Some(b.build().unwrap())
+    }
+
+    #[test]
+    fn classes() {
+        let s = f("a", 10, 100);
+        assert_eq!(classify(&s, None, false), Class::New);
+        assert_eq!(classify(&s, Some(&f("a", 10, 100)), false), Class::Same);
+        assert_eq!(classify(&s, Some(&f("a", 11, 100)), false), Class::Changed);
+        assert_eq!(classify(&s, Some(&f("a", 0, 100)), false), Class::Changed);
+        assert_eq!(classify(&s, Some(&f("a", 10, 99)), false), Class::Newer);
+        assert_eq!(classify(&s, Some(&f("a", 10, 101)), false), Class::Older);
+        assert_eq!(classify(&s, Some(&d("a")), false), Class::Mismatch);
+        // --fft: two seconds of slack, but a size mismatch is never Same.
+        assert_eq!(classify(&s, Some(&f("a", 10, 102)), true), Class::Same);
+        assert_eq!(classify(&s, Some(&f("a", 10, 103)), true), Class::Older);
+        assert_eq!(classify(&s, Some(&f("a", 0, 101)), true), Class::Changed);
+    }
+
+    #[test]
+    fn selection() {
+        let def = Selection::default();
+        assert!(def.copies(Class::New) && def.copies(Class::Newer) && def.copies(Class::Older));
+        assert!(
+            def.copies(Class::Changed) && !def.copies(Class::Same) && !def.copies(Class::Extra)
+        );
+        let s = Selection {
+            exclude_older: true,
+            exclude_newer: true,
+            exclude_changed: true,
+            include_same: true,
+            ..def
+        };
+        assert!(!s.copies(Class::Older) && !s.copies(Class::Newer) && !s.copies(Class::Changed));
+        assert!(s.copies(Class::Same) && s.copies(Class::New));
+    }
+
+    #[test]
+    fn diff_of_a_directory() {
+        let src = vec![
+            f("b", 1, 5),
+            f("a", 1, 5),
+            d("sub"),
+            d("newdir"),
+            f("m", 1, 1),
+        ];
+        let dst = vec![f("a", 1, 5), f("c", 3, 5), d("sub"), d("gone"), d("m")];
+        let p = plan_dir(
+            "",
+            1,
+            src,
+            dst,
+            &Filter::default(),
+            &Selection::default(),
+            true,
+        );
+        let classes: Vec<_> = p
+            .files
+            .iter()
+            .map(|i| (i.src.name.as_str(), i.class, i.copy))
+            .collect();
+        assert_eq!(
+            classes,
+            [("a", Class::Same, false), ("b", Class::New, true)]
+        );
+        let subs: Vec<_> = p
+            .subdirs
+            .iter()
+            .map(|s| (s.src.name.as_str(), s.dst_exists))
+            .collect();
+        assert_eq!(subs, [("newdir", false), ("sub", true)]);
+        let extras: Vec<_> = p.extras.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(extras, ["c", "gone"]);
+        assert_eq!(p.mismatches.len(), 1);
+    }
+
+    #[test]
+    fn no_subdirs_means_no_descent_and_no_extra_dirs() {
+        let p = plan_dir(
+            "",
+            1,
+            vec![d("s")],
+            vec![d("x")],
+            &Filter::default(),
+            &Selection::default(),
+            false,
+        );
+        assert!(p.subdirs.is_empty() && p.extras.is_empty());
+    }
+
+    #[test]
+    fn filters() {
+        let filter = Filter {
+            include: glob(&["*.txt", "*.bin"]),
+            exclude_files: glob(&["skip*"]),
+            exclude_dirs: glob(&["tmp", "a/deep"]),
+            max_size: Some(100),
+            min_size: Some(2),
+            max_level: Some(2),
+            ..Filter::default()
+        };
+        let src = vec![
+            f("x.txt", 10, 1),
+            f("x.doc", 10, 1),
+            f("skip.txt", 10, 1),
+            f("big.bin", 101, 1),
+            f("tiny.bin", 1, 1),
+            d("tmp"),
+            d("deep"),
+            d("ok"),
+        ];
+        let dst = vec![
+            f("skip.txt", 1, 1),
+            f("other.doc", 1, 1),
+            f("old.txt", 1, 1),
+            d("tmp"),
+        ];
+        let p = plan_dir("a", 1, src, dst, &filter, &Selection::default(), true);
+        assert_eq!(
+            p.files
+                .iter()
+                .map(|i| i.src.name.as_str())
+                .collect::<Vec<_>>(),
+            ["x.txt"]
+        );
+        let mut excluded: Vec<_> = p.excluded_files.iter().map(|e| e.name.as_str()).collect();
+        excluded.sort_unstable();
+        assert_eq!(excluded, ["big.bin", "skip.txt", "tiny.bin"]);
+        assert_eq!(
+            p.subdirs
+                .iter()
+                .map(|s| s.src.name.as_str())
+                .collect::<Vec<_>>(),
+            ["ok"]
+        );
+        assert_eq!(p.excluded_dirs, 2);
+        // Excluded and non-matching names are protected from deletion.
+        assert_eq!(
+            p.extras.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+            ["old.txt"]
+        );
+        // Level 2 may not descend further.
+        let p = plan_dir(
+            "ok",
+            2,
+            vec![d("z")],
+            vec![],
+            &filter,
+            &Selection::default(),
+            true,
+        );
+        assert_eq!(p.excluded_dirs, 0);
+        assert!(p.subdirs.is_empty());
+    }
+
+    #[test]
+    fn ages() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let epoch = UNIX_EPOCH - Duration::from_secs(11_644_473_600);
+        let filter = Filter {
+            oldest: Some(epoch + Duration::from_secs(10)),
+            newest: Some(epoch + Duration::from_secs(20)),
+            ..Filter::default()
+        };
+        assert!(filter.file_excluded("a", &f("a", 1, 5)));
+        assert!(!filter.file_excluded("a", &f("a", 1, 15)));
+        assert!(filter.file_excluded("a", &f("a", 1, 25)));
+    }
+
+    #[test]
+    fn exclude_extra_hides_extras() {
+        let sel = Selection {
+            exclude_extra: true,
+            ..Selection::default()
+        };
+        let p = plan_dir(
+            "",
+            1,
+            vec![],
+            vec![f("x", 1, 1), d("y")],
+            &Filter::default(),
+            &sel,
+            true,
+        );
+        assert!(p.extras.is_empty());
+    }
+}

@@ -1,0 +1,236 @@
+//! Reporting: per-file and per-directory lines as robocopy prints them, error
+//! lines, the progress display (only when stderr is a terminal), the log file
+//! (`--log`, `--log-append`, `--tee`) and the closing summary / JSON.
+
+use std::fs;
+use std::io::{self, IsTerminal as _, Write as _};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::cli::options::{JsonTarget, OutputOptions};
+
+pub mod stats;
+pub mod summary;
+
+pub use stats::{Counter, FailureRecord, Stats};
+pub use summary::Summary;
+
+/// Where the human-readable report goes.
+pub struct Reporter {
+    opts: OutputOptions,
+    log: Mutex<Option<fs::File>>,
+    /// Human output to stdout (false when logging without `--tee`, or with `--json -`... to stderr).
+    to_stdout: bool,
+    /// `--json -` moves human output to stderr.
+    human_to_stderr: bool,
+    progress: Option<ProgressBar>,
+    stats: Arc<Stats>,
+}
+
+impl std::fmt::Debug for Reporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reporter")
+            .field("opts", &self.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reporter {
+    /// Opens the log file and sets up progress.
+    pub fn new(opts: &OutputOptions, stats: Arc<Stats>) -> anyhow::Result<Self> {
+        let log = match &opts.log {
+            Some((path, append)) => Some(
+                fs::OpenOptions::new()
+                    .create(true)
+                    .write(true)
+                    .append(*append)
+                    .truncate(!*append)
+                    .open(path)
+                    .with_context(|| format!("cannot open log file {}", path.display()))?,
+            ),
+            None => None,
+        };
+        let to_stdout = log.is_none() || opts.tee;
+        let human_to_stderr = opts.json == Some(JsonTarget::Stdout);
+        let progress = (opts.progress && io::stderr().is_terminal()).then(|| {
+            let pb = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(5));
+            let style = ProgressStyle::with_template(
+                "{spinner} {binary_bytes:>11} / {binary_total_bytes:<11} {msg}  ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            pb.set_style(style);
+            pb
+        });
+        Ok(Self {
+            opts: opts.clone(),
+            log: Mutex::new(log),
+            to_stdout,
+            human_to_stderr,
+            progress,
+            stats,
+        })
+    }
+
+    /// Writes one line of the human report (stdout and/or log).
+    pub fn line(&self, text: &str) {
+        if self.to_stdout {
+            let emit = || {
+                if self.human_to_stderr {
+                    eprintln!("{text}");
+                } else {
+                    let mut out = io::stdout().lock();
+                    let _ = writeln!(out, "{text}");
+                }
+            };
+            match &self.progress {
+                Some(pb) => pb.suspend(emit),
+                None => emit(),
+            }
+        }
+        if let Some(f) = self.log.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            let _ = writeln!(f, "{text}");
+        }
+    }
+
+    /// A file line: `    New File        1.00 MiB  dir/name`.
+    pub fn file(&self, label: &str, size: u64, path: &str) {
+        if self.opts.file_list {
+            self.line(&format!(
+                "{label:>16} {:>11}  {path}",
+                summary::size(size, self.opts.bytes)
+            ));
+        }
+    }
+
+    /// A skipped file, only listed with `-v`.
+    pub fn skipped_file(&self, label: &str, size: u64, path: &str) {
+        if self.opts.verbosity > 0 {
+            self.file(label, size, path);
+        }
+    }
+
+    /// A directory line: `     New Dir       3  dir/`.
+    pub fn dir(&self, label: &str, files: u64, path: &str) {
+        if self.opts.dir_list {
+            let path = if path.is_empty() { "." } else { path };
+            self.line(&format!("{label:>16} {files:>11}  {path}/"));
+        }
+    }
+
+    /// An error: always on stderr (one line), and in the log.
+    pub fn error(&self, text: &str) {
+        let emit = || eprintln!("smbcp: error: {text}");
+        match &self.progress {
+            Some(pb) => pb.suspend(emit),
+            None => emit(),
+        }
+        if let Some(f) = self.log.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            let _ = writeln!(f, "ERROR: {text}");
+        }
+    }
+
+    /// Adds planned bytes to the progress total.
+    pub fn plan_bytes(&self, n: u64) {
+        if let Some(pb) = &self.progress {
+            pb.inc_length(n);
+        }
+    }
+
+    /// Starts a ticker refreshing position, file count and current speed.
+    pub fn spawn_ticker(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        let pb = self.progress.clone()?;
+        let me = Arc::clone(self);
+        Some(tokio::spawn(async move {
+            let mut last = (Instant::now(), 0u64);
+            let mut rate = 0.0f64;
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let moved = me.stats.moved();
+                let now = Instant::now();
+                let dt = now.duration_since(last.0).as_secs_f64();
+                if dt > 0.0 {
+                    // A light moving average keeps the figure readable.
+                    let inst = (moved - last.1) as f64 / dt;
+                    rate = if rate == 0.0 {
+                        inst
+                    } else {
+                        0.7 * rate + 0.3 * inst
+                    };
+                }
+                last = (now, moved);
+                pb.set_position(moved);
+                let files = me.stats.files.row();
+                pb.set_message(format!(
+                    "{} files  {:.2} Gbit/s",
+                    files.copied + files.failed,
+                    rate * 8.0 / 1e9
+                ));
+                pb.tick();
+            }
+        }))
+    }
+
+    /// Clears the progress display.
+    pub fn finish_progress(&self) {
+        if let Some(pb) = &self.progress {
+            pb.finish_and_clear();
+        }
+    }
+
+    /// Prints the summary table (unless `-q`) and writes the JSON report.
+    pub fn finish(&self, s: &Summary) -> anyhow::Result<()> {
+        self.finish_progress();
+        if self.opts.verbosity >= 0 {
+            self.line("");
+            for l in s.table(self.opts.bytes).lines() {
+                self.line(l);
+            }
+        }
+        match &self.opts.json {
+            None => {}
+            Some(JsonTarget::Stdout) => println!("{}", s.json()),
+            Some(JsonTarget::File(p)) => {
+                fs::write(p, s.json() + "\n")
+                    .with_context(|| format!("cannot write JSON report {}", p.display()))?;
+            }
+        }
+        if let Some(f) = self.log.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            f.flush().context("writing the log file")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_file_receives_lines_and_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("x.log");
+        fs::write(&log, "old\n").unwrap();
+        let opts = OutputOptions {
+            log: Some((log.clone(), true)),
+            file_list: true,
+            dir_list: false,
+            ..OutputOptions::default()
+        };
+        let r = Reporter::new(&opts, Arc::new(Stats::default())).unwrap();
+        r.file("New File", 2048, "a/b");
+        r.dir("New Dir", 1, "a");
+        r.error("boom");
+        drop(r);
+        let text = fs::read_to_string(&log).unwrap();
+        assert!(text.starts_with("old\n"), "{text}");
+        assert!(
+            text.contains("New File") && text.contains("2.00 KiB") && text.contains("a/b"),
+            "{text}"
+        );
+        assert!(!text.contains("New Dir"), "--no-dir-list: {text}");
+        assert!(text.contains("ERROR: boom"), "{text}");
+    }
+}

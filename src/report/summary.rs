@@ -1,0 +1,250 @@
+//! The closing summary: a robocopy-like table (Dirs/Files/Bytes ×
+//! Total/Copied/Skipped/Mismatch/FAILED/Extras, times, speed) and the stable
+//! `--json` document.
+
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use super::stats::{FailureRecord, Row};
+
+/// Everything the summary shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Schema version of the JSON document.
+    pub version: u32,
+    /// Source location as given.
+    pub source: String,
+    /// Destination location as given.
+    pub dest: String,
+    /// True with `--list-only`: nothing was changed.
+    pub list_only: bool,
+    /// Start time, seconds since the Unix epoch.
+    pub started_unix: u64,
+    /// Whole run, seconds.
+    pub elapsed_secs: f64,
+    /// Scan + copy phase, seconds.
+    pub copy_secs: f64,
+    /// Delete phase, seconds.
+    pub delete_secs: f64,
+    /// Directories.
+    pub dirs: Row,
+    /// Files.
+    pub files: Row,
+    /// Bytes.
+    pub bytes: Row,
+    /// Bytes written per second over the copy phase.
+    pub bytes_per_sec: f64,
+    /// The same in Gbit/s.
+    pub gbit_per_sec: f64,
+    /// The process exit code.
+    pub exit_code: u8,
+    /// Per-item failures.
+    pub failures: Vec<FailureRecord>,
+}
+
+/// Human size: `25.00 MiB`, or exact bytes with `--bytes`.
+pub fn size(n: u64, exact: bool) -> String {
+    if exact || n < 1024 {
+        return n.to_string();
+    }
+    let opts = humansize::FormatSizeOptions::from(humansize::BINARY)
+        .decimal_places(2)
+        .decimal_zeroes(2)
+        .space_after_value(true);
+    humansize::format_size(n, opts)
+}
+
+/// `h:mm:ss`.
+pub fn hms(d: Duration) -> String {
+    let s = d.as_secs();
+    format!("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+}
+
+/// `YYYY-MM-DD hh:mm:ss UTC`.
+pub fn utc(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// Inverse of days-from-civil (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// `X.XX Gbit/s (Y MB/s)`.
+pub fn speed(bytes_per_sec: f64) -> String {
+    format!(
+        "{:.2} Gbit/s ({:.1} MB/s)",
+        bytes_per_sec * 8.0 / 1e9,
+        bytes_per_sec / 1e6
+    )
+}
+
+const RULE: &str = "------------------------------------------------------------------------------";
+
+impl Summary {
+    /// The robocopy-style table.
+    pub fn table(&self, exact: bool) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "{RULE}\n");
+        let _ = writeln!(
+            s,
+            "{:>10} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11}",
+            "", "Total", "Copied", "Skipped", "Mismatch", "FAILED", "Extras"
+        );
+        let row = |s: &mut String, name: &str, r: &Row, f: &dyn Fn(u64) -> String| {
+            let _ = writeln!(
+                s,
+                "{:>8} : {:>11} {:>11} {:>11} {:>11} {:>11} {:>11}",
+                name,
+                f(r.total),
+                f(r.copied),
+                f(r.skipped),
+                f(r.mismatch),
+                f(r.failed),
+                f(r.extras)
+            );
+        };
+        row(&mut s, "Dirs", &self.dirs, &|n| n.to_string());
+        row(&mut s, "Files", &self.files, &|n| n.to_string());
+        row(&mut s, "Bytes", &self.bytes, &|n| size(n, exact));
+        let secs = |f: f64| hms(Duration::from_secs_f64(f));
+        let _ = writeln!(
+            s,
+            "{:>8} : {:>11} {:>11} {:>11} {:>11} {:>11} {:>11}",
+            "Times",
+            secs(self.elapsed_secs),
+            secs(self.copy_secs),
+            "",
+            "",
+            "",
+            secs(self.delete_secs)
+        );
+        let _ = writeln!(s);
+        let _ = writeln!(s, "{:>8} : {}", "Speed", speed(self.bytes_per_sec));
+        let _ = writeln!(s, "{:>8} : {}", "Ended", utc(SystemTime::now()));
+        if self.list_only {
+            let _ = writeln!(s, "{:>8} : list only (nothing was changed)", "Mode");
+        }
+        s
+    }
+
+    /// The `--json` document.
+    pub fn json(&self) -> String {
+        // Serializing plain data cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Summary {
+        Summary {
+            version: 1,
+            source: "src".into(),
+            dest: "\\\\srv\\share".into(),
+            list_only: false,
+            started_unix: 0,
+            elapsed_secs: 61.5,
+            copy_secs: 60.0,
+            delete_secs: 1.0,
+            dirs: Row {
+                total: 3,
+                copied: 2,
+                skipped: 1,
+                ..Row::default()
+            },
+            files: Row {
+                total: 10,
+                copied: 9,
+                failed: 1,
+                ..Row::default()
+            },
+            bytes: Row {
+                total: 30 << 20,
+                copied: 25 << 20,
+                failed: 5 << 20,
+                ..Row::default()
+            },
+            bytes_per_sec: 125_000_000.0,
+            gbit_per_sec: 1.0,
+            exit_code: 1,
+            failures: vec![FailureRecord {
+                path: "a/b".into(),
+                operation: "copy".into(),
+                code: "STATUS_ACCESS_DENIED".into(),
+                message: "denied".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn formats() {
+        assert_eq!(size(0, false), "0");
+        assert_eq!(size(1023, false), "1023");
+        assert_eq!(size(25 << 20, false), "25.00 MiB");
+        assert_eq!(size(25 << 20, true), "26214400");
+        assert_eq!(hms(Duration::from_secs(3723)), "1:02:03");
+        assert_eq!(speed(125_000_000.0), "1.00 Gbit/s (125.0 MB/s)");
+        assert_eq!(
+            utc(UNIX_EPOCH + Duration::from_secs(951_868_800 + 3661)),
+            "2000-03-01 01:01:01 UTC"
+        );
+    }
+
+    #[test]
+    fn table_columns_align() {
+        let t = sample().table(false);
+        let lines: Vec<&str> = t.lines().collect();
+        let header = lines.iter().find(|l| l.contains("Total")).unwrap();
+        let files = lines.iter().find(|l| l.contains("Files :")).unwrap();
+        let bytes = lines.iter().find(|l| l.contains("Bytes :")).unwrap();
+        assert_eq!(
+            header.find("Total").unwrap() + "Total".len(),
+            files.find(" 10 ").unwrap() + 3
+        );
+        assert!(bytes.contains("25.00 MiB") && bytes.contains("30.00 MiB"));
+        assert_eq!(header.len(), files.len());
+        assert!(t.contains("1.00 Gbit/s (125.0 MB/s)"));
+        assert!(t.contains("0:01:01"));
+    }
+
+    #[test]
+    fn json_has_stable_fields() {
+        let v: serde_json::Value = serde_json::from_str(&sample().json()).unwrap();
+        assert_eq!(v["files"]["copied"], 9);
+        assert_eq!(v["bytes"]["failed"], 5 << 20);
+        assert_eq!(v["failures"][0]["code"], "STATUS_ACCESS_DENIED");
+        assert_eq!(v["exit_code"], 1);
+        for key in [
+            "version",
+            "source",
+            "dest",
+            "elapsed_secs",
+            "dirs",
+            "gbit_per_sec",
+            "list_only",
+        ] {
+            assert!(v.get(key).is_some(), "missing {key}");
+        }
+    }
+}

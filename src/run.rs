@@ -1,0 +1,316 @@
+//! One run, start to end: resolve credentials, open both ends (fatal errors
+//! here touch nothing), scan + copy, then set directory times, delete extras
+//! (only after a clean copy pass, within `--max-delete`), remove moved source
+//! directories, and report.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, Context as _};
+use smb_core::{ClientConfig, Credentials};
+
+use crate::backend::smb::Connector;
+use crate::backend::{times_for, Backend, Entry, LocalFs, OpError};
+use crate::cli::Options;
+use crate::copy::Engine;
+use crate::exit::{Failure, Outcome};
+use crate::location::Location;
+use crate::report::{Counter, Reporter, Stats, Summary};
+use crate::scan::{Leftovers, Scanner};
+
+/// Runs the copy described by `opts` and returns the exit code.
+pub async fn run(opts: Options) -> Result<u8, Failure> {
+    let started = (Instant::now(), SystemTime::now());
+    let opts = Arc::new(opts);
+    let creds = credentials(&opts).map_err(Failure::Usage)?;
+    let mut config = ClientConfig::default();
+    if let Some(t) = opts.timeout {
+        config.connect_timeout = t;
+        config.request_timeout = t;
+    }
+    let connector = Connector::default();
+    let src = open(
+        &opts.source,
+        &connector,
+        creds.as_ref(),
+        &config,
+        opts.unbuffered,
+    )
+    .await?;
+    match src.stat("").await {
+        Ok(e) if e.is_dir => {}
+        Ok(_) => {
+            return Err(Failure::Fatal(anyhow!(
+                "source {} is not a directory",
+                opts.source
+            )))
+        }
+        Err(e) if e.is_not_found() => {
+            return Err(Failure::Fatal(anyhow!(
+                "source directory {} does not exist",
+                opts.source
+            )))
+        }
+        Err(e) => {
+            return Err(Failure::Fatal(
+                anyhow!(e).context(format!("cannot read source {}", opts.source)),
+            ))
+        }
+    }
+    let dst = open(
+        &opts.dest,
+        &connector,
+        creds.as_ref(),
+        &config,
+        opts.unbuffered,
+    )
+    .await?;
+    let dst_exists = match dst.stat("").await {
+        Ok(e) if e.is_dir => true,
+        Ok(_) => {
+            return Err(Failure::Fatal(anyhow!(
+                "destination {} is not a directory",
+                opts.dest
+            )))
+        }
+        Err(e) if e.is_not_found() => false,
+        Err(e) => {
+            return Err(Failure::Fatal(
+                anyhow!(e).context(format!("cannot read destination {}", opts.dest)),
+            ))
+        }
+    };
+    let stats = Arc::new(Stats::default());
+    let rep = Arc::new(Reporter::new(&opts.output, stats.clone()).map_err(Failure::Usage)?);
+    if !dst_exists && !opts.list_only {
+        dst.mkdir("").await.map_err(|e| {
+            Failure::Fatal(anyhow!(e).context(format!("cannot create destination {}", opts.dest)))
+        })?;
+    }
+    if opts.output.verbosity >= 0 {
+        rep.line(&format!("  Source : {}", opts.source));
+        rep.line(&format!("    Dest : {}", opts.dest));
+        rep.line("");
+    }
+    let ticker = rep.spawn_ticker();
+
+    let engine = Arc::new(Engine::new(
+        src.clone(),
+        dst.clone(),
+        opts.clone(),
+        stats.clone(),
+        rep.clone(),
+    ));
+    let scanner = Arc::new(Scanner::new(
+        src.clone(),
+        dst.clone(),
+        opts.clone(),
+        stats.clone(),
+        rep.clone(),
+        engine.clone(),
+    ));
+    if dst_exists || !opts.list_only {
+        scanner.known_dir("");
+    }
+    scanner.run(dst_exists).await;
+    let copy_done = Instant::now();
+    let left = std::mem::take(&mut *scanner.leftovers.lock().unwrap_or_else(|e| e.into_inner()));
+    let scan_errors = scanner.errors.load(Relaxed);
+
+    if !opts.list_only {
+        dir_times(&dst, &opts, &left).await;
+    }
+    let refused = purge(&dst, &opts, &stats, &rep, &engine, &left, scan_errors).await;
+    if opts.move_dirs && !opts.list_only {
+        // Deepest first; a directory still holding skipped files stays.
+        let mut dirs = left.src_dirs.clone();
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.matches('/').count()));
+        for d in dirs {
+            let _ = src.remove_dir(&d).await;
+        }
+    }
+    if let Some(t) = ticker {
+        t.abort();
+    }
+    let end = Instant::now();
+    let files = stats.files.row();
+    let outcome = Outcome {
+        copied: files.copied > 0,
+        extras: files.extras > 0 || stats.dirs.row().extras > 0,
+        mismatches: files.mismatch > 0 || stats.dirs.row().mismatch > 0,
+        failures: files.failed > 0
+            || stats.dirs.row().failed > 0
+            || refused
+            || !stats.failures().is_empty(),
+    };
+    let code = opts.exit_mode.code(outcome);
+    let copy_secs = copy_done.duration_since(started.0).as_secs_f64();
+    let moved = stats.moved() as f64;
+    let bps = if copy_secs > 0.0 {
+        moved / copy_secs
+    } else {
+        0.0
+    };
+    let summary = Summary {
+        version: 1,
+        source: opts.source.to_string(),
+        dest: opts.dest.to_string(),
+        list_only: opts.list_only,
+        started_unix: started
+            .1
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        elapsed_secs: end.duration_since(started.0).as_secs_f64(),
+        copy_secs,
+        delete_secs: end.duration_since(copy_done).as_secs_f64(),
+        dirs: stats.dirs.row(),
+        files,
+        bytes: stats.bytes.row(),
+        bytes_per_sec: bps,
+        gbit_per_sec: bps * 8.0 / 1e9,
+        exit_code: code,
+        failures: stats.failures(),
+    };
+    rep.finish(&summary).map_err(Failure::Fatal)?;
+    Ok(code)
+}
+
+/// Credentials, when either end is SMB.
+fn credentials(opts: &Options) -> anyhow::Result<Option<Credentials>> {
+    let smb: Vec<_> = [&opts.source, &opts.dest]
+        .into_iter()
+        .filter_map(|l| match l {
+            Location::Smb(s) => Some(s),
+            Location::Local(_) => None,
+        })
+        .collect();
+    let Some(first) = smb.first() else {
+        return Ok(None);
+    };
+    let url_user = smb
+        .iter()
+        .find_map(|s| s.user.clone().map(|u| (u, s.domain.clone())));
+    crate::creds::resolve(&opts.auth, url_user, &first.server).map(Some)
+}
+
+async fn open(
+    loc: &Location,
+    connector: &Connector,
+    creds: Option<&Credentials>,
+    config: &ClientConfig,
+    unbuffered: bool,
+) -> Result<Backend, Failure> {
+    match loc {
+        Location::Local(p) => Ok(Backend::Local(LocalFs::new(p.clone(), unbuffered))),
+        Location::Smb(s) => {
+            let creds = creds.ok_or_else(|| Failure::Fatal(anyhow!("no credentials")))?;
+            let fs = connector
+                .open(s, creds, config, unbuffered)
+                .await
+                .map_err(Failure::Fatal)?;
+            Ok(Backend::Smb(fs))
+        }
+    }
+}
+
+/// `--dcopy T/A`: directory times, deepest first so children do not disturb parents.
+async fn dir_times(dst: &Backend, opts: &Options, left: &Leftovers) {
+    let mut dirs: Vec<&(String, Entry)> = left.dirs.iter().collect();
+    dirs.sort_by_key(|(d, _)| std::cmp::Reverse(d.matches('/').count()));
+    for (rel, e) in dirs {
+        let t = times_for(e, opts.dcopy.timestamps, opts.dcopy.attributes);
+        let t = smb_core::FileTimes {
+            attributes: t.attributes.map(|a| a | crate::backend::ATTR_DIRECTORY),
+            ..t
+        };
+        if let Err(e) = dst.set_times(rel, t).await {
+            if !e.is_not_found() {
+                tracing::warn!("setting times on {rel}: {e}");
+            }
+        }
+    }
+}
+
+/// Deletes extras after a clean copy pass. Returns true when deletes were refused.
+async fn purge(
+    dst: &Backend,
+    opts: &Options,
+    stats: &Stats,
+    rep: &Reporter,
+    engine: &Engine,
+    left: &Leftovers,
+    scan_errors: bool,
+) -> bool {
+    if !opts.purge || left.extras.is_empty() {
+        return false;
+    }
+    let n = left.extras.len() as u64;
+    if let Some(max) = opts.max_delete {
+        if n > max {
+            rep.error(&format!(
+                "refusing to delete {n} extra items (more than --max-delete {max}); nothing was deleted"
+            ));
+            return true;
+        }
+    }
+    if opts.list_only {
+        return false;
+    }
+    let failed = stats.files.row().failed + stats.dirs.row().failed;
+    if failed > 0 || scan_errors {
+        rep.error("the copy pass had failures: extra items were not deleted");
+        return true;
+    }
+    for (rel, e) in &left.extras {
+        let r = if e.is_dir {
+            remove_tree(dst, rel).await
+        } else {
+            dst.remove_file(rel).await
+        };
+        if let Err(err) = r {
+            Counter::add(
+                if e.is_dir {
+                    &stats.dirs.failed
+                } else {
+                    &stats.files.failed
+                },
+                1,
+            );
+            engine.failed(rel, "delete", &err);
+        }
+    }
+    false
+}
+
+/// Deletes a directory and everything in it.
+async fn remove_tree(dst: &Backend, rel: &str) -> Result<(), OpError> {
+    let mut stack = vec![(rel.to_string(), false)];
+    while let Some((dir, listed)) = stack.pop() {
+        if listed {
+            dst.remove_dir(&dir).await?;
+            continue;
+        }
+        stack.push((dir.clone(), true));
+        for e in dst.list_dir(&dir).await? {
+            let child = format!("{dir}/{}", e.name);
+            if e.is_dir {
+                stack.push((child, false));
+            } else {
+                dst.remove_file(&child).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Builds the runtime and runs.
+pub fn block_on(opts: Options) -> Result<u8, Failure> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_keep_alive(Duration::from_secs(5))
+        .build()
+        .context("starting the async runtime")
+        .map_err(Failure::Fatal)?;
+    rt.block_on(run(opts))
+}
