@@ -1,11 +1,19 @@
 //! [`Client`]: one TCP connection to one server, negotiated and shared.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::Result;
+use rand::RngCore;
+use tokio::net::TcpStream;
+
+use crate::conn::{new_message, Connection, Outgoing, Security};
+use crate::crypto::PreauthHash;
+use crate::error::{Error, Result};
+use crate::proto::{self, Negotiated};
 use crate::session::{Credentials, Session};
-use crate::wire::Dialect;
+use crate::wire::negotiate::NegotiateResponse;
+use crate::wire::{session as wsession, Command, Dialect};
 
 /// Whether to encrypt traffic (SMB 3.x only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -73,6 +81,11 @@ pub struct NegotiatedInfo {
     pub large_mtu: bool,
     /// The server's SecurityMode says signing is required.
     pub server_requires_signing: bool,
+    /// The cipher the server chose or implies (3.x), e.g. "AES-128-GCM";
+    /// used only when a session or share encrypts.
+    pub cipher: Option<&'static str>,
+    /// The signing algorithm sessions use when they sign, e.g. "AES-128-GMAC".
+    pub signing_algorithm: &'static str,
 }
 
 /// A connection to one server. Cheap to clone; all clones share the connection.
@@ -84,33 +97,188 @@ pub struct Client {
 #[derive(Debug)]
 pub(crate) struct ClientInner {
     pub(crate) config: ClientConfig,
+    pub(crate) conn: Connection,
+    pub(crate) negotiated: Negotiated,
+    pub(crate) info: NegotiatedInfo,
+    /// The connection's preauth integrity hash after NEGOTIATE (3.1.1 only).
+    pub(crate) preauth: Option<PreauthHash>,
+    /// What we sent in NEGOTIATE, for FSCTL_VALIDATE_NEGOTIATE_INFO.
+    pub(crate) client_guid: [u8; 16],
+    pub(crate) security_mode: u16,
+    pub(crate) capabilities: u32,
+    pub(crate) dialects: Vec<Dialect>,
+    /// The server name used in UNC paths.
+    pub(crate) server_name: String,
 }
 
 impl Client {
     /// Connects to `host:port` over direct TCP (TCP_NODELAY) and negotiates.
     pub async fn connect(host: &str, port: u16, config: ClientConfig) -> Result<Self> {
-        let _ = (host, port, config);
-        todo!("smb-core: connect")
+        let limit = config.connect_timeout;
+        let host_owned = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        tokio::time::timeout(limit, async move {
+            let stream = TcpStream::connect((host_owned.as_str(), port)).await?;
+            Self::negotiate(stream, &host_owned, config).await
+        })
+        .await
+        .map_err(|_| Error::Timeout(limit))?
+    }
+
+    /// Connects to a resolved address; `server_name` is used in UNC paths
+    /// (`\\server_name\share`).
+    pub async fn connect_addr(
+        addr: SocketAddr,
+        server_name: &str,
+        config: ClientConfig,
+    ) -> Result<Self> {
+        let limit = config.connect_timeout;
+        tokio::time::timeout(limit, async move {
+            let stream = TcpStream::connect(addr).await?;
+            Self::negotiate(stream, server_name, config).await
+        })
+        .await
+        .map_err(|_| Error::Timeout(limit))?
+    }
+
+    async fn negotiate(stream: TcpStream, server_name: &str, config: ClientConfig) -> Result<Self> {
+        stream.set_nodelay(true)?;
+        let dialects = proto::dialects(config.min_dialect, config.max_dialect);
+        if dialects.is_empty() {
+            return Err(Error::InvalidArgument(
+                "no dialect between min_dialect and max_dialect".into(),
+            ));
+        }
+        let conn = Connection::start(stream, config.credit_target, config.request_timeout);
+        let mut rng = rand::thread_rng();
+        let mut client_guid = [0u8; 16];
+        rng.fill_bytes(&mut client_guid);
+        let mut salt = [0u8; 32];
+        rng.fill_bytes(&mut salt);
+        let req = proto::negotiate_request(dialects.clone(), client_guid, salt, config.sign);
+        let (security_mode, capabilities) = (req.security_mode, req.capabilities);
+        let mut w = new_message();
+        req.encode(&mut w);
+        let mut sent = Vec::new();
+        let mut hook = |b: &[u8]| sent = b.to_vec();
+        let resp = conn
+            .call(
+                vec![Outgoing::new(Command::NEGOTIATE, w, 0, 0)],
+                &Security::default(),
+                Some(&mut hook),
+            )
+            .await?
+            .pop()
+            .ok_or(Error::Unsupported("no NEGOTIATE response".into()))?;
+        resp.check(&[])?;
+        let neg = NegotiateResponse::decode(&resp.msg)?;
+        let negotiated = proto::handle_negotiate_response(neg, &dialects)
+            .map_err(|e| Error::Unsupported(e.to_string()))?;
+        let preauth = (negotiated.dialect == Dialect::SMB3_1_1).then(|| {
+            let mut h = PreauthHash::new();
+            h.update(&sent);
+            h.update(&resp.msg);
+            h
+        });
+        if config.encryption == EncryptionMode::Required && negotiated.cipher.is_none() {
+            return Err(Error::Unsupported(format!(
+                "encryption required but the server negotiated SMB {} without encryption",
+                negotiated.dialect
+            )));
+        }
+        conn.set_large_mtu(negotiated.large_mtu());
+        let io_cap = if negotiated.large_mtu() {
+            config.max_io_size.max(65536)
+        } else {
+            65536
+        };
+        let info = NegotiatedInfo {
+            dialect: negotiated.dialect,
+            max_read_size: negotiated.max_read_size.min(io_cap),
+            max_write_size: negotiated.max_write_size.min(io_cap),
+            max_transact_size: negotiated.max_transact_size,
+            large_mtu: negotiated.large_mtu(),
+            server_requires_signing: negotiated.server_requires_signing(),
+            cipher: negotiated.cipher.map(proto::cipher_name),
+            signing_algorithm: proto::signing_name(negotiated.signing),
+        };
+        tracing::debug!(dialect = %info.dialect, "negotiated");
+        Ok(Self {
+            inner: Arc::new(ClientInner {
+                config,
+                conn,
+                negotiated,
+                info,
+                preauth,
+                client_guid,
+                security_mode,
+                capabilities,
+                dialects,
+                server_name: server_name.to_string(),
+            }),
+        })
     }
 
     /// The negotiated parameters.
     pub fn negotiated(&self) -> NegotiatedInfo {
-        todo!("smb-core: negotiated")
+        self.inner.info.clone()
     }
 
     /// Authenticates with NTLMv2 inside SPNEGO and returns the session.
     pub async fn session_setup(&self, creds: &Credentials) -> Result<Session> {
-        let _ = creds;
-        todo!("smb-core: session_setup")
+        Session::setup(self.clone(), creds).await
     }
 
     /// Sends an ECHO and waits for the reply.
     pub async fn echo(&self) -> Result<()> {
-        todo!("smb-core: echo")
+        let mut w = new_message();
+        wsession::encode_empty(&mut w);
+        let resp = self
+            .call1(Outgoing::new(Command::ECHO, w, 0, 0), &Security::default())
+            .await?;
+        resp.check(&[])?;
+        wsession::decode_empty(&resp.msg)?;
+        Ok(())
     }
 
     /// Credits the server has granted and we have not yet spent.
     pub fn credits_available(&self) -> usize {
-        todo!("smb-core: credits_available")
+        self.inner.conn.credits_available()
+    }
+
+    /// Credits spent on requests still waiting for their final response.
+    pub fn credits_in_flight(&self) -> usize {
+        self.inner.conn.credits_outstanding()
+    }
+
+    /// Bytes (sent, received) on this connection's socket so far, framing included.
+    pub fn bytes_transferred(&self) -> (u64, u64) {
+        self.inner.conn.bytes_transferred()
+    }
+
+    /// `Err(ConnectionLost)` once the connection has failed.
+    pub fn check_alive(&self) -> Result<()> {
+        self.inner.conn.check_alive()
+    }
+
+    /// The configuration this client was created with.
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    /// Sends one request and returns its response.
+    pub(crate) async fn call1(
+        &self,
+        req: Outgoing,
+        sec: &Security,
+    ) -> Result<crate::conn::Response> {
+        self.inner
+            .conn
+            .call(vec![req], sec, None)
+            .await?
+            .pop()
+            .ok_or(Error::Unsupported("missing response".into()))
     }
 }

@@ -1,11 +1,18 @@
 //! [`File`]: an open handle, shareable across tasks for positional I/O.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use crate::error::Result;
+use crate::conn::new_message;
+use crate::error::{Error, Result};
+use crate::tree::Tree;
+use crate::wire::create::{self as wcreate, FileId, CLOSE_FLAG_POSTQUERY_ATTRIB};
+use crate::wire::info as winfo;
+use crate::wire::ioctl::{self, CopyChunkResponse, IoctlResponse};
+use crate::wire::{io as wio, Command, Dialect, NtStatus};
 
 /// A Windows FILETIME: 100-nanosecond intervals since 1601-01-01 UTC.
 /// Zero means "not set" / "unchanged" in SET_INFO.
@@ -20,12 +27,14 @@ impl FileTime {
     pub fn from_system_time(t: SystemTime) -> Self {
         match t.duration_since(UNIX_EPOCH) {
             Ok(d) => {
-                let ticks = d.as_secs().saturating_mul(10_000_000) + u64::from(d.subsec_nanos() / 100);
+                let ticks =
+                    d.as_secs().saturating_mul(10_000_000) + u64::from(d.subsec_nanos() / 100);
                 Self(UNIX_EPOCH_AS_FILETIME.saturating_add(ticks))
             }
             Err(e) => {
                 let d = e.duration();
-                let ticks = d.as_secs().saturating_mul(10_000_000) + u64::from(d.subsec_nanos() / 100);
+                let ticks =
+                    d.as_secs().saturating_mul(10_000_000) + u64::from(d.subsec_nanos() / 100);
                 Self(UNIX_EPOCH_AS_FILETIME.saturating_sub(ticks))
             }
         }
@@ -129,11 +138,20 @@ pub struct OpenOptions {
 impl OpenOptions {
     /// Open an existing file for reading.
     pub fn read() -> Self {
-        Self { read: true, ..Self::default() }
+        Self {
+            read: true,
+            ..Self::default()
+        }
     }
     /// Create or truncate a file for writing.
     pub fn create_write() -> Self {
-        Self { read: true, write: true, delete: true, disposition: Disposition::OverwriteIf, ..Self::default() }
+        Self {
+            read: true,
+            write: true,
+            delete: true,
+            disposition: Disposition::OverwriteIf,
+            ..Self::default()
+        }
     }
 }
 
@@ -147,76 +165,289 @@ pub struct File {
 #[derive(Debug)]
 pub(crate) struct FileInner {
     pub(crate) info: FileInfo,
+    tree: Tree,
+    file_id: FileId,
+    unbuffered: bool,
+    closed: AtomicBool,
 }
 
+impl Drop for FileInner {
+    fn drop(&mut self) {
+        // A handle dropped without close(): close it in the background so the
+        // server does not keep it open until the session ends.
+        if self.closed.load(Ordering::Acquire) {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let tree = self.tree.clone();
+            let id = self.file_id;
+            rt.spawn(async move {
+                let mut w = new_message();
+                wcreate::encode_close(&mut w, id, 0);
+                let _ = tree.call1(tree.outgoing(Command::CLOSE, w)).await;
+            });
+        }
+    }
+}
+
+/// Chunks per FSCTL_SRV_COPYCHUNK_WRITE and bytes per chunk: within the
+/// limits Windows and Samba document (256 chunks, 1 MiB each, 16 MiB total).
+const COPYCHUNK_MAX_CHUNKS: usize = 16;
+const COPYCHUNK_MAX_CHUNK: u32 = 1024 * 1024;
+
 impl File {
+    pub(crate) fn new(tree: Tree, file_id: FileId, info: FileInfo, unbuffered: bool) -> Self {
+        Self {
+            inner: Arc::new(FileInner {
+                info,
+                tree,
+                file_id,
+                unbuffered,
+                closed: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    pub(crate) fn tree(&self) -> &Tree {
+        &self.inner.tree
+    }
+
+    pub(crate) fn file_id(&self) -> FileId {
+        self.inner.file_id
+    }
+
     /// Metadata returned by CREATE.
     pub fn info(&self) -> &FileInfo {
         &self.inner.info
     }
 
+    fn dialect(&self) -> Dialect {
+        self.inner.tree.session().client().inner.negotiated.dialect
+    }
+
     /// Reads up to `len` bytes at `offset` (one READ; `len` is capped at MaxReadSize).
     /// Returns fewer bytes at end of file and an empty buffer at or past it.
     pub async fn read_at(&self, offset: u64, len: u32) -> Result<Bytes> {
-        let _ = (offset, len);
-        todo!("smb-core: read_at")
+        let tree = &self.inner.tree;
+        let len = len.min(tree.session().client().inner.info.max_read_size);
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        let flags = if self.inner.unbuffered && self.dialect() >= Dialect::SMB3_0_2 {
+            wio::READFLAG_UNBUFFERED
+        } else {
+            0
+        };
+        let mut w = new_message();
+        wio::encode_read(&mut w, self.inner.file_id, offset, len, flags);
+        let mut req = tree.outgoing(Command::READ, w);
+        req.expect_len = len as usize;
+        let resp = tree.call1(req).await?;
+        if resp.header.status == NtStatus::END_OF_FILE {
+            return Ok(Bytes::new());
+        }
+        resp.check(&[])?;
+        let (off, n) = wio::decode_read(&resp.msg)?;
+        if n > len as usize {
+            return Err(Error::Decode(crate::wire::DecodeError::new(
+                "read: more data than asked",
+            )));
+        }
+        Ok(resp.msg.slice(off..off + n))
     }
 
     /// Writes `data` at `offset` (one WRITE; `data.len()` must be ≤ MaxWriteSize).
     /// Returns the count the server wrote.
     pub async fn write_at(&self, offset: u64, data: Bytes) -> Result<u32> {
-        let _ = (offset, data);
-        todo!("smb-core: write_at")
+        let tree = &self.inner.tree;
+        let max = tree.session().client().inner.info.max_write_size;
+        let len = u32::try_from(data.len())
+            .ok()
+            .filter(|l| *l <= max)
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "write of {} bytes exceeds MaxWriteSize {max}",
+                    data.len()
+                ))
+            })?;
+        let d = self.dialect();
+        let mut flags = 0;
+        if self.inner.unbuffered {
+            if d >= Dialect::SMB2_1 {
+                flags |= wio::WRITEFLAG_WRITE_THROUGH;
+            }
+            if d >= Dialect::SMB3_0_2 {
+                flags |= wio::WRITEFLAG_UNBUFFERED;
+            }
+        }
+        let mut w = new_message();
+        wio::encode_write(&mut w, self.inner.file_id, offset, len, flags);
+        let mut req = tree.outgoing(Command::WRITE, w);
+        req.payload = Some(data);
+        let resp = tree.call1(req).await?;
+        resp.check(&[])?;
+        Ok(wio::decode_write(&resp.msg)?)
     }
 
     /// FLUSH.
     pub async fn flush(&self) -> Result<()> {
-        todo!("smb-core: flush")
+        let tree = &self.inner.tree;
+        let mut w = new_message();
+        wcreate::encode_flush(&mut w, self.inner.file_id);
+        let resp = tree.call1(tree.outgoing(Command::FLUSH, w)).await?;
+        resp.check(&[])?;
+        crate::wire::session::decode_empty(&resp.msg)?;
+        Ok(())
+    }
+
+    async fn set_info(&self, class: u8, buf: &[u8]) -> Result<()> {
+        let tree = &self.inner.tree;
+        let mut w = new_message();
+        winfo::encode_set_info(&mut w, self.inner.file_id, class, buf);
+        let resp = tree.call1(tree.outgoing(Command::SET_INFO, w)).await?;
+        resp.check(&[])?;
+        winfo::decode_set_info(&resp.msg)?;
+        Ok(())
     }
 
     /// Sets the end of file (FileEndOfFileInformation).
     pub async fn set_len(&self, len: u64) -> Result<()> {
-        let _ = len;
-        todo!("smb-core: set_len")
+        self.set_info(
+            winfo::FILE_END_OF_FILE_INFORMATION,
+            &winfo::encode_end_of_file(len),
+        )
+        .await
     }
 
     /// Sets times/attributes (FileBasicInformation).
     pub async fn set_times(&self, times: FileTimes) -> Result<()> {
-        let _ = times;
-        todo!("smb-core: set_times")
+        self.set_info(winfo::FILE_BASIC_INFORMATION, &times.to_basic().encode())
+            .await
     }
 
     /// Renames the open file to `new_path` (relative to the share root)
     /// (FileRenameInformation). Needs DELETE access.
     pub async fn rename(&self, new_path: &str, replace: bool) -> Result<()> {
-        let _ = (new_path, replace);
-        todo!("smb-core: rename")
+        let target = crate::proto::wire_path(new_path)
+            .map_err(|e| Error::InvalidArgument(format!("{new_path:?}: {e}")))?;
+        if target.is_empty() {
+            return Err(Error::InvalidArgument("empty rename target".into()));
+        }
+        self.set_info(
+            winfo::FILE_RENAME_INFORMATION,
+            &winfo::encode_rename(&target, replace),
+        )
+        .await
     }
 
     /// Marks the file for deletion on close (FileDispositionInformation). Needs DELETE access.
     pub async fn set_delete_on_close(&self) -> Result<()> {
-        todo!("smb-core: set_delete_on_close")
+        self.set_info(
+            winfo::FILE_DISPOSITION_INFORMATION,
+            &winfo::encode_disposition(true),
+        )
+        .await
     }
 
     /// QUERY_INFO FileAllInformation (basic + standard).
     pub async fn query_info(&self) -> Result<FileInfo> {
-        todo!("smb-core: query_info")
+        let tree = &self.inner.tree;
+        let mut w = new_message();
+        winfo::encode_query_info(
+            &mut w,
+            self.inner.file_id,
+            winfo::FILE_ALL_INFORMATION,
+            4096,
+        );
+        let resp = tree.call1(tree.outgoing(Command::QUERY_INFO, w)).await?;
+        // BUFFER_OVERFLOW: a long name did not fit; the fixed part we need did.
+        resp.check(&[NtStatus::BUFFER_OVERFLOW])?;
+        let buf = crate::wire::dir::decode_output_buffer(&resp.msg)?;
+        let (b, s) = winfo::decode_all_information(buf)?;
+        Ok(FileInfo {
+            size: s.end_of_file,
+            allocation_size: s.allocation_size,
+            creation_time: FileTime(b.creation_time),
+            last_access_time: FileTime(b.last_access_time),
+            last_write_time: FileTime(b.last_write_time),
+            change_time: FileTime(b.change_time),
+            attributes: b.file_attributes,
+        })
+    }
+
+    async fn ioctl(
+        &self,
+        ctl: u32,
+        input: &[u8],
+        max_out: u32,
+        also_ok: &[NtStatus],
+    ) -> Result<(NtStatus, Vec<u8>)> {
+        let tree = &self.inner.tree;
+        let mut w = new_message();
+        ioctl::encode_ioctl(&mut w, ctl, self.inner.file_id, input, max_out);
+        let mut req = tree.outgoing(Command::IOCTL, w);
+        req.expect_len = max_out as usize;
+        let resp = tree.call1(req).await?;
+        resp.check(also_ok)?;
+        let out = IoctlResponse::decode(&resp.msg)?;
+        Ok((resp.header.status, out.output.to_vec()))
     }
 
     /// FSCTL_SRV_REQUEST_RESUME_KEY: a key naming this file as a server-side copy source.
     pub async fn resume_key(&self) -> Result<[u8; 24]> {
-        todo!("smb-core: resume_key")
+        let (_, out) = self
+            .ioctl(ioctl::FSCTL_SRV_REQUEST_RESUME_KEY, &[], 32, &[])
+            .await?;
+        Ok(ioctl::decode_resume_key(&out)?)
     }
 
     /// FSCTL_SRV_COPYCHUNK(_WRITE): copies `(source_offset, target_offset, length)` chunks
     /// from the file named by `source_key` into this file, on the server. Returns bytes written.
-    pub async fn server_copy(&self, source_key: [u8; 24], chunks: &[(u64, u64, u32)]) -> Result<u64> {
-        let _ = (source_key, chunks);
-        todo!("smb-core: server_copy")
+    pub async fn server_copy(
+        &self,
+        source_key: [u8; 24],
+        chunks: &[(u64, u64, u32)],
+    ) -> Result<u64> {
+        // Split into chunks of at most 1 MiB, then requests of at most 16 chunks.
+        let mut pieces = Vec::new();
+        for &(src, dst, len) in chunks {
+            let mut done = 0u32;
+            while done < len {
+                let n = (len - done).min(COPYCHUNK_MAX_CHUNK);
+                pieces.push((src + u64::from(done), dst + u64::from(done), n));
+                done += n;
+            }
+        }
+        let mut total = 0u64;
+        for batch in pieces.chunks(COPYCHUNK_MAX_CHUNKS) {
+            let input = ioctl::encode_copychunk(&source_key, batch);
+            let (_, out) = self
+                .ioctl(ioctl::FSCTL_SRV_COPYCHUNK_WRITE, &input, 12, &[])
+                .await?;
+            let r = CopyChunkResponse::decode(&out)?;
+            let want: u64 = batch.iter().map(|c| u64::from(c.2)).sum();
+            total += u64::from(r.total_bytes_written);
+            if u64::from(r.total_bytes_written) != want {
+                return Err(Error::Unsupported(format!(
+                    "server copy wrote {} of {want} bytes",
+                    r.total_bytes_written
+                )));
+            }
+        }
+        Ok(total)
     }
 
     /// CLOSE with post-query attributes; returns the final metadata.
     pub async fn close(&self) -> Result<FileInfo> {
-        todo!("smb-core: close")
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return Err(Error::InvalidArgument("file already closed".into()));
+        }
+        let tree = &self.inner.tree;
+        let mut w = new_message();
+        wcreate::encode_close(&mut w, self.inner.file_id, CLOSE_FLAG_POSTQUERY_ATTRIB);
+        let resp = tree.call1(tree.outgoing(Command::CLOSE, w)).await?;
+        resp.check(&[])?;
+        Ok(wcreate::decode_close(&resp.msg)?
+            .map_or_else(|| self.inner.info.clone(), |a| FileInfo::from_attrs(&a)))
     }
 }

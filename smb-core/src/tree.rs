@@ -4,8 +4,19 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::error::Result;
-use crate::file::{File, FileInfo, FileTimes, OpenOptions};
+use crate::conn::{new_message, Outgoing, Response, Security};
+use crate::error::{Error, Result};
+use crate::file::{Disposition, File, FileInfo, FileTime, FileTimes, OpenOptions};
+use crate::proto;
+use crate::session::Session;
+use crate::wire::codec::utf16le;
+use crate::wire::create::{
+    self as wcreate, access, disposition, options, share, CreateRequest, CreateResponse,
+    FileAttributesInfo, FileId, CLOSE_FLAG_POSTQUERY_ATTRIB,
+};
+use crate::wire::dir::{self as wdir, DirectoryEntry};
+use crate::wire::info::{self as winfo, BasicInfo};
+use crate::wire::{io as wio, session as wsession, Command, NtStatus, Writer};
 
 /// One entry of a directory listing (FileIdBothDirectoryInformation).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,85 +39,531 @@ pub struct Tree {
 #[derive(Debug)]
 pub(crate) struct TreeInner {
     pub(crate) id: u32,
+    pub(crate) session: Session,
+    pub(crate) encrypt: bool,
+    pub(crate) share: String,
+}
+
+impl FileInfo {
+    pub(crate) fn from_attrs(a: &FileAttributesInfo) -> Self {
+        Self {
+            size: a.end_of_file,
+            allocation_size: a.allocation_size,
+            creation_time: FileTime(a.creation_time),
+            last_access_time: FileTime(a.last_access_time),
+            last_write_time: FileTime(a.last_write_time),
+            change_time: FileTime(a.change_time),
+            attributes: a.file_attributes,
+        }
+    }
+
+    fn from_dir_entry(e: &DirectoryEntry) -> Self {
+        Self {
+            size: e.end_of_file,
+            allocation_size: e.allocation_size,
+            creation_time: FileTime(e.creation_time),
+            last_access_time: FileTime(e.last_access_time),
+            last_write_time: FileTime(e.last_write_time),
+            change_time: FileTime(e.change_time),
+            attributes: e.file_attributes,
+        }
+    }
+}
+
+impl FileTimes {
+    pub(crate) fn to_basic(self) -> BasicInfo {
+        BasicInfo {
+            creation_time: self.creation_time.map_or(0, |t| t.0),
+            last_access_time: self.last_access_time.map_or(0, |t| t.0),
+            last_write_time: self.last_write_time.map_or(0, |t| t.0),
+            change_time: self.change_time.map_or(0, |t| t.0),
+            file_attributes: self.attributes.unwrap_or(0),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// The CREATE request fields for `options` (MS-SMB2 2.2.13).
+fn create_fields(o: &OpenOptions) -> (u32, u32, u32) {
+    let mut acc = access::FILE_READ_ATTRIBUTES | access::SYNCHRONIZE;
+    if o.read {
+        acc |= access::FILE_READ_DATA | access::FILE_READ_EA | access::READ_CONTROL;
+    }
+    if o.write {
+        acc |= access::FILE_WRITE_DATA
+            | access::FILE_APPEND_DATA
+            | access::FILE_WRITE_ATTRIBUTES
+            | access::FILE_WRITE_EA;
+    }
+    if o.delete {
+        acc |= access::DELETE;
+    }
+    let disp = match o.disposition {
+        Disposition::Open => disposition::OPEN,
+        Disposition::Create => disposition::CREATE,
+        Disposition::OpenIf => disposition::OPEN_IF,
+        Disposition::Overwrite => disposition::OVERWRITE,
+        Disposition::OverwriteIf => disposition::OVERWRITE_IF,
+        Disposition::Supersede => disposition::SUPERSEDE,
+    };
+    let mut opts = 0;
+    if o.directory {
+        opts |= options::DIRECTORY_FILE;
+    } else if !o.any_kind {
+        opts |= options::NON_DIRECTORY_FILE;
+    }
+    if o.unbuffered {
+        opts |= options::WRITE_THROUGH;
+    }
+    if o.sequential {
+        opts |= options::SEQUENTIAL_ONLY;
+    }
+    (acc, disp, opts)
+}
+
+/// Turns the first failing response of a compound into an error.
+fn check_all(resps: &[Response]) -> Result<()> {
+    for r in resps {
+        r.check(&[])?;
+    }
+    Ok(())
 }
 
 impl Tree {
+    pub(crate) fn new(session: Session, id: u32, encrypt: bool, share: String) -> Self {
+        Self {
+            inner: Arc::new(TreeInner {
+                id,
+                session,
+                encrypt,
+                share,
+            }),
+        }
+    }
+
     /// The tree id.
     pub fn id(&self) -> u32 {
         self.inner.id
     }
 
+    /// The session this tree belongs to.
+    pub fn session(&self) -> &Session {
+        &self.inner.session
+    }
+
+    /// The share name.
+    pub fn share(&self) -> &str {
+        &self.inner.share
+    }
+
     /// True when the share requires encryption (SMB2_SHAREFLAG_ENCRYPT_DATA) and we honour it.
     pub fn encrypted(&self) -> bool {
-        todo!("smb-core: encrypted")
+        self.inner.encrypt
+    }
+
+    /// True when requests on this tree are encrypted (share or session demand).
+    pub fn encrypts(&self) -> bool {
+        self.inner.encrypt || self.inner.session.encrypts_all()
+    }
+
+    pub(crate) fn outgoing(&self, command: Command, msg: Writer) -> Outgoing {
+        Outgoing::new(command, msg, self.inner.session.id(), self.inner.id)
+    }
+
+    pub(crate) fn security(&self) -> Security {
+        self.inner.session.security(self.inner.encrypt)
+    }
+
+    pub(crate) fn info(&self) -> crate::client::NegotiatedInfo {
+        self.inner.session.client().negotiated()
+    }
+
+    pub(crate) async fn call(&self, reqs: Vec<Outgoing>) -> Result<Vec<Response>> {
+        self.inner
+            .session
+            .client()
+            .inner
+            .conn
+            .call(reqs, &self.security(), None)
+            .await
+    }
+
+    pub(crate) async fn call1(&self, req: Outgoing) -> Result<Response> {
+        self.call(vec![req])
+            .await?
+            .pop()
+            .ok_or(Error::Unsupported("missing response".into()))
+    }
+
+    fn create_msg(&self, path: &str, acc: u32, disp: u32, opts: u32) -> Result<Outgoing> {
+        let p =
+            proto::wire_path(path).map_err(|e| Error::InvalidArgument(format!("{path:?}: {e}")))?;
+        let name = utf16le(&p);
+        let mut w = new_message();
+        CreateRequest {
+            desired_access: acc,
+            file_attributes: 0,
+            share_access: share::ALL,
+            disposition: disp,
+            options: opts,
+            name: &name,
+        }
+        .encode(&mut w);
+        Ok(self.outgoing(Command::CREATE, w))
+    }
+
+    fn related(&self, command: Command, msg: Writer) -> Outgoing {
+        let mut o = self.outgoing(command, msg);
+        o.related = true;
+        o
+    }
+
+    fn close_msg(&self, file_id: FileId, related: bool) -> Outgoing {
+        let mut w = new_message();
+        wcreate::encode_close(&mut w, file_id, CLOSE_FLAG_POSTQUERY_ATTRIB);
+        if related {
+            self.related(Command::CLOSE, w)
+        } else {
+            self.outgoing(Command::CLOSE, w)
+        }
+    }
+
+    fn set_info_msg(&self, file_id: FileId, class: u8, buf: &[u8], related: bool) -> Outgoing {
+        let mut w = new_message();
+        winfo::encode_set_info(&mut w, file_id, class, buf);
+        if related {
+            self.related(Command::SET_INFO, w)
+        } else {
+            self.outgoing(Command::SET_INFO, w)
+        }
+    }
+
+    /// CREATE + one related operation + CLOSE, one round trip.
+    async fn create_op_close(
+        &self,
+        path: &str,
+        acc: u32,
+        opts: u32,
+        op: Option<(u8, Vec<u8>)>,
+    ) -> Result<FileInfo> {
+        let mut reqs = vec![self.create_msg(path, acc, disposition::OPEN, opts)?];
+        if let Some((class, buf)) = &op {
+            reqs.push(self.set_info_msg(FileId::RELATED, *class, buf, true));
+        }
+        reqs.push(self.close_msg(FileId::RELATED, true));
+        let resps = self.call(reqs).await?;
+        check_all(&resps)?;
+        let create = CreateResponse::decode(&resps[0].msg)?;
+        if op.is_some() {
+            winfo::decode_set_info(&resps[1].msg)?;
+        }
+        let last = resps
+            .last()
+            .ok_or(Error::Unsupported("missing response".into()))?;
+        let info = wcreate::decode_close(&last.msg)?.unwrap_or(create.info);
+        Ok(FileInfo::from_attrs(&info))
     }
 
     /// Opens (or creates) a file or directory.
     pub async fn open(&self, path: &str, options: &OpenOptions) -> Result<File> {
-        let _ = (path, options);
-        todo!("smb-core: open")
+        let (acc, disp, opts) = create_fields(options);
+        let resp = self.call1(self.create_msg(path, acc, disp, opts)?).await?;
+        resp.check(&[])?;
+        let c = CreateResponse::decode(&resp.msg)?;
+        Ok(File::new(
+            self.clone(),
+            c.file_id,
+            FileInfo::from_attrs(&c.info),
+            options.unbuffered,
+        ))
     }
 
     /// Metadata of `path` (one compound CREATE+CLOSE with post-query).
     pub async fn stat(&self, path: &str) -> Result<FileInfo> {
-        let _ = path;
-        todo!("smb-core: stat")
+        self.create_op_close(
+            path,
+            access::FILE_READ_ATTRIBUTES | access::SYNCHRONIZE,
+            0,
+            None,
+        )
+        .await
     }
 
     /// Lists a directory (QUERY_DIRECTORY FileIdBothDirectoryInformation until
     /// STATUS_NO_MORE_FILES), without `.` and `..`.
     pub async fn read_dir(&self, path: &str) -> Result<Vec<DirEntry>> {
-        let _ = path;
-        todo!("smb-core: read_dir")
+        let mut lister = self.list_dir(path).await?;
+        let mut out = Vec::new();
+        let r = async {
+            while let Some(batch) = lister.next_batch().await? {
+                out.extend(batch);
+            }
+            Ok::<_, Error>(())
+        }
+        .await;
+        let c = lister.close().await;
+        r?;
+        c?;
+        Ok(out)
+    }
+
+    /// Opens a directory for streaming enumeration: call
+    /// [`DirLister::next_batch`] until it returns `None`, then [`DirLister::close`].
+    pub async fn list_dir(&self, path: &str) -> Result<DirLister> {
+        let opts = OpenOptions {
+            read: true,
+            directory: true,
+            ..OpenOptions::default()
+        };
+        let dir = self.open(path, &opts).await?;
+        let info = self.info();
+        let out_len = info
+            .max_transact_size
+            .min(self.inner.session.client().config().max_io_size)
+            .max(65536);
+        Ok(DirLister {
+            dir,
+            out_len,
+            done: false,
+        })
     }
 
     /// Reads a whole small file in one round trip (compound CREATE+READ+CLOSE).
     /// Fails with STATUS_BUFFER_OVERFLOW-like [`crate::Error::Unsupported`] if the
     /// file is larger than `max_len`, which must be ≤ MaxReadSize.
     pub async fn read_file(&self, path: &str, max_len: u32) -> Result<(Bytes, FileInfo)> {
-        let _ = (path, max_len);
-        todo!("smb-core: read_file")
+        let info = self.info();
+        if max_len > info.max_read_size {
+            return Err(Error::InvalidArgument(format!(
+                "max_len {max_len} exceeds MaxReadSize {}",
+                info.max_read_size
+            )));
+        }
+        let create = self.create_msg(
+            path,
+            access::FILE_READ_DATA | access::FILE_READ_ATTRIBUTES | access::SYNCHRONIZE,
+            disposition::OPEN,
+            options::NON_DIRECTORY_FILE,
+        )?;
+        let mut w = new_message();
+        wio::encode_read(&mut w, FileId::RELATED, 0, max_len, 0);
+        let mut read = self.related(Command::READ, w);
+        read.expect_len = max_len as usize;
+        let resps = self
+            .call(vec![create, read, self.close_msg(FileId::RELATED, true)])
+            .await?;
+        resps[0].check(&[])?;
+        let c = CreateResponse::decode(&resps[0].msg)?;
+        let data = if resps[1].header.status == NtStatus::END_OF_FILE {
+            Bytes::new()
+        } else {
+            resps[1].check(&[])?;
+            let (off, len) = wio::decode_read(&resps[1].msg)?;
+            if len > max_len as usize {
+                return Err(Error::Decode(crate::wire::DecodeError::new(
+                    "read: more data than asked",
+                )));
+            }
+            resps[1].msg.slice(off..off + len)
+        };
+        resps[2].check(&[])?;
+        let info = FileInfo::from_attrs(&wcreate::decode_close(&resps[2].msg)?.unwrap_or(c.info));
+        if info.size > data.len() as u64 {
+            return Err(Error::Unsupported(format!(
+                "{path}: {} bytes is larger than max_len {max_len}",
+                info.size
+            )));
+        }
+        Ok((data, info))
     }
 
     /// Creates (or replaces) a small file in one round trip: compound
     /// CREATE(overwrite-if)+WRITE+SET_INFO(times)+CLOSE. `data.len()` ≤ MaxWriteSize.
     pub async fn write_file(&self, path: &str, data: Bytes, times: FileTimes) -> Result<FileInfo> {
-        let _ = (path, data, times);
-        todo!("smb-core: write_file")
+        let info = self.info();
+        if data.len() > info.max_write_size as usize {
+            return Err(Error::InvalidArgument(format!(
+                "{} bytes exceed MaxWriteSize {}",
+                data.len(),
+                info.max_write_size
+            )));
+        }
+        let mut reqs = vec![self.create_msg(
+            path,
+            access::FILE_READ_ATTRIBUTES
+                | access::FILE_WRITE_DATA
+                | access::FILE_WRITE_ATTRIBUTES
+                | access::SYNCHRONIZE,
+            disposition::OVERWRITE_IF,
+            options::NON_DIRECTORY_FILE,
+        )?];
+        let mut w = new_message();
+        let len =
+            u32::try_from(data.len()).map_err(|_| Error::InvalidArgument("too large".into()))?;
+        wio::encode_write(&mut w, FileId::RELATED, 0, len, 0);
+        let mut write = self.related(Command::WRITE, w);
+        write.payload = Some(data);
+        reqs.push(write);
+        let with_times = !times.is_empty();
+        if with_times {
+            reqs.push(self.set_info_msg(
+                FileId::RELATED,
+                winfo::FILE_BASIC_INFORMATION,
+                &times.to_basic().encode(),
+                true,
+            ));
+        }
+        reqs.push(self.close_msg(FileId::RELATED, true));
+        let resps = self.call(reqs).await?;
+        check_all(&resps)?;
+        let c = CreateResponse::decode(&resps[0].msg)?;
+        let n = wio::decode_write(&resps[1].msg)?;
+        if n != len {
+            return Err(Error::Unsupported(format!(
+                "short write: {n} of {len} bytes"
+            )));
+        }
+        let last = resps
+            .last()
+            .ok_or(Error::Unsupported("missing response".into()))?;
+        Ok(FileInfo::from_attrs(
+            &wcreate::decode_close(&last.msg)?.unwrap_or(c.info),
+        ))
     }
 
     /// Creates a directory; succeeds when it already exists as a directory.
     pub async fn create_dir(&self, path: &str) -> Result<()> {
-        let _ = path;
-        todo!("smb-core: create_dir")
+        let create = self.create_msg(
+            path,
+            access::FILE_READ_ATTRIBUTES | access::SYNCHRONIZE,
+            disposition::OPEN_IF,
+            options::DIRECTORY_FILE,
+        )?;
+        let resps = self
+            .call(vec![create, self.close_msg(FileId::RELATED, true)])
+            .await?;
+        check_all(&resps)
     }
 
     /// Deletes a file.
     pub async fn remove_file(&self, path: &str) -> Result<()> {
-        let _ = path;
-        todo!("smb-core: remove_file")
+        let buf = winfo::encode_disposition(true);
+        self.create_op_close(
+            path,
+            access::DELETE | access::FILE_READ_ATTRIBUTES | access::SYNCHRONIZE,
+            options::NON_DIRECTORY_FILE,
+            Some((winfo::FILE_DISPOSITION_INFORMATION, buf)),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Deletes an empty directory.
     pub async fn remove_dir(&self, path: &str) -> Result<()> {
-        let _ = path;
-        todo!("smb-core: remove_dir")
+        let buf = winfo::encode_disposition(true);
+        self.create_op_close(
+            path,
+            access::DELETE | access::FILE_READ_ATTRIBUTES | access::SYNCHRONIZE,
+            options::DIRECTORY_FILE,
+            Some((winfo::FILE_DISPOSITION_INFORMATION, buf)),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Renames `from` to `to` (both relative to the share root).
     pub async fn rename(&self, from: &str, to: &str, replace: bool) -> Result<()> {
-        let _ = (from, to, replace);
-        todo!("smb-core: rename")
+        let target =
+            proto::wire_path(to).map_err(|e| Error::InvalidArgument(format!("{to:?}: {e}")))?;
+        if target.is_empty() {
+            return Err(Error::InvalidArgument("empty rename target".into()));
+        }
+        let buf = winfo::encode_rename(&target, replace);
+        self.create_op_close(
+            from,
+            access::DELETE | access::FILE_READ_ATTRIBUTES | access::SYNCHRONIZE,
+            0,
+            Some((winfo::FILE_RENAME_INFORMATION, buf)),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Sets times/attributes on `path`.
     pub async fn set_times(&self, path: &str, times: FileTimes) -> Result<()> {
-        let _ = (path, times);
-        todo!("smb-core: set_times")
+        let buf = times.to_basic().encode();
+        self.create_op_close(
+            path,
+            access::FILE_WRITE_ATTRIBUTES | access::FILE_READ_ATTRIBUTES | access::SYNCHRONIZE,
+            0,
+            Some((winfo::FILE_BASIC_INFORMATION, buf)),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// TREE_DISCONNECT.
     pub async fn disconnect(&self) -> Result<()> {
-        todo!("smb-core: disconnect")
+        let mut w = new_message();
+        wsession::encode_empty(&mut w);
+        let resp = self
+            .call1(self.outgoing(Command::TREE_DISCONNECT, w))
+            .await?;
+        resp.check(&[])?;
+        Ok(())
+    }
+}
+
+/// A directory being enumerated in batches (one QUERY_DIRECTORY each).
+#[derive(Debug)]
+pub struct DirLister {
+    dir: File,
+    out_len: u32,
+    done: bool,
+}
+
+impl DirLister {
+    /// The next batch of entries (without `.`/`..`; names validated), or
+    /// `None` after STATUS_NO_MORE_FILES.
+    pub async fn next_batch(&mut self) -> Result<Option<Vec<DirEntry>>> {
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            let tree = self.dir.tree();
+            let mut w = new_message();
+            wdir::encode_query_directory(&mut w, self.dir.file_id(), 0, "*", self.out_len);
+            let mut req = tree.outgoing(Command::QUERY_DIRECTORY, w);
+            req.expect_len = self.out_len as usize;
+            let resp = tree.call1(req).await?;
+            if resp.header.status == NtStatus::NO_MORE_FILES {
+                self.done = true;
+                return Ok(None);
+            }
+            resp.check(&[])?;
+            let buf = wdir::decode_output_buffer(&resp.msg)?;
+            let mut out = Vec::new();
+            for e in wdir::decode_directory_entries(buf)? {
+                if e.name == "." || e.name == ".." {
+                    continue;
+                }
+                wdir::validate_name(&e.name)?;
+                out.push(DirEntry {
+                    info: FileInfo::from_dir_entry(&e),
+                    name: e.name,
+                });
+            }
+            if !out.is_empty() {
+                return Ok(Some(out));
+            }
+        }
+    }
+
+    /// Closes the directory handle.
+    pub async fn close(self) -> Result<()> {
+        self.dir.close().await.map(|_| ())
     }
 }

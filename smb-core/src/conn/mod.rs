@@ -1,1 +1,718 @@
-//! The tokio connection: framing, reader and writer tasks, pending map, credits.
+//! The tokio connection: direct-TCP framing (MS-SMB2 2.1), one reader task,
+//! one writer task, the pending map and credits (MS-SMB2 3.2.4.1.5, 3.2.5.1).
+//!
+//! A caller builds its messages, takes credits from a [`Semaphore`], takes its
+//! MessageId range under the pending lock, signs or encrypts its own frame (so
+//! crypto spreads across cores) and hands the frame to the writer task through
+//! a bounded channel. The reader task de-frames, decrypts, splits compounds,
+//! adds the granted credits, and routes each response to its waiter by
+//! MessageId. On failure the error is stored once, every waiter fails, and
+//! later calls fail fast with [`Error::ConnectionLost`].
+
+use std::collections::HashMap;
+use std::io::IoSlice;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::task::JoinHandle;
+
+use crate::error::{Error, Result};
+use crate::proto::credit_charge;
+use crate::wire::header::{
+    self, Header, COMPRESSION_MAGIC, FLAG_RELATED, FLAG_SIGNED, HEADER_LEN, SMB1_MAGIC,
+    TRANSFORM_MAGIC, UNSOLICITED_MESSAGE_ID,
+};
+use crate::wire::{Command, NtStatus, Writer};
+
+/// Signs and verifies single messages (MS-SMB2 3.1.4.1).
+pub(crate) trait FrameSigner: Send + Sync + std::fmt::Debug {
+    /// Sets SMB2_FLAGS_SIGNED already done by the caller; writes the signature.
+    fn sign(&self, msg: &mut [u8]);
+    /// True when the signature in `msg` is valid.
+    fn verify(&self, msg: &[u8]) -> bool;
+}
+
+/// Encrypts and decrypts whole frames with the transform header (MS-SMB2 3.1.4.3).
+pub(crate) trait FrameCipher: Send + Sync + std::fmt::Debug {
+    /// Encrypts in place: `frame` is 52 bytes of room for the transform
+    /// header followed by the plaintext (one message or a compound).
+    fn encrypt_in_place(&self, frame: &mut [u8]) -> Result<()>;
+    /// Decrypts a transform message in place; the plaintext is `frame[52..]`.
+    fn decrypt_in_place(&self, frame: &mut [u8]) -> Result<()>;
+}
+
+/// How one request (or compound) is protected.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Security {
+    /// Sign each message and require signed responses.
+    pub(crate) signer: Option<Arc<dyn FrameSigner>>,
+    /// Encrypt the whole frame.
+    pub(crate) cipher: Option<Arc<dyn FrameCipher>>,
+}
+
+/// One request about to be sent: a message built with [`new_message`] (the
+/// header is filled in here) plus an optional payload appended after it.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    pub(crate) command: Command,
+    pub(crate) msg: Writer,
+    pub(crate) payload: Option<Bytes>,
+    /// Bytes the response may carry (for the credit charge).
+    pub(crate) expect_len: usize,
+    pub(crate) tree_id: u32,
+    pub(crate) session_id: u64,
+    /// A related compound element (uses the previous element's FileId).
+    pub(crate) related: bool,
+}
+
+impl Outgoing {
+    /// A request with no payload.
+    pub(crate) fn new(command: Command, msg: Writer, session_id: u64, tree_id: u32) -> Self {
+        Self {
+            command,
+            msg,
+            payload: None,
+            expect_len: 0,
+            tree_id,
+            session_id,
+            related: false,
+        }
+    }
+}
+
+/// A writer holding a 64-byte placeholder header: encode the body after it.
+pub(crate) fn new_message() -> Writer {
+    let mut w = Writer::with_capacity(256);
+    w.zeros(HEADER_LEN);
+    w
+}
+
+/// One response: its header and the whole message bytes (header included;
+/// for a compound, the element up to the next one).
+#[derive(Clone, Debug)]
+pub(crate) struct Response {
+    pub(crate) header: Header,
+    pub(crate) msg: Bytes,
+    /// It arrived inside a transform message.
+    pub(crate) encrypted: bool,
+}
+
+impl Response {
+    /// `Err(Error::Status)` unless the status is success (or one of `also_ok`).
+    pub(crate) fn check(&self, also_ok: &[NtStatus]) -> Result<()> {
+        let s = self.header.status;
+        if s == NtStatus::SUCCESS || also_ok.contains(&s) {
+            Ok(())
+        } else {
+            Err(Error::Status {
+                status: s,
+                command: self.header.command,
+            })
+        }
+    }
+}
+
+struct Pending {
+    tx: oneshot::Sender<Result<Response>>,
+    charge: usize,
+    interim: Arc<AtomicU64>,
+    async_id: u64,
+}
+
+struct State {
+    next_message_id: u64,
+    pending: HashMap<u64, Pending>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    credits: Semaphore,
+    /// Credits spent on requests whose final response has not arrived.
+    outstanding: AtomicUsize,
+    failed: OnceLock<Arc<str>>,
+    ciphers: RwLock<HashMap<u64, Arc<dyn FrameCipher>>>,
+    large_mtu: AtomicBool,
+    credit_target: usize,
+    request_timeout: Duration,
+    stats_sent: AtomicU64,
+    stats_received: AtomicU64,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("credits", &self.credits.available_permits())
+            .field("failed", &self.failed.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// Stores the first failure, fails every waiter, closes the credit semaphore.
+    fn fail(&self, reason: &str) {
+        let first = self.failed.set(Arc::from(reason)).is_ok();
+        let reason = self.lost();
+        let drained: Vec<Pending> = {
+            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.pending.drain().map(|(_, p)| p).collect()
+        };
+        for p in drained {
+            let _ = p.tx.send(Err(reason.clone()));
+        }
+        self.credits.close();
+        if first {
+            tracing::debug!(%reason, "connection failed");
+        }
+    }
+
+    fn lost(&self) -> Error {
+        Error::ConnectionLost(
+            self.failed
+                .get()
+                .cloned()
+                .unwrap_or_else(|| Arc::from("connection closed")),
+        )
+    }
+
+    fn check_alive(&self) -> Result<()> {
+        if self.failed.get().is_some() {
+            Err(self.lost())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// One frame's parts, written with one vectored write.
+type Frame = Vec<Bytes>;
+
+/// A connection: cheap handle over the shared state and the writer channel.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    shared: Arc<Shared>,
+    tx: mpsc::Sender<Frame>,
+    tasks: [JoinHandle<()>; 2],
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.shared.fail("connection dropped");
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Frames larger than this are refused (the 24-bit length maximum is 16 MiB).
+const MAX_FRAME: usize = 0x00FF_FFFF;
+
+impl Connection {
+    /// Starts the tasks on an existing stream.
+    pub(crate) fn start(stream: TcpStream, credit_target: u16, request_timeout: Duration) -> Self {
+        let (rd, wr) = stream.into_split();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                next_message_id: 0,
+                pending: HashMap::new(),
+            }),
+            credits: Semaphore::new(1),
+            outstanding: AtomicUsize::new(0),
+            failed: OnceLock::new(),
+            ciphers: RwLock::new(HashMap::new()),
+            large_mtu: AtomicBool::new(false),
+            credit_target: usize::from(credit_target.max(1)),
+            request_timeout,
+            stats_sent: AtomicU64::new(0),
+            stats_received: AtomicU64::new(0),
+        });
+        let (tx, rx) = mpsc::channel::<Frame>(256);
+        let reader = tokio::spawn(reader_task(Arc::clone(&shared), rd));
+        let writer = tokio::spawn(writer_task(Arc::clone(&shared), wr, rx));
+        Self {
+            shared,
+            tx,
+            tasks: [reader, writer],
+        }
+    }
+
+    /// Enables multi-credit requests (after NEGOTIATE chose 2.1+ with LARGE_MTU).
+    pub(crate) fn set_large_mtu(&self, on: bool) {
+        self.shared.large_mtu.store(on, Ordering::Relaxed);
+    }
+
+    /// Registers the decryptor for frames of `session_id`.
+    pub(crate) fn register_cipher(&self, session_id: u64, cipher: Arc<dyn FrameCipher>) {
+        self.shared
+            .ciphers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(session_id, cipher);
+    }
+
+    /// Forgets a session's decryptor.
+    pub(crate) fn unregister_cipher(&self, session_id: u64) {
+        self.shared
+            .ciphers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&session_id);
+    }
+
+    /// Credits granted and not yet spent.
+    pub(crate) fn credits_available(&self) -> usize {
+        self.shared.credits.available_permits()
+    }
+
+    /// Credits spent on requests still awaiting their final response.
+    pub(crate) fn credits_outstanding(&self) -> usize {
+        self.shared.outstanding.load(Ordering::Relaxed)
+    }
+
+    /// Bytes sent and received on the socket so far.
+    pub(crate) fn bytes_transferred(&self) -> (u64, u64) {
+        (
+            self.shared.stats_sent.load(Ordering::Relaxed),
+            self.shared.stats_received.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The stored failure, if the connection is dead.
+    pub(crate) fn check_alive(&self) -> Result<()> {
+        self.shared.check_alive()
+    }
+
+    /// Sends one request (or a compound of several) and waits for every
+    /// response. `hook` sees each message's final bytes as sent (for the
+    /// preauth integrity hash).
+    pub(crate) async fn call(
+        &self,
+        reqs: Vec<Outgoing>,
+        sec: &Security,
+        hook: Option<&mut (dyn FnMut(&[u8]) + Send)>,
+    ) -> Result<Vec<Response>> {
+        let shared = &self.shared;
+        shared.check_alive()?;
+        let large = shared.large_mtu.load(Ordering::Relaxed);
+        let charges: Vec<usize> = reqs
+            .iter()
+            .map(|r| {
+                if large {
+                    let send = r.msg.len() - HEADER_LEN + r.payload.as_ref().map_or(0, Bytes::len);
+                    usize::from(credit_charge(send.max(r.expect_len)))
+                } else {
+                    1
+                }
+            })
+            .collect();
+        let total: usize = charges.iter().sum();
+        let timeout = shared.request_timeout;
+
+        // Credits first (bounded wait), then a writer slot, then MessageIds:
+        // no await between taking the ids and queueing the frame, so a
+        // cancelled caller never leaves a hole in the sequence window.
+        let permits =
+            u32::try_from(total).map_err(|_| Error::InvalidArgument("request too large".into()))?;
+        match tokio::time::timeout(timeout, shared.credits.acquire_many(permits)).await {
+            Ok(Ok(p)) => p.forget(),
+            Ok(Err(_)) => return Err(shared.lost()),
+            Err(_) => return Err(Error::Timeout(timeout)),
+        }
+        let slot = match tokio::time::timeout(timeout, self.tx.reserve()).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(_)) => return Err(shared.lost()),
+            Err(_) => {
+                shared.credits.add_permits(total);
+                return Err(Error::Timeout(timeout));
+            }
+        };
+
+        let n = reqs.len();
+        let mut receivers = Vec::with_capacity(n);
+        let mut ids = Vec::with_capacity(n);
+        {
+            let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+            for &charge in &charges {
+                let id = st.next_message_id;
+                st.next_message_id += charge as u64;
+                let (tx, rx) = oneshot::channel();
+                let interim = Arc::new(AtomicU64::new(0));
+                st.pending.insert(
+                    id,
+                    Pending {
+                        tx,
+                        charge,
+                        interim: Arc::clone(&interim),
+                        async_id: 0,
+                    },
+                );
+                receivers.push((rx, interim));
+                ids.push(id);
+            }
+        }
+        shared.outstanding.fetch_add(total, Ordering::Relaxed);
+        if shared.failed.get().is_some() {
+            // Lost while we were queueing: our entries may have missed the drain.
+            self.forget(&ids);
+            return Err(shared.lost());
+        }
+
+        // Ask for enough credits to grow the window to the target.
+        let have = shared.credits.available_permits() + shared.outstanding.load(Ordering::Relaxed);
+        let mut extra = shared.credit_target.saturating_sub(have);
+
+        let frame = match build_frame(reqs, &charges, &ids, &mut extra, large, sec, hook) {
+            Ok(f) => f,
+            Err(e) => {
+                self.forget(&ids);
+                return Err(e);
+            }
+        };
+        slot.send(frame);
+
+        let mut out = Vec::with_capacity(n);
+        let mut failure = None;
+        for (i, (mut rx, interim)) in receivers.into_iter().enumerate() {
+            let r = loop {
+                let seen = interim.load(Ordering::Relaxed);
+                match tokio::time::timeout(timeout, &mut rx).await {
+                    Ok(Ok(r)) => break r,
+                    Ok(Err(_)) => break Err(shared.lost()),
+                    Err(_) => {
+                        // An interim STATUS_PENDING reply extends the wait.
+                        if interim.load(Ordering::Relaxed) != seen {
+                            continue;
+                        }
+                        self.forget(&ids[i..]);
+                        break Err(Error::Timeout(timeout));
+                    }
+                }
+            };
+            match r {
+                Ok(resp) => {
+                    if let Err(e) = verify(&resp, sec) {
+                        failure.get_or_insert(e);
+                    }
+                    out.push(resp);
+                }
+                Err(e) => {
+                    let timed_out = matches!(e, Error::Timeout(_));
+                    failure.get_or_insert(e);
+                    if timed_out {
+                        break;
+                    }
+                }
+            }
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    /// Removes pending entries we no longer wait for.
+    fn forget(&self, ids: &[u64]) {
+        let mut st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        for id in ids {
+            if let Some(p) = st.pending.remove(id) {
+                self.shared
+                    .outstanding
+                    .fetch_sub(p.charge, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Checks a response's protection: encrypted responses need nothing more;
+/// when we signed, the response must be signed and verify (MS-SMB2 3.2.5.1.3).
+fn verify(resp: &Response, sec: &Security) -> Result<()> {
+    if resp.encrypted {
+        return Ok(());
+    }
+    if sec.cipher.is_some() {
+        // We encrypted; a plain answer is a downgrade.
+        return Err(Error::BadSignature);
+    }
+    match &sec.signer {
+        Some(signer) => {
+            if !resp.header.is_signed() || !signer.verify(&resp.msg) {
+                return Err(Error::BadSignature);
+            }
+            Ok(())
+        }
+        None => Ok(()),
+    }
+}
+
+/// Fills headers, pads and chains compounds, signs each element, encrypts the
+/// whole when asked, and prefixes the 4-byte transport length.
+fn build_frame(
+    reqs: Vec<Outgoing>,
+    charges: &[usize],
+    ids: &[u64],
+    extra: &mut usize,
+    large: bool,
+    sec: &Security,
+    mut hook: Option<&mut (dyn FnMut(&[u8]) + Send)>,
+) -> Result<Frame> {
+    let n = reqs.len();
+    let mut plain: Vec<Bytes> = Vec::with_capacity(n * 2);
+    let mut total = 0usize;
+    for (i, req) in reqs.into_iter().enumerate() {
+        let last = i + 1 == n;
+        let charge = charges[i];
+        let want = charge + std::mem::take(extra);
+        let mut flags = 0;
+        if req.related {
+            flags |= FLAG_RELATED;
+        }
+        if sec.signer.is_some() && sec.cipher.is_none() {
+            flags |= FLAG_SIGNED;
+        }
+        let mut msg = req.msg;
+        let payload = req.payload;
+        let len = msg.len() + payload.as_ref().map_or(0, Bytes::len);
+        let padded = if last { len } else { len.next_multiple_of(8) };
+        let h = Header {
+            credit_charge: if large {
+                u16::try_from(charge).unwrap_or(u16::MAX)
+            } else {
+                0
+            },
+            command: req.command,
+            credits: u16::try_from(want.min(8192)).unwrap_or(8192),
+            flags,
+            next_command: if last {
+                0
+            } else {
+                u32::try_from(padded).map_err(|_| Error::InvalidArgument("too large".into()))?
+            },
+            message_id: ids[i],
+            tree_id: req.tree_id,
+            session_id: req.session_id,
+            ..Header::default()
+        };
+        let mut hw = Writer::with_capacity(HEADER_LEN);
+        h.encode(&mut hw);
+        let mut bytes = msg_into_vec(&mut msg);
+        bytes[..HEADER_LEN].copy_from_slice(hw.as_slice());
+        let needs_contiguous = flags & FLAG_SIGNED != 0 || sec.cipher.is_some() || hook.is_some();
+        match payload {
+            Some(p) if !needs_contiguous && last => {
+                total += bytes.len() + p.len();
+                plain.push(Bytes::from(bytes));
+                plain.push(p);
+            }
+            p => {
+                if let Some(p) = p {
+                    bytes.extend_from_slice(&p);
+                }
+                bytes.resize(padded, 0);
+                if flags & FLAG_SIGNED != 0 {
+                    if let Some(s) = &sec.signer {
+                        s.sign(&mut bytes);
+                    }
+                }
+                if let Some(h) = hook.as_mut() {
+                    h(&bytes);
+                }
+                total += bytes.len();
+                plain.push(Bytes::from(bytes));
+            }
+        }
+    }
+    if let Some(cipher) = &sec.cipher {
+        let room = 4 + header::TRANSFORM_HEADER_LEN;
+        let mut joined = Vec::with_capacity(room + total);
+        joined.resize(room, 0);
+        for p in &plain {
+            joined.extend_from_slice(p);
+        }
+        cipher.encrypt_in_place(&mut joined[4..])?;
+        let prefix = length_prefix(joined.len() - 4)?;
+        joined[..4].copy_from_slice(&prefix);
+        return Ok(vec![Bytes::from(joined)]);
+    }
+    let mut frame = Vec::with_capacity(plain.len() + 1);
+    frame.push(length_prefix(total)?);
+    frame.extend(plain);
+    Ok(frame)
+}
+
+fn msg_into_vec(w: &mut Writer) -> Vec<u8> {
+    std::mem::take(w).into_vec()
+}
+
+fn length_prefix(len: usize) -> Result<Bytes> {
+    if len > MAX_FRAME {
+        return Err(Error::InvalidArgument(format!(
+            "frame of {len} bytes exceeds the 24-bit limit"
+        )));
+    }
+    let l = u32::try_from(len).unwrap_or(0);
+    Ok(Bytes::copy_from_slice(&l.to_be_bytes()))
+}
+
+async fn writer_task(shared: Arc<Shared>, mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Frame>) {
+    let mut batch: Vec<Bytes> = Vec::new();
+    while let Some(frame) = rx.recv().await {
+        batch.extend(frame);
+        // Coalesce what is already queued into one vectored write.
+        while batch.len() < 64 {
+            match rx.try_recv() {
+                Ok(f) => batch.extend(f),
+                Err(_) => break,
+            }
+        }
+        let n: usize = batch.iter().map(Bytes::len).sum();
+        if let Err(e) = write_all_vectored(&mut wr, &mut batch).await {
+            shared.fail(&format!("write failed: {e}"));
+            return;
+        }
+        shared.stats_sent.fetch_add(n as u64, Ordering::Relaxed);
+        batch.clear();
+        if shared.failed.get().is_some() {
+            break;
+        }
+    }
+    let _ = wr.shutdown().await;
+}
+
+async fn write_all_vectored(wr: &mut OwnedWriteHalf, parts: &mut [Bytes]) -> std::io::Result<()> {
+    let mut idx = 0;
+    while idx < parts.len() {
+        if parts[idx].is_empty() {
+            idx += 1;
+            continue;
+        }
+        let slices: Vec<IoSlice<'_>> = parts[idx..]
+            .iter()
+            .take(512)
+            .map(|b| IoSlice::new(b))
+            .collect();
+        let mut written = wr.write_vectored(&slices).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while written > 0 && idx < parts.len() {
+            let l = parts[idx].len();
+            if written >= l {
+                written -= l;
+                idx += 1;
+            } else {
+                parts[idx].advance(written);
+                written = 0;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn reader_task(shared: Arc<Shared>, rd: OwnedReadHalf) {
+    let mut rd = BufReader::with_capacity(256 * 1024, rd);
+    let reason = loop {
+        match read_frame(&mut rd).await {
+            Ok(frame) => {
+                shared
+                    .stats_received
+                    .fetch_add(frame.len() as u64 + 4, Ordering::Relaxed);
+                if let Err(e) = handle_frame(&shared, frame) {
+                    break e;
+                }
+            }
+            Err(e) => break e,
+        }
+    };
+    shared.fail(&reason);
+}
+
+async fn read_frame(rd: &mut BufReader<OwnedReadHalf>) -> std::result::Result<BytesMut, String> {
+    let mut len = [0u8; 4];
+    match rd.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err("the server closed the connection".into())
+        }
+        Err(e) => return Err(format!("read failed: {e}")),
+    }
+    if len[0] != 0 {
+        return Err("malformed transport header".into());
+    }
+    let n = u32::from_be_bytes(len) as usize;
+    if n < HEADER_LEN {
+        return Err(format!("frame of {n} bytes is too short"));
+    }
+    let mut buf = BytesMut::zeroed(n);
+    rd.read_exact(&mut buf)
+        .await
+        .map_err(|e| format!("read failed: {e}"))?;
+    Ok(buf)
+}
+
+fn handle_frame(shared: &Shared, mut frame: BytesMut) -> std::result::Result<(), String> {
+    let magic: [u8; 4] = frame
+        .get(..4)
+        .and_then(|m| m.try_into().ok())
+        .unwrap_or_default();
+    let (plain, encrypted) = if magic == TRANSFORM_MAGIC {
+        let th = header::TransformHeader::decode(&frame)
+            .map_err(|e| format!("malformed transform header: {e}"))?;
+        let cipher = shared
+            .ciphers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&th.session_id)
+            .cloned()
+            .ok_or("encrypted frame for an unknown session")?;
+        cipher
+            .decrypt_in_place(&mut frame)
+            .map_err(|e| format!("decrypting a frame: {e}"))?;
+        (frame.freeze().slice(header::TRANSFORM_HEADER_LEN..), true)
+    } else if magic == COMPRESSION_MAGIC {
+        return Err("compressed frame (never negotiated)".into());
+    } else if magic == SMB1_MAGIC {
+        return Err("the server answered with SMB1".into());
+    } else {
+        (frame.freeze(), false)
+    };
+    let ranges = header::split_compound(&plain).map_err(|e| format!("malformed reply: {e}"))?;
+    for (s, e) in ranges {
+        let msg = plain.slice(s..e);
+        let h = Header::decode(&msg).map_err(|e| format!("malformed reply: {e}"))?;
+        if !h.is_response() {
+            return Err("the server sent a request".into());
+        }
+        shared.credits.add_permits(usize::from(h.credits));
+        if h.message_id == UNSOLICITED_MESSAGE_ID {
+            // Oplock/lease break: we never ask for oplocks or leases.
+            tracing::debug!(command = ?h.command, "ignoring unsolicited message");
+            continue;
+        }
+        let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        if h.is_interim() {
+            if let Some(p) = st.pending.get_mut(&h.message_id) {
+                // Keep waiting; the AsyncId would be needed for CANCEL.
+                p.async_id = h.async_id;
+                p.interim.fetch_add(1, Ordering::Relaxed);
+            }
+            continue;
+        }
+        let Some(p) = st.pending.remove(&h.message_id) else {
+            tracing::debug!(id = h.message_id, "reply for a request nobody waits for");
+            continue;
+        };
+        drop(st);
+        shared.outstanding.fetch_sub(p.charge, Ordering::Relaxed);
+        let _ = p.tx.send(Ok(Response {
+            header: h,
+            msg,
+            encrypted,
+        }));
+    }
+    Ok(())
+}
