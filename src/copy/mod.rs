@@ -111,7 +111,6 @@ impl Engine {
                 |(_, e): &StepError| e.is_transient(),
             )
             .await;
-        drop(permit);
         let s = &self.stats;
         match result {
             Ok(()) => {
@@ -130,6 +129,9 @@ impl Engine {
                 self.failed(&rel, op, &e);
             }
         }
+        // Released only now: the end of the run waits for every permit, so a
+        // job is fully accounted for before the summary is made.
+        drop(permit);
     }
 
     /// Records and prints a failure.

@@ -1,0 +1,87 @@
+
+using namespace System.Management.Automation
+using namespace System.Management.Automation.Language
+
+Register-ArgumentCompleter -Native -CommandName 'smbcp' -ScriptBlock {
+    param($wordToComplete, $commandAst, $cursorPosition)
+
+    $commandElements = $commandAst.CommandElements
+    $command = @(
+        'smbcp'
+        for ($i = 1; $i -lt $commandElements.Count; $i++) {
+            $element = $commandElements[$i]
+            if ($element -isnot [StringConstantExpressionAst] -or
+                $element.StringConstantType -ne [StringConstantType]::BareWord -or
+                $element.Value.StartsWith('-') -or
+                $element.Value -eq $wordToComplete) {
+                break
+        }
+        $element.Value
+    }) -join ';'
+
+    $completions = @(switch ($command) {
+        'smbcp' {
+            [CompletionResult]::new('--lev', '--lev', [CompletionResultType]::ParameterName, 'Only copy the top N levels of the source tree (1 = SOURCE itself) [/LEV:n]')
+            [CompletionResult]::new('--exclude-file', '--exclude-file', [CompletionResultType]::ParameterName, 'Exclude files whose name or relative path matches GLOB; repeatable [/XF]')
+            [CompletionResult]::new('--exclude-dir', '--exclude-dir', [CompletionResultType]::ParameterName, 'Exclude directories whose name or relative path matches GLOB; repeatable [/XD]')
+            [CompletionResult]::new('--max-size', '--max-size', [CompletionResultType]::ParameterName, 'Skip files bigger than SIZE (bytes, or with K/M/G/T suffix) [/MAX:n]')
+            [CompletionResult]::new('--min-size', '--min-size', [CompletionResultType]::ParameterName, 'Skip files smaller than SIZE [/MIN:n]')
+            [CompletionResult]::new('--max-age', '--max-age', [CompletionResultType]::ParameterName, 'Skip files older than AGE: days (n < 1900), a date YYYYMMDD, or a duration like 12h [/MAXAGE:n]')
+            [CompletionResult]::new('--min-age', '--min-age', [CompletionResultType]::ParameterName, 'Skip files newer than AGE (same forms as --max-age) [/MINAGE:n]')
+            [CompletionResult]::new('--max-delete', '--max-delete', [CompletionResultType]::ParameterName, 'Refuse to delete anything when more than N items would be deleted ("unlimited" to allow any number) [default: 1000]')
+            [CompletionResult]::new('--mt', '--mt', [CompletionResultType]::ParameterName, 'Number of concurrent copy jobs (files or blocks of big files), 1–128 [/MT:n]')
+            [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retries for each file after a transient error [/R:n]')
+            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Wait before the first retry (doubles each retry, with jitter), e.g. 2s, 500ms [/W:n]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Timeout for connecting and for each SMB request, e.g. 30s')
+            [CompletionResult]::new('--bwlimit', '--bwlimit', [CompletionResultType]::ParameterName, 'Limit total throughput to RATE bytes per second (K/M/G suffixes, or 100Mbit) [/IPG]')
+            [CompletionResult]::new('--copy', '--copy', [CompletionResultType]::ParameterName, 'What to copy for files: D=data, A=attributes, T=timestamps [/COPY:DAT]')
+            [CompletionResult]::new('--dcopy', '--dcopy', [CompletionResultType]::ParameterName, 'What to copy for directories: D=data, A=attributes, T=timestamps [/DCOPY:T]')
+            [CompletionResult]::new('--log', '--log', [CompletionResultType]::ParameterName, 'Write the file list and summary to FILE instead of stdout (overwrite) [/LOG:file]')
+            [CompletionResult]::new('--log-append', '--log-append', [CompletionResultType]::ParameterName, 'Like --log, appending to FILE [/LOG+:file]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Write a JSON report (summary and per-file failures) to FILE, or "-" for stdout')
+            [CompletionResult]::new('--exit-codes', '--exit-codes', [CompletionResultType]::ParameterName, 'Exit-code convention')
+            [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'SMB user as [DOMAIN\]NAME (or put it in the URL: smb://DOMAIN;NAME@server/share)')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'SMB user as [DOMAIN\]NAME (or put it in the URL: smb://DOMAIN;NAME@server/share)')
+            [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Read the password from the first line of FILE (refused when group/others can read it)')
+            [CompletionResult]::new('--auth-file', '--auth-file', [CompletionResultType]::ParameterName, 'Samba-style credentials file with username=, password= and domain= lines')
+            [CompletionResult]::new('-s', '-s', [CompletionResultType]::ParameterName, 'Copy subdirectories, but not empty ones [/S]')
+            [CompletionResult]::new('--subdirs', '--subdirs', [CompletionResultType]::ParameterName, 'Copy subdirectories, but not empty ones [/S]')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Copy subdirectories, including empty ones (implies --subdirs) [/E]')
+            [CompletionResult]::new('--empty-dirs', '--empty-dirs', [CompletionResultType]::ParameterName, 'Copy subdirectories, including empty ones (implies --subdirs) [/E]')
+            [CompletionResult]::new('--exclude-older', '--exclude-older', [CompletionResultType]::ParameterName, 'Skip source files older than their destination copy [/XO]')
+            [CompletionResult]::new('--exclude-newer', '--exclude-newer', [CompletionResultType]::ParameterName, 'Skip source files newer than their destination copy [/XN]')
+            [CompletionResult]::new('--exclude-changed', '--exclude-changed', [CompletionResultType]::ParameterName, 'Skip changed files: same time, different size [/XC]')
+            [CompletionResult]::new('--exclude-extra', '--exclude-extra', [CompletionResultType]::ParameterName, 'Ignore extra destination files and directories: not listed, never deleted [/XX]')
+            [CompletionResult]::new('--include-same', '--include-same', [CompletionResultType]::ParameterName, 'Copy files even when they are the same (size and time) [/IS]')
+            [CompletionResult]::new('--fft', '--fft', [CompletionResultType]::ParameterName, 'Compare times with a 2-second tolerance (FAT granularity) [/FFT]')
+            [CompletionResult]::new('--mirror', '--mirror', [CompletionResultType]::ParameterName, 'Mirror: --empty-dirs plus --purge [/MIR]')
+            [CompletionResult]::new('--purge', '--purge', [CompletionResultType]::ParameterName, 'Delete destination files and directories that are not in the source [/PURGE]')
+            [CompletionResult]::new('--move', '--move', [CompletionResultType]::ParameterName, 'Move files: delete each source file once it is copied [/MOV]')
+            [CompletionResult]::new('--move-all', '--move-all', [CompletionResultType]::ParameterName, 'Move files and directories: like --move, then remove emptied source directories [/MOVE]')
+            [CompletionResult]::new('-l', '-l', [CompletionResultType]::ParameterName, 'List what would be copied or deleted; change nothing [/L]')
+            [CompletionResult]::new('--list-only', '--list-only', [CompletionResultType]::ParameterName, 'List what would be copied or deleted; change nothing [/L]')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'List what would be copied or deleted; change nothing [/L]')
+            [CompletionResult]::new('--create', '--create', [CompletionResultType]::ParameterName, 'Create the directory tree and zero-length files only [/CREATE]')
+            [CompletionResult]::new('--unbuffered', '--unbuffered', [CompletionResultType]::ParameterName, 'Unbuffered I/O: O_DIRECT locally, unbuffered read/write on SMB 3.0.2+ [/J]')
+            [CompletionResult]::new('--tee', '--tee', [CompletionResultType]::ParameterName, 'With --log: also write to stdout [/TEE]')
+            [CompletionResult]::new('--no-file-list', '--no-file-list', [CompletionResultType]::ParameterName, 'Do not list files [/NFL]')
+            [CompletionResult]::new('--no-dir-list', '--no-dir-list', [CompletionResultType]::ParameterName, 'Do not list directories [/NDL]')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No progress display (it is only ever shown when stderr is a terminal) [/NP]')
+            [CompletionResult]::new('--bytes', '--bytes', [CompletionResultType]::ParameterName, 'Print sizes as exact byte counts [/BYTES]')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More output: also list skipped files; -vv adds debug logging')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More output: also list skipped files; -vv adds debug logging')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less output: no file/dir lists and no summary; errors only')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less output: no file/dir lists and no summary; errors only')
+            [CompletionResult]::new('--password-stdin', '--password-stdin', [CompletionResultType]::ParameterName, 'Read the password from the first line of stdin')
+            [CompletionResult]::new('--guest', '--guest', [CompletionResultType]::ParameterName, 'Log on as guest (no password)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+    })
+
+    $completions.Where{ $_.CompletionText -like "$wordToComplete*" } |
+        Sort-Object -Property ListItemText
+}

@@ -1,0 +1,81 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[smbcp] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'smbcp'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'smbcp'= {
+            cand --lev 'Only copy the top N levels of the source tree (1 = SOURCE itself) [/LEV:n]'
+            cand --exclude-file 'Exclude files whose name or relative path matches GLOB; repeatable [/XF]'
+            cand --exclude-dir 'Exclude directories whose name or relative path matches GLOB; repeatable [/XD]'
+            cand --max-size 'Skip files bigger than SIZE (bytes, or with K/M/G/T suffix) [/MAX:n]'
+            cand --min-size 'Skip files smaller than SIZE [/MIN:n]'
+            cand --max-age 'Skip files older than AGE: days (n < 1900), a date YYYYMMDD, or a duration like 12h [/MAXAGE:n]'
+            cand --min-age 'Skip files newer than AGE (same forms as --max-age) [/MINAGE:n]'
+            cand --max-delete 'Refuse to delete anything when more than N items would be deleted ("unlimited" to allow any number) [default: 1000]'
+            cand --mt 'Number of concurrent copy jobs (files or blocks of big files), 1–128 [/MT:n]'
+            cand --retries 'Retries for each file after a transient error [/R:n]'
+            cand --wait 'Wait before the first retry (doubles each retry, with jitter), e.g. 2s, 500ms [/W:n]'
+            cand --timeout 'Timeout for connecting and for each SMB request, e.g. 30s'
+            cand --bwlimit 'Limit total throughput to RATE bytes per second (K/M/G suffixes, or 100Mbit) [/IPG]'
+            cand --copy 'What to copy for files: D=data, A=attributes, T=timestamps [/COPY:DAT]'
+            cand --dcopy 'What to copy for directories: D=data, A=attributes, T=timestamps [/DCOPY:T]'
+            cand --log 'Write the file list and summary to FILE instead of stdout (overwrite) [/LOG:file]'
+            cand --log-append 'Like --log, appending to FILE [/LOG+:file]'
+            cand --json 'Write a JSON report (summary and per-file failures) to FILE, or "-" for stdout'
+            cand --exit-codes 'Exit-code convention'
+            cand -u 'SMB user as [DOMAIN\]NAME (or put it in the URL: smb://DOMAIN;NAME@server/share)'
+            cand --user 'SMB user as [DOMAIN\]NAME (or put it in the URL: smb://DOMAIN;NAME@server/share)'
+            cand --password-file 'Read the password from the first line of FILE (refused when group/others can read it)'
+            cand --auth-file 'Samba-style credentials file with username=, password= and domain= lines'
+            cand -s 'Copy subdirectories, but not empty ones [/S]'
+            cand --subdirs 'Copy subdirectories, but not empty ones [/S]'
+            cand -e 'Copy subdirectories, including empty ones (implies --subdirs) [/E]'
+            cand --empty-dirs 'Copy subdirectories, including empty ones (implies --subdirs) [/E]'
+            cand --exclude-older 'Skip source files older than their destination copy [/XO]'
+            cand --exclude-newer 'Skip source files newer than their destination copy [/XN]'
+            cand --exclude-changed 'Skip changed files: same time, different size [/XC]'
+            cand --exclude-extra 'Ignore extra destination files and directories: not listed, never deleted [/XX]'
+            cand --include-same 'Copy files even when they are the same (size and time) [/IS]'
+            cand --fft 'Compare times with a 2-second tolerance (FAT granularity) [/FFT]'
+            cand --mirror 'Mirror: --empty-dirs plus --purge [/MIR]'
+            cand --purge 'Delete destination files and directories that are not in the source [/PURGE]'
+            cand --move 'Move files: delete each source file once it is copied [/MOV]'
+            cand --move-all 'Move files and directories: like --move, then remove emptied source directories [/MOVE]'
+            cand -l 'List what would be copied or deleted; change nothing [/L]'
+            cand --list-only 'List what would be copied or deleted; change nothing [/L]'
+            cand --dry-run 'List what would be copied or deleted; change nothing [/L]'
+            cand --create 'Create the directory tree and zero-length files only [/CREATE]'
+            cand --unbuffered 'Unbuffered I/O: O_DIRECT locally, unbuffered read/write on SMB 3.0.2+ [/J]'
+            cand --tee 'With --log: also write to stdout [/TEE]'
+            cand --no-file-list 'Do not list files [/NFL]'
+            cand --no-dir-list 'Do not list directories [/NDL]'
+            cand --no-progress 'No progress display (it is only ever shown when stderr is a terminal) [/NP]'
+            cand --bytes 'Print sizes as exact byte counts [/BYTES]'
+            cand -v 'More output: also list skipped files; -vv adds debug logging'
+            cand --verbose 'More output: also list skipped files; -vv adds debug logging'
+            cand -q 'Less output: no file/dir lists and no summary; errors only'
+            cand --quiet 'Less output: no file/dir lists and no summary; errors only'
+            cand --password-stdin 'Read the password from the first line of stdin'
+            cand --guest 'Log on as guest (no password)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+    ]
+    $completions[$command]
+}

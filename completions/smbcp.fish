@@ -1,0 +1,49 @@
+complete -c smbcp -l lev -d 'Only copy the top N levels of the source tree (1 = SOURCE itself) [/LEV:n]' -r
+complete -c smbcp -l exclude-file -d 'Exclude files whose name or relative path matches GLOB; repeatable [/XF]' -r
+complete -c smbcp -l exclude-dir -d 'Exclude directories whose name or relative path matches GLOB; repeatable [/XD]' -r
+complete -c smbcp -l max-size -d 'Skip files bigger than SIZE (bytes, or with K/M/G/T suffix) [/MAX:n]' -r
+complete -c smbcp -l min-size -d 'Skip files smaller than SIZE [/MIN:n]' -r
+complete -c smbcp -l max-age -d 'Skip files older than AGE: days (n < 1900), a date YYYYMMDD, or a duration like 12h [/MAXAGE:n]' -r
+complete -c smbcp -l min-age -d 'Skip files newer than AGE (same forms as --max-age) [/MINAGE:n]' -r
+complete -c smbcp -l max-delete -d 'Refuse to delete anything when more than N items would be deleted ("unlimited" to allow any number) [default: 1000]' -r
+complete -c smbcp -l mt -d 'Number of concurrent copy jobs (files or blocks of big files), 1–128 [/MT:n]' -r
+complete -c smbcp -l retries -d 'Retries for each file after a transient error [/R:n]' -r
+complete -c smbcp -l wait -d 'Wait before the first retry (doubles each retry, with jitter), e.g. 2s, 500ms [/W:n]' -r
+complete -c smbcp -l timeout -d 'Timeout for connecting and for each SMB request, e.g. 30s' -r
+complete -c smbcp -l bwlimit -d 'Limit total throughput to RATE bytes per second (K/M/G suffixes, or 100Mbit) [/IPG]' -r
+complete -c smbcp -l copy -d 'What to copy for files: D=data, A=attributes, T=timestamps [/COPY:DAT]' -r
+complete -c smbcp -l dcopy -d 'What to copy for directories: D=data, A=attributes, T=timestamps [/DCOPY:T]' -r
+complete -c smbcp -l log -d 'Write the file list and summary to FILE instead of stdout (overwrite) [/LOG:file]' -r -F
+complete -c smbcp -l log-append -d 'Like --log, appending to FILE [/LOG+:file]' -r -F
+complete -c smbcp -l json -d 'Write a JSON report (summary and per-file failures) to FILE, or "-" for stdout' -r
+complete -c smbcp -l exit-codes -d 'Exit-code convention' -r -f -a "default\t'0 success, 1 some items failed, 2 usage error, 3 fatal error'
+robocopy\t'robocopy\'s bitmask: 1 copied, 2 extras, 4 mismatches, 8 failures, 16 fatal'"
+complete -c smbcp -s u -l user -d 'SMB user as [DOMAIN\\]NAME (or put it in the URL: smb://DOMAIN;NAME@server/share)' -r
+complete -c smbcp -l password-file -d 'Read the password from the first line of FILE (refused when group/others can read it)' -r -F
+complete -c smbcp -l auth-file -d 'Samba-style credentials file with username=, password= and domain= lines' -r -F
+complete -c smbcp -s s -l subdirs -d 'Copy subdirectories, but not empty ones [/S]'
+complete -c smbcp -s e -l empty-dirs -d 'Copy subdirectories, including empty ones (implies --subdirs) [/E]'
+complete -c smbcp -l exclude-older -d 'Skip source files older than their destination copy [/XO]'
+complete -c smbcp -l exclude-newer -d 'Skip source files newer than their destination copy [/XN]'
+complete -c smbcp -l exclude-changed -d 'Skip changed files: same time, different size [/XC]'
+complete -c smbcp -l exclude-extra -d 'Ignore extra destination files and directories: not listed, never deleted [/XX]'
+complete -c smbcp -l include-same -d 'Copy files even when they are the same (size and time) [/IS]'
+complete -c smbcp -l fft -d 'Compare times with a 2-second tolerance (FAT granularity) [/FFT]'
+complete -c smbcp -l mirror -d 'Mirror: --empty-dirs plus --purge [/MIR]'
+complete -c smbcp -l purge -d 'Delete destination files and directories that are not in the source [/PURGE]'
+complete -c smbcp -l move -d 'Move files: delete each source file once it is copied [/MOV]'
+complete -c smbcp -l move-all -d 'Move files and directories: like --move, then remove emptied source directories [/MOVE]'
+complete -c smbcp -s l -l list-only -l dry-run -d 'List what would be copied or deleted; change nothing [/L]'
+complete -c smbcp -l create -d 'Create the directory tree and zero-length files only [/CREATE]'
+complete -c smbcp -l unbuffered -d 'Unbuffered I/O: O_DIRECT locally, unbuffered read/write on SMB 3.0.2+ [/J]'
+complete -c smbcp -l tee -d 'With --log: also write to stdout [/TEE]'
+complete -c smbcp -l no-file-list -d 'Do not list files [/NFL]'
+complete -c smbcp -l no-dir-list -d 'Do not list directories [/NDL]'
+complete -c smbcp -l no-progress -d 'No progress display (it is only ever shown when stderr is a terminal) [/NP]'
+complete -c smbcp -l bytes -d 'Print sizes as exact byte counts [/BYTES]'
+complete -c smbcp -s v -l verbose -d 'More output: also list skipped files; -vv adds debug logging'
+complete -c smbcp -s q -l quiet -d 'Less output: no file/dir lists and no summary; errors only'
+complete -c smbcp -l password-stdin -d 'Read the password from the first line of stdin'
+complete -c smbcp -l guest -d 'Log on as guest (no password)'
+complete -c smbcp -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c smbcp -s V -l version -d 'Print version'

@@ -1,0 +1,77 @@
+//! The shell completions in `completions/` and the man page `man/smbcp.1` are
+//! generated from the clap definition. This test fails when they are stale;
+//! regenerate with `SMBCP_BLESS=1 cargo test --test cli_generated`.
+
+use std::path::{Path, PathBuf};
+
+use clap_complete::Shell;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn generated() -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for (shell, file) in [
+        (Shell::Bash, "smbcp.bash"),
+        (Shell::Zsh, "_smbcp"),
+        (Shell::Fish, "smbcp.fish"),
+        (Shell::PowerShell, "_smbcp.ps1"),
+        (Shell::Elvish, "smbcp.elv"),
+    ] {
+        let mut buf = Vec::new();
+        clap_complete::generate(shell, &mut smbcp::command(), "smbcp", &mut buf);
+        out.push((root().join("completions").join(file), buf));
+    }
+    let mut man = Vec::new();
+    clap_mangen::Man::new(smbcp::command())
+        .render(&mut man)
+        .expect("rendering the man page");
+    out.push((root().join("man/smbcp.1"), man));
+    out
+}
+
+fn check_or_bless(path: &Path, want: &[u8]) -> Result<(), String> {
+    if std::env::var_os("SMBCP_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, want).unwrap();
+        return Ok(());
+    }
+    match std::fs::read(path) {
+        Ok(have) if have == want => Ok(()),
+        Ok(_) => Err(format!("{} is stale", path.display())),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+#[test]
+fn completions_and_man_page_are_up_to_date() {
+    let stale: Vec<String> = generated()
+        .iter()
+        .filter_map(|(p, w)| check_or_bless(p, w).err())
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "{}\nregenerate with: SMBCP_BLESS=1 cargo test --test cli_generated",
+        stale.join("\n")
+    );
+}
+
+#[test]
+fn generated_files_mention_every_long_flag() {
+    let cmd = smbcp::command();
+    let bash = generated()
+        .into_iter()
+        .find(|(p, _)| p.ends_with("smbcp.bash"))
+        .unwrap()
+        .1;
+    let bash = String::from_utf8(bash).unwrap();
+    for arg in cmd.get_arguments() {
+        if let Some(long) = arg.get_long() {
+            assert!(
+                bash.contains(&format!("--{long}")),
+                "bash completion lacks --{long}"
+            );
+        }
+    }
+}
