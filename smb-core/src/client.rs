@@ -204,6 +204,15 @@ impl Client {
             cipher: negotiated.cipher.map(proto::cipher_name),
             signing_algorithm: proto::signing_name(negotiated.signing),
         };
+        if info.large_mtu {
+            // The largest single request must fit in the window, plus one
+            // credit so small requests keep flowing beside it.
+            let biggest = info
+                .max_read_size
+                .max(info.max_write_size)
+                .max(info.max_transact_size.min(io_cap));
+            conn.raise_credit_target(usize::from(proto::credit_charge(biggest as usize)) + 1);
+        }
         tracing::debug!(dialect = %info.dialect, "negotiated");
         Ok(Self {
             inner: Arc::new(ClientInner {

@@ -138,7 +138,7 @@ struct Shared {
     failed: OnceLock<Arc<str>>,
     ciphers: RwLock<HashMap<u64, Arc<dyn FrameCipher>>>,
     large_mtu: AtomicBool,
-    credit_target: usize,
+    credit_target: AtomicUsize,
     request_timeout: Duration,
     stats_sent: AtomicU64,
     stats_received: AtomicU64,
@@ -226,7 +226,7 @@ impl Connection {
             failed: OnceLock::new(),
             ciphers: RwLock::new(HashMap::new()),
             large_mtu: AtomicBool::new(false),
-            credit_target: usize::from(credit_target.max(1)),
+            credit_target: AtomicUsize::new(usize::from(credit_target.max(1))),
             request_timeout,
             stats_sent: AtomicU64::new(0),
             stats_received: AtomicU64::new(0),
@@ -244,6 +244,12 @@ impl Connection {
     /// Enables multi-credit requests (after NEGOTIATE chose 2.1+ with LARGE_MTU).
     pub(crate) fn set_large_mtu(&self, on: bool) {
         self.shared.large_mtu.store(on, Ordering::Relaxed);
+    }
+
+    /// Raises the credit target to at least `min` (so the largest request can
+    /// always be granted enough credits).
+    pub(crate) fn raise_credit_target(&self, min: usize) {
+        self.shared.credit_target.fetch_max(min, Ordering::Relaxed);
     }
 
     /// Registers the decryptor for frames of `session_id`.
@@ -364,7 +370,10 @@ impl Connection {
 
         // Ask for enough credits to grow the window to the target.
         let have = shared.credits.available_permits() + shared.outstanding.load(Ordering::Relaxed);
-        let mut extra = shared.credit_target.saturating_sub(have);
+        let mut extra = shared
+            .credit_target
+            .load(Ordering::Relaxed)
+            .saturating_sub(have);
 
         let frame = match build_frame(reqs, &charges, &ids, &mut extra, large, sec, hook) {
             Ok(f) => f,

@@ -1,0 +1,366 @@
+//! File operations, compounds, directory listing, server-side copy and
+//! concurrency on one connection, against the fixture's default Samba.
+
+mod common;
+
+use std::io::Write as _;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use common::{connect, connect_with, futures_join, pattern};
+use smb_core::{ClientConfig, FileTime, FileTimes, OpenOptions};
+use smb_fixture::{Samba, SHARE};
+
+#[tokio::test]
+async fn compound_read_write_stat() {
+    let samba = Samba::shared();
+    let (dir, local) = samba.unique_dir(SHARE, "compound");
+    let (_, _, tree) = connect(samba, SHARE).await;
+    let data = Bytes::from(pattern(100_000, 9));
+    let mtime = FileTime(133_000_000_000_000_000);
+    let times = FileTimes {
+        last_write_time: Some(mtime),
+        ..FileTimes::default()
+    };
+    let info = tree
+        .write_file(&format!("{dir}/c.bin"), data.clone(), times)
+        .await
+        .unwrap();
+    assert_eq!(info.size, 100_000);
+    assert_eq!(info.last_write_time, mtime);
+    assert_eq!(std::fs::read(local.join("c.bin")).unwrap(), data);
+
+    let (got, info) = tree
+        .read_file(&format!("{dir}/c.bin"), 1 << 20)
+        .await
+        .unwrap();
+    assert_eq!(got, data);
+    assert_eq!(info.last_write_time, mtime);
+    // Too small a buffer is a clear error, not a truncated read.
+    assert!(tree.read_file(&format!("{dir}/c.bin"), 1000).await.is_err());
+    // Empty files.
+    tree.write_file(&format!("{dir}/empty"), Bytes::new(), FileTimes::default())
+        .await
+        .unwrap();
+    let (e, info) = tree.read_file(&format!("{dir}/empty"), 10).await.unwrap();
+    assert!(e.is_empty());
+    assert_eq!(info.size, 0);
+
+    let st = tree.stat(&format!("{dir}/c.bin")).await.unwrap();
+    assert_eq!(
+        (st.size, st.last_write_time, st.is_dir()),
+        (100_000, mtime, false)
+    );
+    assert!(tree.stat(&dir).await.unwrap().is_dir());
+    let missing = tree.stat(&format!("{dir}/nope")).await.unwrap_err();
+    assert_eq!(
+        missing.status(),
+        Some(smb_core::NtStatus::OBJECT_NAME_NOT_FOUND)
+    );
+    // `..` never reaches the wire.
+    assert!(matches!(
+        tree.stat("a/../b").await,
+        Err(smb_core::Error::InvalidArgument(_))
+    ));
+}
+
+#[tokio::test]
+async fn read_dir_many_unicode() {
+    let samba = Samba::shared();
+    let (dir, local) = samba.unique_dir(SHARE, "listing");
+    let mut want = Vec::new();
+    for i in 0..1200 {
+        let name = format!("fïlé-{i:04}-日本語-😀.txt");
+        std::fs::write(local.join(&name), i.to_string()).unwrap();
+        want.push(name);
+    }
+    std::fs::create_dir(local.join("sub ✓")).unwrap();
+    want.push("sub ✓".into());
+    smb_fixture::chown_to_user(&local).unwrap();
+    let (_, _, tree) = connect(samba, SHARE).await;
+    let entries = tree.read_dir(&dir).await.unwrap();
+    let mut got: Vec<String> = entries.iter().map(|e| e.name.clone()).collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    let sub = entries.iter().find(|e| e.name == "sub ✓").unwrap();
+    assert!(sub.info.is_dir());
+    let f = entries
+        .iter()
+        .find(|e| e.name.starts_with("fïlé-0999"))
+        .unwrap();
+    assert_eq!(f.info.size, 3);
+    println!("[read_dir] {} entries", entries.len());
+}
+
+#[tokio::test]
+async fn rename_delete_set_times() {
+    let samba = Samba::shared();
+    let (dir, local) = samba.unique_dir(SHARE, "rename");
+    let (_, _, tree) = connect(samba, SHARE).await;
+    tree.write_file(
+        &format!("{dir}/a"),
+        Bytes::from_static(b"A"),
+        FileTimes::default(),
+    )
+    .await
+    .unwrap();
+    tree.write_file(
+        &format!("{dir}/b"),
+        Bytes::from_static(b"B"),
+        FileTimes::default(),
+    )
+    .await
+    .unwrap();
+    // Without replace: collision.
+    let err = tree
+        .rename(&format!("{dir}/a"), &format!("{dir}/b"), false)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.status(),
+        Some(smb_core::NtStatus::OBJECT_NAME_COLLISION),
+        "{err:?}"
+    );
+    tree.rename(&format!("{dir}/a"), &format!("{dir}/b"), true)
+        .await
+        .unwrap();
+    assert!(!local.join("a").exists());
+    assert_eq!(std::fs::read(local.join("b")).unwrap(), b"A");
+
+    // Rename through an open handle into a new sub directory.
+    tree.create_dir(&format!("{dir}/d")).await.unwrap();
+    tree.create_dir(&format!("{dir}/d")).await.unwrap(); // already there: fine
+    let f = tree
+        .open(
+            &format!("{dir}/b"),
+            &OpenOptions {
+                read: true,
+                delete: true,
+                ..OpenOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    f.rename(&format!("{dir}/d/c"), false).await.unwrap();
+    f.close().await.unwrap();
+    assert_eq!(std::fs::read(local.join("d/c")).unwrap(), b"A");
+
+    // set_times round trip, by path and by handle.
+    let t1 = FileTime(132_000_000_000_000_000);
+    let t2 = FileTime(131_000_000_000_000_000);
+    tree.set_times(
+        &format!("{dir}/d/c"),
+        FileTimes {
+            last_write_time: Some(t1),
+            creation_time: Some(t2),
+            ..FileTimes::default()
+        },
+    )
+    .await
+    .unwrap();
+    let st = tree.stat(&format!("{dir}/d/c")).await.unwrap();
+    assert_eq!(st.last_write_time, t1);
+    let local_mtime = std::fs::metadata(local.join("d/c"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(FileTime::from_system_time(local_mtime), t1);
+    let f = tree
+        .open(
+            &format!("{dir}/d/c"),
+            &OpenOptions {
+                write: true,
+                ..OpenOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    let t3 = FileTime(130_000_000_000_000_000);
+    f.set_times(FileTimes {
+        last_write_time: Some(t3),
+        ..FileTimes::default()
+    })
+    .await
+    .unwrap();
+    f.set_len(10).await.unwrap();
+    let q = f.query_info().await.unwrap();
+    assert_eq!((q.size, q.last_write_time), (10, t3));
+    f.close().await.unwrap();
+
+    // Delete: by path, by delete-on-close, and a directory.
+    let err = tree.remove_dir(&format!("{dir}/d")).await.unwrap_err();
+    assert_eq!(
+        err.status(),
+        Some(smb_core::NtStatus::DIRECTORY_NOT_EMPTY),
+        "{err:?}"
+    );
+    tree.remove_file(&format!("{dir}/d/c")).await.unwrap();
+    tree.remove_dir(&format!("{dir}/d")).await.unwrap();
+    assert!(!local.join("d").exists());
+    tree.write_file(
+        &format!("{dir}/e"),
+        Bytes::from_static(b"E"),
+        FileTimes::default(),
+    )
+    .await
+    .unwrap();
+    let f = tree
+        .open(
+            &format!("{dir}/e"),
+            &OpenOptions {
+                delete: true,
+                ..OpenOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    f.set_delete_on_close().await.unwrap();
+    f.close().await.unwrap();
+    assert!(!local.join("e").exists());
+}
+
+#[tokio::test]
+async fn server_side_copy() {
+    let samba = Samba::shared();
+    let (dir, local) = samba.unique_dir(SHARE, "copychunk");
+    let data = pattern(3 * 1024 * 1024 + 1234, 5);
+    std::fs::write(local.join("src"), &data).unwrap();
+    smb_fixture::chown_to_user(&local).unwrap();
+    let (_, _, tree) = connect(samba, SHARE).await;
+    let src = tree
+        .open(&format!("{dir}/src"), &OpenOptions::read())
+        .await
+        .unwrap();
+    let key = src.resume_key().await.unwrap();
+    let dst = tree
+        .open(&format!("{dir}/dst"), &OpenOptions::create_write())
+        .await
+        .unwrap();
+    let n = dst
+        .server_copy(key, &[(0, 0, data.len() as u32)])
+        .await
+        .unwrap();
+    assert_eq!(n, data.len() as u64);
+    dst.close().await.unwrap();
+    src.close().await.unwrap();
+    assert_eq!(std::fs::read(local.join("dst")).unwrap(), data);
+}
+
+/// Block `i` of the big file: 1 MiB of a base pattern with `i` in its first 8 bytes.
+fn block(base: &[u8], i: u64) -> Vec<u8> {
+    let mut b = base.to_vec();
+    b[..8].copy_from_slice(&i.to_le_bytes());
+    b
+}
+
+#[tokio::test]
+async fn concurrent_reads_one_file() {
+    const MIB: usize = 1 << 20;
+    const BLOCKS: u64 = 256;
+    let samba = Samba::shared();
+    let (dir, local) = samba.unique_dir(SHARE, "concurrent");
+    let base = pattern(MIB, 11);
+    {
+        let mut f = std::io::BufWriter::with_capacity(
+            4 * MIB,
+            std::fs::File::create(local.join("big")).unwrap(),
+        );
+        for i in 0..BLOCKS {
+            f.write_all(&block(&base, i)).unwrap();
+        }
+        f.flush().unwrap();
+    }
+    smb_fixture::chown_to_user(&local).unwrap();
+    let (client, _, tree) = connect(samba, SHARE).await;
+    let file = tree
+        .open(&format!("{dir}/big"), &OpenOptions::read())
+        .await
+        .unwrap();
+    let base = Arc::new(base);
+    let start = std::time::Instant::now();
+    // 64 workers, each keeping one 1 MiB read in flight: 64 concurrent reads.
+    let workers = (0..64u64).map(|w| {
+        let file = file.clone();
+        let base = Arc::clone(&base);
+        async move {
+            let mut i = w;
+            while i < BLOCKS {
+                let got = file.read_at(i * MIB as u64, MIB as u32).await.unwrap();
+                assert_eq!(got.len(), MIB);
+                assert_eq!(got[..8], i.to_le_bytes());
+                assert!(got[8..] == base[8..], "block {i} differs");
+                i += 64;
+            }
+        }
+    });
+    futures_join(workers).await;
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "[concurrent_reads] 256 MiB in {secs:.2}s, credits available after: {}",
+        client.credits_available()
+    );
+    assert_eq!(
+        file.read_at(BLOCKS * MIB as u64, MIB as u32)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+    file.close().await.unwrap();
+    assert_eq!(client.credits_in_flight(), 0);
+}
+
+#[tokio::test]
+async fn credits_never_run_out() {
+    let samba = Samba::shared();
+    let (dir, _local) = samba.unique_dir(SHARE, "credits");
+    let mut cfg = ClientConfig::default();
+    cfg.credit_target = 32;
+    let (client, _, tree) = connect_with(samba, SHARE, cfg).await;
+    let f = tree
+        .open(&format!("{dir}/f"), &OpenOptions::create_write())
+        .await
+        .unwrap();
+    f.write_at(0, Bytes::from(pattern(256 * 1024, 1)))
+        .await
+        .unwrap();
+    let ops = (0..256u64).map(|i| {
+        let f = f.clone();
+        let tree = tree.clone();
+        let client = client.clone();
+        let path = format!("{dir}/f");
+        async move {
+            match i % 4 {
+                0 => {
+                    let b = f.read_at(i * 512, 4096).await.unwrap();
+                    assert_eq!(b.len(), 4096);
+                }
+                1 => {
+                    f.write_at(300_000 + i * 100, Bytes::from(vec![i as u8; 100]))
+                        .await
+                        .unwrap();
+                }
+                2 => client.echo().await.unwrap(),
+                _ => {
+                    tree.stat(&path).await.unwrap();
+                }
+            }
+        }
+    });
+    futures_join(ops).await;
+    // Large reads (charge 16) with a small window still go through.
+    let reads = (0..16u64).map(|_| {
+        let f = f.clone();
+        async move { f.read_at(0, 1 << 20).await.unwrap().len() }
+    });
+    assert!(futures_join(reads)
+        .await
+        .iter()
+        .all(|n| *n == 300_000 + 255 * 100 + 100));
+    f.close().await.unwrap();
+    let avail = client.credits_available();
+    println!("[credits] available after 256 concurrent ops with target 32: {avail}");
+    assert_eq!(client.credits_in_flight(), 0);
+    assert!((1..=1000).contains(&avail), "{avail}");
+}
