@@ -355,10 +355,15 @@ async fn credits_never_run_out() {
         async move { f.read_at(0, 1 << 20).await.unwrap().len() }
     });
     let sizes = futures_join(reads).await;
-    assert!(sizes.iter().all(|n| *n == 300_000 + 253 * 100 + 100), "{sizes:?}");
+    assert!(
+        sizes.iter().all(|n| *n == 300_000 + 253 * 100 + 100),
+        "{sizes:?}"
+    );
     f.close().await.unwrap();
     let avail = client.credits_available();
     println!("[credits] available after 256 concurrent ops with target 32: {avail}");
     assert_eq!(client.credits_in_flight(), 0);
-    assert!((1..=1000).contains(&avail), "{avail}");
+    // Samba grants at least the charge and may grant on interim and final
+    // replies, so the window settles near (not exactly at) the target.
+    assert!((1..=512).contains(&avail), "{avail}");
 }

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::io::IoSlice;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -121,6 +121,8 @@ impl Response {
 struct Pending {
     tx: oneshot::Sender<Result<Response>>,
     charge: usize,
+    /// Credits asked beyond the charge (negative: fewer than the charge).
+    extra: i64,
     interim: Arc<AtomicU64>,
     async_id: u64,
 }
@@ -135,6 +137,9 @@ struct Shared {
     credits: Semaphore,
     /// Credits spent on requests whose final response has not arrived.
     outstanding: AtomicUsize,
+    /// Credits granted + credits asked for and not yet answered: what the
+    /// window will be once every reply is in. Kept near the credit target.
+    window: AtomicI64,
     failed: OnceLock<Arc<str>>,
     ciphers: RwLock<HashMap<u64, Arc<dyn FrameCipher>>>,
     large_mtu: AtomicBool,
@@ -223,6 +228,7 @@ impl Connection {
             }),
             credits: Semaphore::new(1),
             outstanding: AtomicUsize::new(0),
+            window: AtomicI64::new(1),
             failed: OnceLock::new(),
             ciphers: RwLock::new(HashMap::new()),
             large_mtu: AtomicBool::new(false),
@@ -338,12 +344,28 @@ impl Connection {
             }
         };
 
+        // Ask for enough credits to grow the window to the target, claiming
+        // the deficit atomically so concurrent callers do not all ask for it.
+        let target =
+            i64::try_from(shared.credit_target.load(Ordering::Relaxed)).unwrap_or(i64::MAX);
+        // Above the target (servers may grant on interim and final replies),
+        // ask for less than the charge, down to 1, so the window shrinks back.
+        let first_charge = i64::try_from(charges.first().copied().unwrap_or(1)).unwrap_or(1);
+        let mut extra = shared
+            .window
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
+                // The header's CreditRequest is 16 bits and servers cap it anyway.
+                let delta = (target - w).clamp(1 - first_charge, 8000);
+                (delta != 0).then_some(w + delta)
+            })
+            .map_or(0, |old| (target - old).clamp(1 - first_charge, 8000));
+
         let n = reqs.len();
         let mut receivers = Vec::with_capacity(n);
         let mut ids = Vec::with_capacity(n);
         {
             let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
-            for &charge in &charges {
+            for (i, &charge) in charges.iter().enumerate() {
                 let id = st.next_message_id;
                 st.next_message_id += charge as u64;
                 let (tx, rx) = oneshot::channel();
@@ -353,6 +375,7 @@ impl Connection {
                     Pending {
                         tx,
                         charge,
+                        extra: if i == 0 { extra } else { 0 },
                         interim: Arc::clone(&interim),
                         async_id: 0,
                     },
@@ -367,13 +390,6 @@ impl Connection {
             self.forget(&ids);
             return Err(shared.lost());
         }
-
-        // Ask for enough credits to grow the window to the target.
-        let have = shared.credits.available_permits() + shared.outstanding.load(Ordering::Relaxed);
-        let mut extra = shared
-            .credit_target
-            .load(Ordering::Relaxed)
-            .saturating_sub(have);
 
         let frame = match build_frame(reqs, &charges, &ids, &mut extra, large, sec, hook) {
             Ok(f) => f,
@@ -432,6 +448,9 @@ impl Connection {
                 self.shared
                     .outstanding
                     .fetch_sub(p.charge, Ordering::Relaxed);
+                self.shared
+                    .window
+                    .fetch_sub(p.charge as i64 + p.extra, Ordering::AcqRel);
             }
         }
     }
@@ -464,7 +483,7 @@ fn build_frame(
     reqs: Vec<Outgoing>,
     charges: &[usize],
     ids: &[u64],
-    extra: &mut usize,
+    extra: &mut i64,
     large: bool,
     sec: &Security,
     mut hook: Option<&mut (dyn FnMut(&[u8]) + Send)>,
@@ -475,7 +494,7 @@ fn build_frame(
     for (i, req) in reqs.into_iter().enumerate() {
         let last = i + 1 == n;
         let charge = charges[i];
-        let want = charge + std::mem::take(extra);
+        let want = (charge as i64 + std::mem::take(extra)).max(1);
         let mut flags = 0;
         if req.related {
             flags |= FLAG_RELATED;
@@ -494,7 +513,7 @@ fn build_frame(
                 0
             },
             command: req.command,
-            credits: u16::try_from(want.min(8192)).unwrap_or(8192),
+            credits: u16::try_from(want.min(8192)).unwrap_or(1),
             flags,
             next_command: if last {
                 0
@@ -697,6 +716,9 @@ fn handle_frame(shared: &Shared, mut frame: BytesMut) -> std::result::Result<(),
             return Err("the server sent a request".into());
         }
         shared.credits.add_permits(usize::from(h.credits));
+        shared
+            .window
+            .fetch_add(i64::from(h.credits), Ordering::AcqRel);
         if h.message_id == UNSOLICITED_MESSAGE_ID {
             // Oplock/lease break: we never ask for oplocks or leases.
             tracing::debug!(command = ?h.command, "ignoring unsolicited message");
@@ -717,6 +739,9 @@ fn handle_frame(shared: &Shared, mut frame: BytesMut) -> std::result::Result<(),
         };
         drop(st);
         shared.outstanding.fetch_sub(p.charge, Ordering::Relaxed);
+        shared
+            .window
+            .fetch_sub(p.charge as i64 + p.extra, Ordering::AcqRel);
         let _ = p.tx.send(Ok(Response {
             header: h,
             msg,
