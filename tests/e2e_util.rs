@@ -10,33 +10,33 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 /// 1 MiB.
-pub const MIB: usize = 1 << 20;
+pub(crate) const MIB: usize = 1 << 20;
 
 /// A finished run of the binary.
 #[derive(Debug)]
-pub struct Run {
+pub(crate) struct Run {
     /// Exit code.
-    pub code: i32,
+    pub(crate) code: i32,
     /// Standard output.
-    pub stdout: String,
+    pub(crate) stdout: String,
     /// Standard error.
-    pub stderr: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
     /// The `--json -` document on stdout.
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("bad JSON ({e}): {self:?}"))
     }
 }
 
 /// Runs smbcp with the fixture password in the environment and stdin closed.
-pub fn smbcp<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
+pub(crate) fn smbcp<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
     smbcp_env(args, &[("SMBCP_PASSWORD", smb_fixture::PASSWORD)])
 }
 
 /// Runs smbcp with extra environment variables.
-pub fn smbcp_env<S: AsRef<std::ffi::OsStr>>(args: &[S], env: &[(&str, &str)]) -> Run {
+pub(crate) fn smbcp_env<S: AsRef<std::ffi::OsStr>>(args: &[S], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_smbcp"));
     cmd.args(args)
         .stdin(Stdio::null())
@@ -48,7 +48,7 @@ pub fn smbcp_env<S: AsRef<std::ffi::OsStr>>(args: &[S], env: &[(&str, &str)]) ->
 }
 
 /// Converts an `Output`.
-pub fn finish(out: Output) -> Run {
+pub(crate) fn finish(out: Output) -> Run {
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -57,7 +57,7 @@ pub fn finish(out: Output) -> Run {
 }
 
 /// Deterministic, incompressible bytes.
-pub fn data(len: usize, seed: u64) -> Vec<u8> {
+pub(crate) fn data(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..len)
         .map(|_| {
@@ -70,7 +70,7 @@ pub fn data(len: usize, seed: u64) -> Vec<u8> {
 }
 
 /// Writes `len` bytes of [`data`] to `root/rel`, creating parents.
-pub fn file(root: &Path, rel: &str, len: usize) {
+pub(crate) fn file(root: &Path, rel: &str, len: usize) {
     let p = root.join(rel);
     fs::create_dir_all(p.parent().unwrap()).unwrap();
     fs::write(p, data(len, rel.len() as u64 + len as u64)).unwrap();
@@ -79,7 +79,7 @@ pub fn file(root: &Path, rel: &str, len: usize) {
 /// The standard test tree: empty, 1-byte, 64 KiB ± 1, several MiB and more
 /// than MaxReadSize (8 MiB) files; unicode and space names; deep nesting;
 /// empty directories.
-pub fn standard_tree(root: &Path) {
+pub(crate) fn standard_tree(root: &Path) {
     file(root, "empty.txt", 0);
     file(root, "one.bin", 1);
     file(root, "k64-1.bin", 65_535);
@@ -96,7 +96,7 @@ pub fn standard_tree(root: &Path) {
 }
 
 /// Every path under `root` (`/`-separated) → `None` for directories, the bytes for files.
-pub fn snapshot(root: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
+pub(crate) fn snapshot(root: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Option<Vec<u8>>>) {
         for e in fs::read_dir(dir).unwrap() {
             let e = e.unwrap();
@@ -118,7 +118,7 @@ pub fn snapshot(root: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
 }
 
 /// Asserts two trees hold the same names and the same bytes.
-pub fn assert_same_tree(a: &Path, b: &Path) {
+pub(crate) fn assert_same_tree(a: &Path, b: &Path) {
     let (sa, sb) = (snapshot(a), snapshot(b));
     let ka: Vec<_> = sa.keys().collect();
     let kb: Vec<_> = sb.keys().collect();
@@ -140,12 +140,12 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
 }
 
 /// Files copied according to `--json`.
-pub fn copied(run: &Run) -> u64 {
+pub(crate) fn copied(run: &Run) -> u64 {
     run.json()["files"]["copied"].as_u64().unwrap()
 }
 
 /// Asserts a run failed with one `smbcp: error:` line and `code`.
-pub fn assert_one_line_error(run: &Run, code: i32) {
+pub(crate) fn assert_one_line_error(run: &Run, code: i32) {
     assert_eq!(run.code, code, "{run:?}");
     let lines: Vec<_> = run.stderr.lines().collect();
     assert_eq!(lines.len(), 1, "expected one line on stderr: {run:?}");

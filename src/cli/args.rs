@@ -8,13 +8,23 @@ use clap::{ArgAction, Parser};
 
 use crate::exit::ExitMode;
 
+/// Exit codes and credentials, shown by `--help` and in the man page.
+const AFTER_HELP: &str = "\
+Exit codes (default): 0 success (copied or nothing to do), 1 some items failed,
+2 usage error, 3 fatal (cannot connect, authenticate, or source missing).
+With --exit-codes robocopy: a bitmask of 1 copied, 2 extras, 4 mismatches,
+8 failures, 16 fatal or usage error.
+
+Password: --password-stdin, --password-file, --auth-file, the SMBCP_PASSWORD
+environment variable, or a prompt when stdin is a terminal; never an argument.";
+
 /// Robocopy, rewritten in Rust: copy directory trees between local paths and SMB shares.
 ///
 /// SOURCE and DEST are local paths or SMB paths (\\server\share\dir, //server/share/dir,
 /// smb://[domain;user@]server[:port]/share/dir). robocopy's /FLAGS are accepted too,
 /// case-insensitively (/MIR, /MT:32, /R:0, /XF a b ...).
 #[derive(Parser, Debug, Clone, Default)]
-#[command(name = "smbcp", version, about, long_about, max_term_width = 100)]
+#[command(name = "smbcp", version, about, long_about, max_term_width = 100, after_long_help = AFTER_HELP)]
 pub struct Args {
     /// Source directory (local path or SMB path).
     #[arg(value_name = "SOURCE")]
