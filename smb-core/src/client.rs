@@ -171,7 +171,7 @@ impl Client {
             )
             .await?
             .pop()
-            .ok_or(Error::Unsupported("no NEGOTIATE response".into()))?;
+            .ok_or_else(|| Error::Unsupported("no NEGOTIATE response".into()))?;
         resp.check(&[])?;
         let neg = NegotiateResponse::decode(&resp.msg)?;
         let negotiated = proto::handle_negotiate_response(neg, &dialects)
@@ -288,6 +288,6 @@ impl Client {
             .call(vec![req], sec, None)
             .await?
             .pop()
-            .ok_or(Error::Unsupported("missing response".into()))
+            .ok_or_else(|| Error::Unsupported("missing response".into()))
     }
 }

@@ -158,7 +158,7 @@ impl Session {
                 )
                 .await?
                 .pop()
-                .ok_or(Error::Unsupported("missing SESSION_SETUP response".into()))?;
+                .ok_or_else(|| Error::Unsupported("missing SESSION_SETUP response".into()))?;
             let status = resp.header.status;
             if status == NtStatus::MORE_PROCESSING_REQUIRED && round == 1 {
                 if let Some(h) = hash.as_mut() {
@@ -207,7 +207,7 @@ impl Session {
                 let preauth = hash.as_ref().map(|h| h.value());
                 let keys = SessionKeys::derive(dialect.0, &sk, preauth.as_ref(), c);
                 let alg = SigningAlgorithm::from_id(neg.signing)
-                    .unwrap_or(SigningAlgorithm::default_for(dialect.0));
+                    .unwrap_or_else(|| SigningAlgorithm::default_for(dialect.0));
                 let s = Signer::new(alg, &keys.signing);
                 // The final SESSION_SETUP response must verify when it is signed,
                 // and 3.1.1 servers always sign it (MS-SMB2 3.2.5.3.1).
@@ -340,7 +340,7 @@ impl Session {
             .call(vec![tree.outgoing(Command::IOCTL, w)], &sec, None)
             .await?
             .pop();
-        let resp = resp.ok_or(Error::Unsupported("missing IOCTL response".into()))?;
+        let resp = resp.ok_or_else(|| Error::Unsupported("missing IOCTL response".into()))?;
         resp.check(&[])?;
         let out = ValidateNegotiateResponse::decode(IoctlResponse::decode(&resp.msg)?.output)?;
         let n = &ci.negotiated;

@@ -195,7 +195,7 @@ impl Tree {
         self.call(vec![req])
             .await?
             .pop()
-            .ok_or(Error::Unsupported("missing response".into()))
+            .ok_or_else(|| Error::Unsupported("missing response".into()))
     }
 
     fn create_msg(&self, path: &str, acc: u32, disp: u32, opts: u32) -> Result<Outgoing> {
@@ -262,7 +262,7 @@ impl Tree {
         }
         let last = resps
             .last()
-            .ok_or(Error::Unsupported("missing response".into()))?;
+            .ok_or_else(|| Error::Unsupported("missing response".into()))?;
         let info = wcreate::decode_close(&last.msg)?.unwrap_or(create.info);
         Ok(FileInfo::from_attrs(&info))
     }
@@ -428,7 +428,7 @@ impl Tree {
         }
         let last = resps
             .last()
-            .ok_or(Error::Unsupported("missing response".into()))?;
+            .ok_or_else(|| Error::Unsupported("missing response".into()))?;
         Ok(FileInfo::from_attrs(
             &wcreate::decode_close(&last.msg)?.unwrap_or(c.info),
         ))

@@ -47,6 +47,9 @@ pub(crate) trait FrameCipher: Send + Sync + std::fmt::Debug {
     fn decrypt_in_place(&self, frame: &mut [u8]) -> Result<()>;
 }
 
+/// Sees each message's final bytes as sent (the preauth integrity hash).
+pub(crate) type SentHook<'a> = &'a mut (dyn FnMut(&[u8]) + Send);
+
 /// How one request (or compound) is protected.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Security {
@@ -306,7 +309,7 @@ impl Connection {
         &self,
         reqs: Vec<Outgoing>,
         sec: &Security,
-        hook: Option<&mut (dyn FnMut(&[u8]) + Send)>,
+        hook: Option<SentHook<'_>>,
     ) -> Result<Vec<Response>> {
         let shared = &self.shared;
         shared.check_alive()?;
@@ -486,7 +489,7 @@ fn build_frame(
     extra: &mut i64,
     large: bool,
     sec: &Security,
-    mut hook: Option<&mut (dyn FnMut(&[u8]) + Send)>,
+    mut hook: Option<SentHook<'_>>,
 ) -> Result<Frame> {
     let n = reqs.len();
     let mut plain: Vec<Bytes> = Vec::with_capacity(n * 2);

@@ -45,8 +45,14 @@ impl<'a> Reader<'a> {
 
     /// Takes the next `n` bytes.
     pub fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
-        let end = self.pos.checked_add(n).ok_or(DecodeError::new(what))?;
-        let s = self.buf.get(self.pos..end).ok_or(DecodeError::new(what))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or_else(|| DecodeError::new(what))?;
+        let s = self
+            .buf
+            .get(self.pos..end)
+            .ok_or_else(|| DecodeError::new(what))?;
         self.pos = end;
         Ok(s)
     }
@@ -100,8 +106,12 @@ impl<'a> Reader<'a> {
         len: usize,
         what: &'static str,
     ) -> Result<&'a [u8], DecodeError> {
-        let end = offset.checked_add(len).ok_or(DecodeError::new(what))?;
-        self.buf.get(offset..end).ok_or(DecodeError::new(what))
+        let end = offset
+            .checked_add(len)
+            .ok_or_else(|| DecodeError::new(what))?;
+        self.buf
+            .get(offset..end)
+            .ok_or_else(|| DecodeError::new(what))
     }
 
     /// Like [`Reader::slice_at`], but an (Offset, Length) of length zero is

@@ -146,7 +146,7 @@ pub fn decode_create_contexts(buf: &[u8]) -> Result<Vec<CreateContext<'_>>, Deco
     loop {
         let elem = buf
             .get(start..)
-            .ok_or(DecodeError::new("create context: offset"))?;
+            .ok_or_else(|| DecodeError::new("create context: offset"))?;
         let mut r = Reader::new(elem);
         let next = r.u32("create context: next")? as usize;
         let name_off = r.u16("create context: name offset")?;
@@ -157,7 +157,7 @@ pub fn decode_create_contexts(buf: &[u8]) -> Result<Vec<CreateContext<'_>>, Deco
         let end = if next == 0 { elem.len() } else { next };
         let elem = elem
             .get(..end)
-            .ok_or(DecodeError::new("create context: next"))?;
+            .ok_or_else(|| DecodeError::new("create context: next"))?;
         let r = Reader::new(elem);
         let name = r.slice_at(name_off.into(), name_len.into(), "create context: name")?;
         let data = r.opt_slice_at(data_off.into(), data_len as usize, "create context: data")?;

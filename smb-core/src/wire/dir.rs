@@ -85,7 +85,7 @@ pub fn decode_directory_entries(buf: &[u8]) -> Result<Vec<DirectoryEntry>, Decod
     loop {
         let elem = buf
             .get(start..)
-            .ok_or(DecodeError::new("dir entry: offset"))?;
+            .ok_or_else(|| DecodeError::new("dir entry: offset"))?;
         let mut r = Reader::new(elem);
         let next = r.u32("dir entry: next")? as usize;
         r.skip(4, "dir entry: file index")?;
@@ -123,7 +123,7 @@ pub fn decode_directory_entries(buf: &[u8]) -> Result<Vec<DirectoryEntry>, Decod
         }
         start = start
             .checked_add(next)
-            .ok_or(DecodeError::new("dir entry: next"))?;
+            .ok_or_else(|| DecodeError::new("dir entry: next"))?;
     }
 }
 

@@ -163,7 +163,7 @@ pub fn split_compound(frame: &[u8]) -> Result<Vec<(usize, usize)>, DecodeError> 
         let h = Header::decode(
             frame
                 .get(start..)
-                .ok_or(DecodeError::new("compound: start"))?,
+                .ok_or_else(|| DecodeError::new("compound: start"))?,
         )?;
         if h.next_command == 0 {
             out.push((start, frame.len()));
@@ -175,7 +175,7 @@ pub fn split_compound(frame: &[u8]) -> Result<Vec<(usize, usize)>, DecodeError> 
         }
         let end = start
             .checked_add(next)
-            .ok_or(DecodeError::new("compound: next command"))?;
+            .ok_or_else(|| DecodeError::new("compound: next command"))?;
         if end >= frame.len() {
             return Err(DecodeError::new("compound: next command past frame"));
         }

@@ -211,7 +211,7 @@ impl NegotiateResponse {
                 if i > 0 {
                     pos = pos
                         .checked_next_multiple_of(8)
-                        .ok_or(DecodeError::new("negotiate: context"))?;
+                        .ok_or_else(|| DecodeError::new("negotiate: context"))?;
                 }
                 let mut cr = Reader::at(msg, pos, "negotiate: context offset")?;
                 let context_type = cr.u16("negotiate: context type")?;

@@ -48,7 +48,7 @@ pub(crate) fn report(name: &str, client: &Client, session: &Session, tree: &Tree
         n.dialect,
         session.signing_algorithm(),
         session.session_signing_algorithm(),
-        session.cipher().or(if tree.encrypts() { session.available_cipher() } else { None }),
+        session.cipher().or_else(|| tree.encrypts().then(|| session.available_cipher()).flatten()),
         tree.encrypts(),
         n.max_read_size,
         n.max_write_size,
