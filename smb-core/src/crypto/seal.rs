@@ -12,10 +12,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aes::{Aes128, Aes256};
-use aes_gcm::aead::consts::{U11, U16};
-use aes_gcm::aead::{AeadInPlace, KeyInit};
-use aes_gcm::{Aes128Gcm, Aes256Gcm};
+use ccm::aead::consts::{U11, U16};
+use ccm::aead::{AeadInPlace, KeyInit};
 use ccm::Ccm;
+use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, AES_128_GCM, AES_256_GCM};
 
 use super::{CryptoError, SessionKeys};
 
@@ -104,43 +104,53 @@ impl std::fmt::Display for Cipher {
     }
 }
 
-/// One keyed AEAD.
+/// One keyed AEAD: GCM from ring (see the module doc of `crypto` for why),
+/// CCM from RustCrypto.
 enum Aead {
-    A128Ccm(Box<Aes128Ccm>),
-    A128Gcm(Box<Aes128Gcm>),
-    A256Ccm(Box<Aes256Ccm>),
-    A256Gcm(Box<Aes256Gcm>),
+    Ccm128(Box<Aes128Ccm>),
+    Ccm256(Box<Aes256Ccm>),
+    Gcm(Box<LessSafeKey>),
 }
 
 impl Aead {
     fn new(cipher: Cipher, key: &[u8]) -> Result<Self, CryptoError> {
-        let bad = |_| CryptoError::BadKey;
+        let bad = CryptoError::BadKey;
+        let gcm = |alg| {
+            UnboundKey::new(alg, key)
+                .map(|k| Box::new(LessSafeKey::new(k)))
+                .map_err(|_| bad)
+        };
         Ok(match cipher {
             Cipher::Aes128Ccm => {
-                Self::A128Ccm(Box::new(Aes128Ccm::new_from_slice(key).map_err(bad)?))
-            }
-            Cipher::Aes128Gcm => {
-                Self::A128Gcm(Box::new(Aes128Gcm::new_from_slice(key).map_err(bad)?))
+                Self::Ccm128(Box::new(Aes128Ccm::new_from_slice(key).map_err(|_| bad)?))
             }
             Cipher::Aes256Ccm => {
-                Self::A256Ccm(Box::new(Aes256Ccm::new_from_slice(key).map_err(bad)?))
+                Self::Ccm256(Box::new(Aes256Ccm::new_from_slice(key).map_err(|_| bad)?))
             }
-            Cipher::Aes256Gcm => {
-                Self::A256Gcm(Box::new(Aes256Gcm::new_from_slice(key).map_err(bad)?))
-            }
+            Cipher::Aes128Gcm => Self::Gcm(gcm(&AES_128_GCM)?),
+            Cipher::Aes256Gcm => Self::Gcm(gcm(&AES_256_GCM)?),
         })
     }
 
     /// `nonce` is the 16-byte Nonce field; the cipher uses its first 11 or 12 bytes.
     fn seal(&self, nonce: &[u8; 16], aad: &[u8], buf: &mut [u8]) -> Result<[u8; 16], CryptoError> {
-        let tag = match self {
-            Self::A128Ccm(c) => c.encrypt_in_place_detached(nonce[..11].into(), aad, buf),
-            Self::A128Gcm(c) => c.encrypt_in_place_detached(nonce[..12].into(), aad, buf),
-            Self::A256Ccm(c) => c.encrypt_in_place_detached(nonce[..11].into(), aad, buf),
-            Self::A256Gcm(c) => c.encrypt_in_place_detached(nonce[..12].into(), aad, buf),
-        }
-        .map_err(|_| CryptoError::TooLarge)?;
-        Ok(tag.into())
+        let tag: [u8; 16] = match self {
+            Self::Ccm128(c) => c
+                .encrypt_in_place_detached(nonce[..11].into(), aad, buf)
+                .map_err(|_| CryptoError::TooLarge)?
+                .into(),
+            Self::Ccm256(c) => c
+                .encrypt_in_place_detached(nonce[..11].into(), aad, buf)
+                .map_err(|_| CryptoError::TooLarge)?
+                .into(),
+            Self::Gcm(k) => {
+                let tag = k
+                    .seal_in_place_separate_tag(gcm_nonce(nonce), Aad::from(aad), buf)
+                    .map_err(|_| CryptoError::TooLarge)?;
+                tag.as_ref().try_into().map_err(|_| CryptoError::TooLarge)?
+            }
+        };
+        Ok(tag)
     }
 
     fn open(
@@ -150,15 +160,36 @@ impl Aead {
         buf: &mut [u8],
         tag: &[u8; 16],
     ) -> Result<(), CryptoError> {
-        let tag = tag.into();
-        match self {
-            Self::A128Ccm(c) => c.decrypt_in_place_detached(nonce[..11].into(), aad, buf, tag),
-            Self::A128Gcm(c) => c.decrypt_in_place_detached(nonce[..12].into(), aad, buf, tag),
-            Self::A256Ccm(c) => c.decrypt_in_place_detached(nonce[..11].into(), aad, buf, tag),
-            Self::A256Gcm(c) => c.decrypt_in_place_detached(nonce[..12].into(), aad, buf, tag),
+        let ok = match self {
+            Self::Ccm128(c) => c
+                .decrypt_in_place_detached(nonce[..11].into(), aad, buf, tag.into())
+                .is_ok(),
+            Self::Ccm256(c) => c
+                .decrypt_in_place_detached(nonce[..11].into(), aad, buf, tag.into())
+                .is_ok(),
+            Self::Gcm(k) => k
+                .open_in_place_separate_tag(
+                    gcm_nonce(nonce),
+                    Aad::from(aad),
+                    Tag::from(*tag),
+                    buf,
+                    0..,
+                )
+                .is_ok(),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(CryptoError::Decrypt)
         }
-        .map_err(|_| CryptoError::Decrypt)
     }
+}
+
+/// The 12-byte GCM nonce: the first 12 bytes of the Nonce field.
+pub(crate) fn gcm_nonce(field: &[u8; 16]) -> Nonce {
+    let mut n = [0u8; 12];
+    n.copy_from_slice(&field[..12]);
+    Nonce::assume_unique_for_key(n)
 }
 
 /// Encrypts requests and decrypts responses of one SMB 3.x session.

@@ -3,17 +3,17 @@
 //! SMB2_SIGNING_CAPABILITIES (2.2.3.1.7).
 //!
 //! The signature covers the whole message with its Signature field (bytes
-//! 48..64) zeroed. No copy of the message is made: each MAC is fed the three
-//! pieces (before, 16 zero bytes, after). For GMAC this works because the
-//! Signature field is block-aligned, so the GHASH of the pieces is the GHASH
-//! of the zeroed message.
+//! 48..64) zeroed. HMAC and CMAC are fed the three pieces (before, 16 zero
+//! bytes, after), so [`Signer::verify`] needs no copy. GMAC is AES-GCM with
+//! the message as AAD and no plaintext (NIST SP 800-38D), computed by ring,
+//! whose AAD must be contiguous: [`Signer::sign`] zeroes the field in place,
+//! [`Signer::verify_in_place`] zeroes and restores it, and
+//! [`Signer::verify`] works on a copy.
 
-use aes::cipher::{BlockEncrypt, KeyInit as _};
-use aes::{Aes128, Block};
+use aes::Aes128;
 use cmac::Cmac;
-use ghash::universal_hash::UniversalHash;
-use ghash::GHash;
 use hmac::{Hmac, Mac};
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM};
 use sha2::Sha256;
 
 use super::ct_eq;
@@ -73,8 +73,7 @@ impl SigningAlgorithm {
 enum Kind {
     Hmac(Box<Hmac<Sha256>>),
     Cmac(Box<Cmac<Aes128>>),
-    /// The AES key schedule and the GHASH key H = AES_K(0^128).
-    Gmac(Box<(Aes128, ghash::Key)>),
+    Gmac(Box<LessSafeKey>),
 }
 
 /// Signs and verifies SMB2 messages with one session's signing key.
@@ -112,12 +111,9 @@ impl Signer {
             SigningAlgorithm::AesCmac => {
                 Kind::Cmac(Box::new(<Cmac<Aes128> as Mac>::new((&k16).into())))
             }
-            SigningAlgorithm::AesGmac => {
-                let aes = Aes128::new((&k16).into());
-                let mut h = Block::default();
-                aes.encrypt_block(&mut h);
-                Kind::Gmac(Box::new((aes, h)))
-            }
+            SigningAlgorithm::AesGmac => Kind::Gmac(Box::new(LessSafeKey::new(
+                UnboundKey::new(&AES_128_GCM, &k16).expect("a 16-byte key fits AES-128"),
+            ))),
         };
         zeroize::Zeroize::zeroize(&mut k16);
         Self { kind }
@@ -126,26 +122,78 @@ impl Signer {
     /// Signs `msg`, one complete SMB2 message (64-byte header + body; for a
     /// compound, one element including its padding): zeroes bytes 48..64,
     /// computes the signature and writes it there. The caller sets
-    /// SMB2_FLAGS_SIGNED. A message shorter than a header is left unchanged.
+    /// SMB2_FLAGS_SIGNED first (the flags are signed). A message shorter than
+    /// a header is left unchanged.
     pub fn sign(&self, msg: &mut [u8]) {
         if msg.len() < SIG_END {
             return;
         }
-        let sig = self.compute(msg);
+        msg[SIG_START..SIG_END].fill(0);
+        let sig = self.compute_zeroed(msg);
         msg[SIG_START..SIG_END].copy_from_slice(&sig);
     }
 
     /// True when the signature in bytes 48..64 of `msg` is right
-    /// (constant-time comparison).
+    /// (constant-time comparison). For GMAC this copies the message; prefer
+    /// [`verify_in_place`](Self::verify_in_place) on large messages.
     pub fn verify(&self, msg: &[u8]) -> bool {
         if msg.len() < SIG_END {
             return false;
         }
-        ct_eq(&self.compute(msg), &msg[SIG_START..SIG_END])
+        match &self.kind {
+            Kind::Gmac(_) => self.verify_in_place(&mut msg.to_vec()),
+            _ => ct_eq(&self.compute_streaming(msg), &msg[SIG_START..SIG_END]),
+        }
     }
 
-    /// The signature of `msg` (len >= 64) as if bytes 48..64 were zero.
-    fn compute(&self, msg: &[u8]) -> [u8; 16] {
+    /// [`verify`](Self::verify) without a copy: zeroes the Signature field
+    /// while computing and puts it back before returning.
+    pub fn verify_in_place(&self, msg: &mut [u8]) -> bool {
+        if msg.len() < SIG_END {
+            return false;
+        }
+        let mut theirs = [0u8; 16];
+        theirs.copy_from_slice(&msg[SIG_START..SIG_END]);
+        msg[SIG_START..SIG_END].fill(0);
+        let ours = self.compute_zeroed(msg);
+        msg[SIG_START..SIG_END].copy_from_slice(&theirs);
+        ct_eq(&ours, &theirs)
+    }
+
+    /// The signature of `msg` (len >= 64) whose bytes 48..64 are zero.
+    fn compute_zeroed(&self, msg: &[u8]) -> [u8; 16] {
+        let Kind::Gmac(key) = &self.kind else {
+            return self.compute_streaming(msg);
+        };
+        // Nonce (MS-SMB2 3.1.4.1): MessageId (8 bytes LE), then a 32-bit LE
+        // word: bit 0 = sent by the server, bit 1 = a CANCEL request.
+        let flags = u32::from_le_bytes([msg[16], msg[17], msg[18], msg[19]]);
+        let command = u16::from_le_bytes([msg[12], msg[13]]);
+        let mut role = 0u32;
+        if flags & FLAG_SERVER_TO_REDIR != 0 {
+            role |= 1;
+        }
+        if command == CMD_CANCEL {
+            role |= 2;
+        }
+        let mut nonce = [0u8; 12];
+        nonce[..8].copy_from_slice(&msg[24..32]);
+        nonce[8..].copy_from_slice(&role.to_le_bytes());
+        let tag = key
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(msg),
+                &mut [],
+            )
+            // ring refuses only inputs beyond GCM's limits (2^61 bytes of AAD).
+            .expect("GMAC input within GCM limits");
+        let mut out = [0u8; 16];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+
+    /// HMAC or CMAC of `msg` (len >= 64) as if bytes 48..64 were zero.
+    fn compute_streaming(&self, msg: &[u8]) -> [u8; 16] {
         let (head, rest) = msg.split_at(SIG_START);
         let tail = &rest[SIG_END - SIG_START..];
         let zero = [0u8; 16];
@@ -167,39 +215,10 @@ impl Signer {
                 mac.update(tail);
                 mac.finalize().into_bytes().into()
             }
-            Kind::Gmac(keys) => {
-                let (aes, h) = &**keys;
-                // Nonce (MS-SMB2 3.1.4.1): MessageId (8 bytes LE), then a
-                // 32-bit LE word: bit 0 = sent by the server, bit 1 = CANCEL.
-                let flags = u32::from_le_bytes([head[16], head[17], head[18], head[19]]);
-                let command = u16::from_le_bytes([head[12], head[13]]);
-                let mut role = 0u32;
-                if flags & FLAG_SERVER_TO_REDIR != 0 {
-                    role |= 1;
-                }
-                if command == CMD_CANCEL {
-                    role |= 2;
-                }
-                let mut j0 = Block::default();
-                j0[..8].copy_from_slice(&head[24..32]);
-                j0[8..12].copy_from_slice(&role.to_le_bytes());
-                j0[15] = 1;
-                // GMAC = GHASH_H(A || pad || len(A) || 0) XOR AES_K(J0): GCM with
-                // the message as AAD and no plaintext (NIST SP 800-38D).
-                let mut g = GHash::new(h);
-                g.update_padded(head);
-                g.update_padded(&zero);
-                g.update_padded(tail);
-                let mut lens = Block::default();
-                lens[..8].copy_from_slice(&((msg.len() as u64) * 8).to_be_bytes());
-                g.update(&[lens]);
-                let s = g.finalize();
-                aes.encrypt_block(&mut j0);
-                let mut out = [0u8; 16];
-                for (o, (a, b)) in out.iter_mut().zip(s.iter().zip(j0.iter())) {
-                    *o = a ^ b;
-                }
-                out
+            Kind::Gmac(_) => {
+                let mut copy = msg.to_vec();
+                copy[SIG_START..SIG_END].fill(0);
+                self.compute_zeroed(&copy)
             }
         }
     }
@@ -235,6 +254,9 @@ mod tests {
                 let mut m = message(len, 9, 8, 77);
                 s.sign(&mut m);
                 assert!(s.verify(&m), "{alg:?} {len}");
+                let before = m.clone();
+                assert!(s.verify_in_place(&mut m));
+                assert_eq!(m, before, "verify_in_place restores the signature");
                 for at in [0, 20, 47, 48, 63, 64.min(len - 1), len - 1] {
                     let mut t = m.clone();
                     t[at] ^= 0x80;
