@@ -23,6 +23,7 @@ use crate::scan::{Leftovers, Scanner};
 pub async fn run(opts: Options) -> Result<u8, Failure> {
     let started = (Instant::now(), SystemTime::now());
     let opts = Arc::new(opts);
+    check_nesting(&opts).map_err(Failure::Usage)?;
     let creds = credentials(&opts).map_err(Failure::Usage)?;
     let mut config = ClientConfig::default();
     if let Some(t) = opts.timeout {
@@ -174,6 +175,50 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
     };
     rep.finish(&summary).map_err(Failure::Fatal)?;
     Ok(code)
+}
+
+/// Refuses a local DEST equal to SOURCE, or inside it with `--subdirs` (the
+/// copy would copy itself).
+fn check_nesting(opts: &Options) -> anyhow::Result<()> {
+    let (Location::Local(src), Location::Local(dst)) = (&opts.source, &opts.dest) else {
+        return Ok(());
+    };
+    let Ok(src) = src.canonicalize() else {
+        return Ok(());
+    };
+    // DEST may not exist yet: resolve its deepest existing ancestor.
+    let mut rest = Vec::new();
+    let mut cur = dst.as_path();
+    let dst = loop {
+        if let Ok(c) = cur.canonicalize() {
+            break rest
+                .iter()
+                .rev()
+                .fold(c, |p: std::path::PathBuf, n| p.join(n));
+        }
+        match (cur.parent(), cur.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                cur = if parent.as_os_str().is_empty() {
+                    std::path::Path::new(".")
+                } else {
+                    parent
+                };
+            }
+            _ => return Ok(()),
+        }
+    };
+    if dst == src {
+        anyhow::bail!("SOURCE and DEST are the same directory");
+    }
+    if opts.subdirs && dst.starts_with(&src) {
+        anyhow::bail!(
+            "DEST {} is inside SOURCE {}: the copy would copy itself",
+            dst.display(),
+            src.display()
+        );
+    }
+    Ok(())
 }
 
 /// Credentials, when either end is SMB.

@@ -179,13 +179,10 @@ fn older_newer_changed_same_selection() {
     set_mtime(&d.src.join("older"), 1000);
     set_mtime(&d.dst.join("newer"), 1000);
     file(&d.dst, "changed", 11);
-    let t = FileTime::from_last_modification_time(
-        &fs::metadata(d.src.join("changed")).unwrap(),
-    );
+    let t = FileTime::from_last_modification_time(&fs::metadata(d.src.join("changed")).unwrap());
     filetime::set_file_mtime(d.dst.join("changed"), t).unwrap();
     fs::write(d.dst.join("same"), b"0123456789").unwrap();
-    let t =
-        FileTime::from_last_modification_time(&fs::metadata(d.src.join("same")).unwrap());
+    let t = FileTime::from_last_modification_time(&fs::metadata(d.src.join("same")).unwrap());
     filetime::set_file_mtime(d.dst.join("same"), t).unwrap();
 
     let before = snapshot(&d.dst);
@@ -763,6 +760,13 @@ fn bad_input_gets_one_line_and_touches_nothing() {
         assert_one_line_error(&r, code);
         assert!(!d.dst.exists(), "{args:?} touched the destination");
     }
+    // DEST inside SOURCE with -s would copy itself; the same directory twice is useless.
+    let inner = d.src.join("backup");
+    let r = smbcp(&[s, inner.to_str().unwrap(), "-s"]);
+    assert_one_line_error(&r, 2);
+    assert!(!inner.exists());
+    let r = smbcp(&[s, &format!("{s}/../src")]);
+    assert_one_line_error(&r, 2);
     // A file as source is fatal too.
     let r = smbcp(&[d.src.join("f").to_str().unwrap(), t]);
     assert_one_line_error(&r, 3);

@@ -168,6 +168,68 @@ fn wrong_password_is_fatal_and_touches_nothing() {
 }
 
 #[test]
+fn guest_is_explicit_and_refused_by_this_server() {
+    // The fixture maps no one to guest: --guest must reach the server and fail there.
+    let s = samba();
+    let (rel, share_dir) = s.unique_dir(SHARE, "guest");
+    let local = tempfile::tempdir().unwrap();
+    file(local.path(), "f", 1);
+    let url = s.url(SHARE, &format!("{rel}/dst"));
+    let r = smbcp_env(&[local.path().to_str().unwrap(), &url, "--guest"], &[]);
+    assert_one_line_error(&r, 3);
+    assert!(
+        r.stderr.contains("STATUS_ACCESS_DENIED") || r.stderr.contains("log on"),
+        "{r:?}"
+    );
+    assert!(!share_dir.join("dst").exists());
+}
+
+#[test]
+fn summary_of_a_download_and_an_upload() {
+    let s = samba();
+    let (rel, share_dir) = s.unique_dir(SHARE, "summary");
+    let local = tempfile::tempdir().unwrap();
+    file(local.path(), "big-1.bin", 24 * MIB);
+    file(local.path(), "big-2.bin", 24 * MIB + 1);
+    for i in 0..50 {
+        file(local.path(), &format!("small/{i}.txt"), 1000 + i);
+    }
+    let url = s.url(SHARE, &format!("{rel}/data"));
+    let up = smbcp(&[
+        local.path().to_str().unwrap(),
+        &url,
+        "-e",
+        "--user",
+        USER,
+        "--mt",
+        "16",
+    ]);
+    assert_eq!(up.code, 0, "{up:?}");
+    assert!(
+        up.stdout.contains("   Files :          52          52"),
+        "{}",
+        up.stdout
+    );
+    let down_dir = local.path().join("down");
+    let down = smbcp(&[
+        url.as_str(),
+        down_dir.to_str().unwrap(),
+        "-e",
+        "--user",
+        USER,
+        "--mt",
+        "16",
+        "--no-file-list",
+    ]);
+    assert_eq!(down.code, 0, "{down:?}");
+    assert!(down.stdout.contains("Gbit/s"), "{}", down.stdout);
+    assert_same_tree(&share_dir.join("data"), &down_dir);
+    // Shown with --nocapture: the closing summaries of both directions.
+    let tail = |r: &Run| r.stdout[r.stdout.find("-----").unwrap()..].to_string();
+    println!("UPLOAD\n{}\nDOWNLOAD\n{}", tail(&up), tail(&down));
+}
+
+#[test]
 fn unreachable_server_and_missing_share_are_fatal() {
     let local = tempfile::tempdir().unwrap();
     let dst = local.path().join("dst");

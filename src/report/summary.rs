@@ -56,10 +56,11 @@ pub fn size(n: u64, exact: bool) -> String {
     humansize::format_size(n, opts)
 }
 
-/// `h:mm:ss`.
+/// `h:mm:ss.cc`.
 pub fn hms(d: Duration) -> String {
     let s = d.as_secs();
-    format!("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+    let cs = d.subsec_millis() / 10;
+    format!("{}:{:02}:{:02}.{cs:02}", s / 3600, (s / 60) % 60, s % 60)
 }
 
 /// `YYYY-MM-DD hh:mm:ss UTC`.
@@ -203,7 +204,7 @@ mod tests {
         assert_eq!(size(1023, false), "1023");
         assert_eq!(size(25 << 20, false), "25.00 MiB");
         assert_eq!(size(25 << 20, true), "26214400");
-        assert_eq!(hms(Duration::from_secs(3723)), "1:02:03");
+        assert_eq!(hms(Duration::from_millis(3_723_456)), "1:02:03.45");
         assert_eq!(speed(125_000_000.0), "1.00 Gbit/s (125.0 MB/s)");
         assert_eq!(
             utc(UNIX_EPOCH + Duration::from_secs(951_868_800 + 3661)),
@@ -225,7 +226,7 @@ mod tests {
         assert!(bytes.contains("25.00 MiB") && bytes.contains("30.00 MiB"));
         assert_eq!(header.len(), files.len());
         assert!(t.contains("1.00 Gbit/s (125.0 MB/s)"));
-        assert!(t.contains("0:01:01"));
+        assert!(t.contains("0:01:01.50"));
     }
 
     #[test]

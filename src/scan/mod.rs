@@ -164,9 +164,10 @@ impl Scanner {
             let plan = plan_dir(&dir, level, src, dst, &o.filter, &o.selection, o.subdirs);
             self.account(&dir, &plan);
             let to_copy: Vec<_> = plan.files.iter().filter(|f| f.copy).collect();
-            let needed = !to_copy.is_empty() || (o.empty_dirs && !dir.is_empty()) || dir.is_empty();
+            // The root always exists; others only when they receive files or with -e.
+            let needed = dir.is_empty() || !to_copy.is_empty() || o.empty_dirs;
             let s = &self.stats;
-            if needed && !dir.is_empty() {
+            if needed {
                 if !dst_exists {
                     Counter::add(&s.dirs.copied, 1);
                     self.rep.dir("New Dir", to_copy.len() as u64, &dir);
@@ -185,7 +186,7 @@ impl Scanner {
                         return;
                     }
                 }
-            } else if !dir.is_empty() {
+            } else {
                 Counter::add(&s.dirs.skipped, 1);
             }
             for f in plan.files {
@@ -246,9 +247,7 @@ impl Scanner {
     /// Counts one directory's plan and records its extras.
     fn account(&self, dir: &str, plan: &crate::plan::DirPlan) {
         let s = &self.stats;
-        if !dir.is_empty() {
-            Counter::add(&s.dirs.total, 1);
-        }
+        Counter::add(&s.dirs.total, 1);
         Counter::add(&s.dirs.skipped, plan.excluded_dirs);
         Counter::add(&s.dirs.total, plan.excluded_dirs);
         for f in plan
