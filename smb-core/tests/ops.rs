@@ -367,3 +367,50 @@ async fn credits_never_run_out() {
     // replies, so the window settles near (not exactly at) the target.
     assert!((1..=512).contains(&avail), "{avail}");
 }
+
+#[tokio::test]
+async fn concurrent_reads_encrypted_share() {
+    const MIB: usize = 1 << 20;
+    const BLOCKS: u64 = 16;
+    let samba = Samba::shared();
+    let (dir, local) = samba.unique_dir(smb_fixture::ENC_SHARE, "enc-concurrent");
+    let base = pattern(MIB, 13);
+    let mut all = Vec::with_capacity(BLOCKS as usize * MIB);
+    for i in 0..BLOCKS {
+        all.extend_from_slice(&block(&base, i));
+    }
+    std::fs::write(local.join("big"), &all).unwrap();
+    smb_fixture::chown_to_user(&local).unwrap();
+    let (client, session, tree) = connect(samba, smb_fixture::ENC_SHARE).await;
+    assert!(tree.encrypts());
+    common::report("enc_concurrent", &client, &session, &tree);
+    let file = tree
+        .open(&format!("{dir}/big"), &OpenOptions::read())
+        .await
+        .unwrap();
+    let reads = (0..BLOCKS).map(|i| {
+        let file = file.clone();
+        async move { (i, file.read_at(i * MIB as u64, MIB as u32).await.unwrap()) }
+    });
+    for (i, got) in futures_join(reads).await {
+        assert!(
+            got[..] == all[i as usize * MIB..(i as usize + 1) * MIB],
+            "block {i}"
+        );
+    }
+    // Concurrent encrypted writes too.
+    let out = tree
+        .open(&format!("{dir}/copy"), &OpenOptions::create_write())
+        .await
+        .unwrap();
+    let all = Bytes::from(all);
+    let writes = (0..BLOCKS).map(|i| {
+        let out = out.clone();
+        let chunk = all.slice(i as usize * MIB..(i as usize + 1) * MIB);
+        async move { out.write_at(i * MIB as u64, chunk).await.unwrap() }
+    });
+    futures_join(writes).await;
+    out.close().await.unwrap();
+    file.close().await.unwrap();
+    assert!(std::fs::read(local.join("copy")).unwrap() == all[..]);
+}

@@ -655,6 +655,9 @@ async fn reader_task(shared: Arc<Shared>, rd: OwnedReadHalf) {
                 if let Err(e) = handle_frame(&shared, frame) {
                     break e;
                 }
+                if shared.failed.get().is_some() {
+                    return;
+                }
             }
             Err(e) => break e,
         }
@@ -685,7 +688,11 @@ async fn read_frame(rd: &mut BufReader<OwnedReadHalf>) -> std::result::Result<By
     Ok(buf)
 }
 
-fn handle_frame(shared: &Shared, mut frame: BytesMut) -> std::result::Result<(), String> {
+/// Encrypted frames at least this large are decrypted on their own task, so
+/// concurrent large reads decrypt on several cores.
+const PARALLEL_DECRYPT_MIN: usize = 256 * 1024;
+
+fn handle_frame(shared: &Arc<Shared>, mut frame: BytesMut) -> std::result::Result<(), String> {
     let magic: [u8; 4] = frame
         .get(..4)
         .and_then(|m| m.try_into().ok())
@@ -700,6 +707,25 @@ fn handle_frame(shared: &Shared, mut frame: BytesMut) -> std::result::Result<(),
             .get(&th.session_id)
             .cloned()
             .ok_or("encrypted frame for an unknown session")?;
+        if frame.len() >= PARALLEL_DECRYPT_MIN {
+            let shared = Arc::clone(shared);
+            tokio::spawn(async move {
+                let r = cipher
+                    .decrypt_in_place(&mut frame)
+                    .map_err(|e| format!("decrypting a frame: {e}"))
+                    .and_then(|()| {
+                        route(
+                            &shared,
+                            frame.freeze().slice(header::TRANSFORM_HEADER_LEN..),
+                            true,
+                        )
+                    });
+                if let Err(e) = r {
+                    shared.fail(&e);
+                }
+            });
+            return Ok(());
+        }
         cipher
             .decrypt_in_place(&mut frame)
             .map_err(|e| format!("decrypting a frame: {e}"))?;
@@ -711,6 +737,12 @@ fn handle_frame(shared: &Shared, mut frame: BytesMut) -> std::result::Result<(),
     } else {
         (frame.freeze(), false)
     };
+    route(shared, plain, encrypted)
+}
+
+/// Splits a plain frame into its messages, adds their credits and hands each
+/// final response to its waiter.
+fn route(shared: &Shared, plain: Bytes, encrypted: bool) -> std::result::Result<(), String> {
     let ranges = header::split_compound(&plain).map_err(|e| format!("malformed reply: {e}"))?;
     for (s, e) in ranges {
         let msg = plain.slice(s..e);
