@@ -624,6 +624,37 @@ fn no_progress_output_when_not_a_terminal() {
 }
 
 #[test]
+fn progress_is_drawn_on_a_terminal_only() {
+    // `script` gives the child a pseudo-terminal for stdout and stderr.
+    let d = dirs();
+    file(&d.src, "f", 2 * MIB);
+    let cmd = |extra: &str| {
+        format!(
+            "{} {} {} --include-same --bwlimit 1M {extra}",
+            env!("CARGO_BIN_EXE_smbcp"),
+            d.src.display(),
+            d.dst.display()
+        )
+    };
+    let tty = |extra: &str| {
+        let out = std::process::Command::new("script")
+            .args(["-qec", &cmd(extra), "/dev/null"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("script (util-linux) is needed for the terminal test");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let shown = tty("");
+    assert!(
+        shown.contains("ETA") && shown.contains("Gbit/s"),
+        "no progress on a terminal: {shown:?}"
+    );
+    let hidden = tty("--no-progress");
+    assert!(!hidden.contains("ETA"), "--no-progress: {hidden:?}");
+    assert!(hidden.contains("Files :"), "{hidden:?}");
+}
+
+#[test]
 fn json_to_file_and_stdout() {
     let d = dirs();
     file(&d.src, "f", 10);

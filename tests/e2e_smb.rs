@@ -230,6 +230,52 @@ fn summary_of_a_download_and_an_upload() {
 }
 
 #[test]
+fn read_only_share_fails_per_file_with_ntstatus_and_no_retries() {
+    let s = samba();
+    let (rel, ro_dir) = s.unique_dir(smb_fixture::RO_SHARE, "ro");
+    file(&ro_dir, "in/f.txt", 10);
+    smb_fixture::chown_to_user(&ro_dir).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    file(local.path(), "up/a.txt", 10);
+    file(local.path(), "up/b.bin", 9 * MIB);
+    let url = s.url(smb_fixture::RO_SHARE, &rel);
+    let t0 = std::time::Instant::now();
+    let r = smbcp(&[
+        local.path().join("up").to_str().unwrap(),
+        &url,
+        "--user",
+        USER,
+        "--retries",
+        "5",
+        "--wait",
+        "10s",
+        "--json",
+        "-",
+    ]);
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(10),
+        "access denied must not be retried"
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    let j = r.json();
+    assert_eq!(j["files"]["failed"], 2, "{r:?}");
+    for f in j["failures"].as_array().unwrap() {
+        let code = f["code"].as_str().unwrap();
+        assert!(code.starts_with("STATUS_"), "{f}");
+    }
+    assert!(!ro_dir.join("a.txt").exists());
+    // Reading from it works.
+    let r = smbcp(&[
+        s.url(smb_fixture::RO_SHARE, &format!("{rel}/in")).as_str(),
+        local.path().join("down").to_str().unwrap(),
+        "--user",
+        USER,
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_same_tree(&ro_dir.join("in"), &local.path().join("down"));
+}
+
+#[test]
 fn unreachable_server_and_missing_share_are_fatal() {
     let local = tempfile::tempdir().unwrap();
     let dst = local.path().join("dst");
