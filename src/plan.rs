@@ -131,6 +131,9 @@ pub struct Selection {
     pub include_same: bool,
     /// `--fft`.
     pub fft: bool,
+    /// Match names case-insensitively (an SMB destination: `File.txt` and
+    /// `file.txt` are one file there, so they must never be "new" + "extra").
+    pub case_insensitive: bool,
 }
 
 impl Selection {
@@ -227,8 +230,15 @@ pub fn plan_dir(
     sel: &Selection,
     descend: bool,
 ) -> DirPlan {
-    src.sort_by(|a, b| a.name.cmp(&b.name));
-    dst.sort_by(|a, b| a.name.cmp(&b.name));
+    let key = |e: &Entry| {
+        if sel.case_insensitive {
+            e.name.to_lowercase()
+        } else {
+            e.name.clone()
+        }
+    };
+    src.sort_by_cached_key(key);
+    dst.sort_by_cached_key(key);
     let mut plan = DirPlan::default();
     let descend = descend && filter.level_allowed(level + 1);
     let mut di = dst.into_iter().peekable();
@@ -236,7 +246,7 @@ pub fn plan_dir(
         // Walk the sorted destination alongside: entries before `s` are extras.
         let mut matched = None;
         while let Some(d) = di.peek() {
-            match d.name.cmp(&s.name) {
+            match key(d).cmp(&key(&s)) {
                 std::cmp::Ordering::Less => {
                     let Some(d) = di.next() else { break };
                     extra(&mut plan, dir, d, filter, sel, descend);
@@ -504,6 +514,41 @@ mod tests {
         assert!(filter.file_excluded("a", &f("a", 1, 5)));
         assert!(!filter.file_excluded("a", &f("a", 1, 15)));
         assert!(filter.file_excluded("a", &f("a", 1, 25)));
+    }
+
+    #[test]
+    fn case_insensitive_destinations_match_names() {
+        let src = vec![f("File.TXT", 1, 5), f("b", 1, 5)];
+        let dst = vec![f("file.txt", 1, 5), f("B", 1, 5), f("c", 1, 5)];
+        let ci = Selection {
+            case_insensitive: true,
+            ..Selection::default()
+        };
+        let p = plan_dir(
+            "",
+            1,
+            src.clone(),
+            dst.clone(),
+            &Filter::default(),
+            &ci,
+            true,
+        );
+        assert!(p.files.iter().all(|i| i.class == Class::Same), "{p:?}");
+        assert_eq!(
+            p.extras.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+            ["c"]
+        );
+        let p = plan_dir(
+            "",
+            1,
+            src,
+            dst,
+            &Filter::default(),
+            &Selection::default(),
+            true,
+        );
+        assert!(p.files.iter().all(|i| i.class == Class::New), "{p:?}");
+        assert_eq!(p.extras.len(), 3);
     }
 
     #[test]

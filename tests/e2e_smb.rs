@@ -117,6 +117,38 @@ fn upload_mirror_deletes_extras_on_the_share() {
 }
 
 #[test]
+fn mirror_to_a_share_matches_names_case_insensitively() {
+    // On the share `Report.TXT` and `report.txt` are one file: a mirror must
+    // update it, never copy it as new and then delete it as extra.
+    let s = samba();
+    let (rel, share_dir) = s.unique_dir(SHARE, "case");
+    let local = tempfile::tempdir().unwrap();
+    file(local.path(), "report.txt", 10);
+    file(&share_dir, "REPORT.TXT", 3);
+    smb_fixture::chown_to_user(&share_dir).unwrap();
+    let r = smbcp(&[
+        local.path().to_str().unwrap(),
+        &s.url(SHARE, &rel),
+        "--user",
+        USER,
+        "--mirror",
+        "--json",
+        "-",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["files"]["extras"], 0, "{r:?}");
+    let names: Vec<_> = std::fs::read_dir(&share_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert_eq!(
+        std::fs::read(share_dir.join(&names[0])).unwrap(),
+        std::fs::read(local.path().join("report.txt")).unwrap()
+    );
+}
+
+#[test]
 fn unbuffered_and_small_mt_over_smb() {
     let s = samba();
     let (rel, share_dir) = s.unique_dir(SHARE, "unbuf");

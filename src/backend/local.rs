@@ -12,7 +12,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use smb_core::{FileTime, FileTimes};
 
-use super::{Entry, OpResult, ATTR_ARCHIVE, ATTR_DIRECTORY, ATTR_READONLY};
+use super::{CommitError, Entry, OpResult, ATTR_ARCHIVE, ATTR_DIRECTORY, ATTR_READONLY};
 
 /// Alignment for `O_DIRECT` offsets, lengths and buffers.
 const ALIGN: usize = 4096;
@@ -352,16 +352,28 @@ impl LocalWriter {
     }
 
     /// Renames over the final name, then sets times.
-    pub async fn commit(&self, final_rel: &str, times: Option<FileTimes>) -> OpResult<()> {
+    pub async fn commit(
+        &self,
+        final_rel: &str,
+        times: Option<FileTimes>,
+    ) -> Result<(), CommitError> {
         let (temp, dest) = (self.temp.clone(), self.root.join(final_rel));
-        blocking(move || {
-            fs::rename(&temp, &dest)?;
-            if let Some(t) = times {
-                apply_times(&dest, &t)?;
-            }
-            Ok(())
-        })
-        .await
+        let d = dest.clone();
+        blocking(move || fs::rename(&temp, &d))
+            .await
+            .map_err(|e| CommitError {
+                renamed: false,
+                error: e,
+            })?;
+        if let Some(t) = times {
+            blocking(move || apply_times(&dest, &t))
+                .await
+                .map_err(|e| CommitError {
+                    renamed: true,
+                    error: e,
+                })?;
+        }
+        Ok(())
     }
 
     /// Deletes the temporary file.

@@ -79,6 +79,16 @@ impl From<smb_core::Error> for OpError {
     }
 }
 
+/// A failed commit: whether the rename over the final name had already happened
+/// (then the complete file is in place and must not be deleted).
+#[derive(Debug)]
+pub struct CommitError {
+    /// The rename succeeded; a later step (times, close) failed.
+    pub renamed: bool,
+    /// What failed.
+    pub error: OpError,
+}
+
 /// Result of a backend operation.
 pub type OpResult<T> = Result<T, OpError>;
 
@@ -295,7 +305,11 @@ impl Writer {
 
     /// Renames the finished temporary file over `final_rel`, then sets times
     /// (when given) and closes it.
-    pub async fn commit(&self, final_rel: &str, times: Option<FileTimes>) -> OpResult<()> {
+    pub async fn commit(
+        &self,
+        final_rel: &str,
+        times: Option<FileTimes>,
+    ) -> Result<(), CommitError> {
         dispatch!(self, w => w.commit(final_rel, times).await)
     }
 

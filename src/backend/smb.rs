@@ -12,7 +12,7 @@ use smb_core::{
 };
 use tokio::sync::Mutex;
 
-use super::{Entry, OpResult};
+use super::{CommitError, Entry, OpResult};
 use crate::location::SmbLocation;
 
 /// A directory on a connected share.
@@ -288,12 +288,28 @@ impl SmbWriter {
     }
 
     /// Renames the open handle over the final name, sets times, closes.
-    pub async fn commit(&self, final_rel: &str, times: Option<FileTimes>) -> OpResult<()> {
-        self.file.rename(&join(&self.base, final_rel), true).await?;
-        if let Some(t) = times {
-            self.file.set_times(t).await?;
-        }
-        self.file.close().await?;
+    pub async fn commit(
+        &self,
+        final_rel: &str,
+        times: Option<FileTimes>,
+    ) -> Result<(), CommitError> {
+        let err = |renamed| {
+            move |e: smb_core::Error| CommitError {
+                renamed,
+                error: e.into(),
+            }
+        };
+        self.file
+            .rename(&join(&self.base, final_rel), true)
+            .await
+            .map_err(err(false))?;
+        let timed = match times {
+            Some(t) => self.file.set_times(t).await,
+            None => Ok(()),
+        };
+        let closed = self.file.close().await;
+        timed.map_err(err(true))?;
+        closed.map_err(err(true))?;
         Ok(())
     }
 

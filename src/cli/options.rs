@@ -183,6 +183,7 @@ impl TryFrom<Args> for Options {
             exclude_extra: a.exclude_extra,
             include_same: a.include_same,
             fft: a.fft,
+            case_insensitive: dest.is_smb(),
         };
         let copy = parse_copy_flags(&a.copy).context("--copy")?;
         if !copy.data {

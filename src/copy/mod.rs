@@ -181,9 +181,12 @@ impl Engine {
         }
         let commit_times = (times != smb_core::FileTimes::default()).then_some(times);
         if let Err(e) = writer.commit(rel, commit_times).await {
+            if e.renamed {
+                // Every byte is in place under the final name: keep it.
+                return Err(("set times", e.error));
+            }
             writer.abort().await;
-            let _ = self.dst.remove_file(&temp).await;
-            return Err(("commit", e));
+            return Err(("rename", e.error));
         }
         Ok(())
     }
