@@ -750,6 +750,7 @@ fn route(shared: &Shared, plain: Bytes, encrypted: bool) -> std::result::Result<
         if !h.is_response() {
             return Err("the server sent a request".into());
         }
+        capture(&h, &msg);
         shared.credits.add_permits(usize::from(h.credits));
         shared
             .window
@@ -784,4 +785,22 @@ fn route(shared: &Shared, plain: Bytes, encrypted: bool) -> std::result::Result<
         }));
     }
     Ok(())
+}
+
+/// Debugging aid: when `SMB_CORE_CAPTURE_DIR` is set, every received message
+/// (decrypted) is written there as `<COMMAND>-<status>-<message id>.bin`.
+/// The fuzz seeds and codec test vectors were captured this way from Samba.
+fn capture(h: &Header, msg: &[u8]) {
+    static DIR: OnceLock<Option<std::path::PathBuf>> = OnceLock::new();
+    let dir =
+        DIR.get_or_init(|| std::env::var_os("SMB_CORE_CAPTURE_DIR").map(std::path::PathBuf::from));
+    if let Some(dir) = dir {
+        let name = format!(
+            "{}-{:08x}-{}.bin",
+            h.command.name().unwrap_or("UNKNOWN"),
+            h.status.0,
+            h.message_id
+        );
+        let _ = std::fs::write(dir.join(name), msg);
+    }
 }

@@ -39,23 +39,35 @@ pub fn create_response(data: &[u8]) {
 
 /// QUERY_DIRECTORY output: FileIdBothDirectoryInformation entries.
 pub fn dir_entries(data: &[u8]) {
-    let _ = dir::decode_output_buffer(data);
-    if let Ok(es) = dir::decode_directory_entries(data) {
-        for e in es {
-            let _ = dir::validate_name(&e.name);
+    let entries = |buf: &[u8]| {
+        if let Ok(es) = dir::decode_directory_entries(buf) {
+            for e in es {
+                let _ = dir::validate_name(&e.name);
+            }
         }
+    };
+    if let Ok(buf) = dir::decode_output_buffer(data) {
+        entries(buf);
     }
+    entries(data);
 }
 
 /// QUERY_INFO output (FileAllInformation).
 pub fn query_info(data: &[u8]) {
+    if let Ok(buf) = dir::decode_output_buffer(data) {
+        let _ = info::decode_all_information(buf);
+    }
     let _ = info::decode_all_information(data);
     let _ = info::decode_set_info(data);
 }
 
 /// IOCTL response and FSCTL outputs.
 pub fn ioctl_response(data: &[u8]) {
-    let _ = ioctl::IoctlResponse::decode(data);
+    if let Ok(r) = ioctl::IoctlResponse::decode(data) {
+        let _ = ioctl::decode_resume_key(r.output);
+        let _ = ioctl::CopyChunkResponse::decode(r.output);
+        let _ = negotiate::ValidateNegotiateResponse::decode(r.output);
+    }
     let _ = ioctl::decode_resume_key(data);
     let _ = ioctl::CopyChunkResponse::decode(data);
 }
@@ -68,9 +80,55 @@ pub fn error_response(data: &[u8]) {
     let _ = io::decode_write(data);
 }
 
+/// The fuzz targets: name and entry point (`fuzz/fuzz_targets/wire_<name>.rs`).
+pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+    ("wire_header", header),
+    ("wire_transform_header", transform_header),
+    ("wire_negotiate_response", negotiate_response),
+    ("wire_session_setup_response", session_setup_response),
+    ("wire_create_response", create_response),
+    ("wire_dir_entries", dir_entries),
+    ("wire_query_info", query_info),
+    ("wire_ioctl_response", ioctl_response),
+    ("wire_error_response", error_response),
+];
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
+
+    /// Every seed under `fuzz/seeds/wire_*`, each truncated prefix and each
+    /// single-byte flip of the first 128 bytes, through its entry point.
+    #[test]
+    fn replay_seeds() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds");
+        let mut n = 0;
+        for (name, entry) in super::TARGETS {
+            let Ok(dir) = std::fs::read_dir(root.join(name)) else {
+                continue;
+            };
+            for f in dir.flatten() {
+                let data = std::fs::read(f.path()).unwrap();
+                for cut in 0..=data.len() {
+                    entry(&data[..cut]);
+                }
+                let mut flip = data.clone();
+                for i in 0..flip.len().min(128) {
+                    flip[i] ^= 0xff;
+                    entry(&flip);
+                    flip[i] ^= 0xff;
+                }
+                n += 1;
+            }
+        }
+        // The captured vectors in wire/testdata go through every target too.
+        for v in super::super::captured::ALL {
+            for (_, entry) in super::TARGETS {
+                entry(v);
+            }
+        }
+        println!("replayed {n} seeds");
+    }
 
     proptest! {
         #[test]

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+#[cfg(test)]
+mod captured;
 pub mod codec;
 pub mod create;
 pub mod dir;

@@ -1,0 +1,6 @@
+//! Fuzz target `wire_transform_header`: arbitrary bytes into `smb_core::wire::fuzz::transform_header`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| smb_core::wire::fuzz::transform_header(data));
