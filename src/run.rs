@@ -180,6 +180,23 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
 /// Refuses a local DEST equal to SOURCE, or inside it with `--subdirs` (the
 /// copy would copy itself).
 fn check_nesting(opts: &Options) -> anyhow::Result<()> {
+    if let (Location::Smb(s), Location::Smb(d)) = (&opts.source, &opts.dest) {
+        let same_share = s.server.eq_ignore_ascii_case(&d.server)
+            && s.port == d.port
+            && s.share.eq_ignore_ascii_case(&d.share);
+        let (sp, dp) = (s.path.to_lowercase(), d.path.to_lowercase());
+        if same_share && sp == dp {
+            anyhow::bail!("SOURCE and DEST are the same directory");
+        }
+        if same_share && opts.subdirs && (sp.is_empty() || dp.starts_with(&format!("{sp}\\"))) {
+            anyhow::bail!(
+                "DEST {} is inside SOURCE {}: the copy would copy itself",
+                opts.dest,
+                opts.source
+            );
+        }
+        return Ok(());
+    }
     let (Location::Local(src), Location::Local(dst)) = (&opts.source, &opts.dest) else {
         return Ok(());
     };
@@ -264,11 +281,12 @@ async fn dir_times(dst: &Backend, opts: &Options, left: &Leftovers) {
     let mut dirs: Vec<&(String, Entry)> = left.dirs.iter().collect();
     dirs.sort_by_key(|(d, _)| std::cmp::Reverse(d.matches('/').count()));
     for (rel, e) in dirs {
-        let t = times_for(e, opts.dcopy.timestamps, opts.dcopy.attributes);
-        let t = smb_core::FileTimes {
-            attributes: t.attributes.map(|a| a | crate::backend::ATTR_DIRECTORY),
-            ..t
-        };
+        let t = times_for(e, opts.dcopy.timestamps, false);
+        let attributes = opts
+            .dcopy
+            .attributes
+            .then_some((e.attributes & crate::backend::DIR_ATTRS) | crate::backend::ATTR_DIRECTORY);
+        let t = smb_core::FileTimes { attributes, ..t };
         if let Err(e) = dst.set_times(rel, t).await {
             if !e.is_not_found() {
                 tracing::warn!("setting times on {rel}: {e}");

@@ -328,6 +328,31 @@ fn unreachable_server_and_missing_share_are_fatal() {
 }
 
 #[test]
+fn smb_dest_inside_smb_source_is_refused() {
+    let s = samba();
+    let (rel, share_dir) = s.unique_dir(SHARE, "nest");
+    file(&share_dir, "f", 1);
+    smb_fixture::chown_to_user(&share_dir).unwrap();
+    let inner = s.url(SHARE, &format!("{rel}/Inner"));
+    let r = smbcp(&[
+        s.url(SHARE, &rel).as_str(),
+        inner.as_str(),
+        "-s",
+        "--user",
+        USER,
+    ]);
+    assert_one_line_error(&r, 2);
+    let r = smbcp(&[
+        s.url(SHARE, &rel).as_str(),
+        s.url(SHARE, &rel).as_str(),
+        "--user",
+        USER,
+    ]);
+    assert_one_line_error(&r, 2);
+    assert!(!share_dir.join("Inner").exists());
+}
+
+#[test]
 fn missing_smb_source_is_fatal() {
     let s = samba();
     let (rel, _) = s.unique_dir(SHARE, "nosrc");

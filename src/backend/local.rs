@@ -324,11 +324,6 @@ impl LocalFs {
     pub fn io_size(&self) -> u32 {
         LOCAL_IO_SIZE
     }
-
-    /// The full local path, for messages.
-    pub fn display(&self, rel: &str) -> String {
-        self.path(rel).display().to_string()
-    }
 }
 
 impl LocalReader {

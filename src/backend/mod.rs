@@ -22,6 +22,9 @@ pub const ATTR_DIRECTORY: u32 = 0x10;
 pub const ATTR_ARCHIVE: u32 = 0x20;
 /// FILE_ATTRIBUTE_NORMAL.
 pub const ATTR_NORMAL: u32 = 0x80;
+/// The attribute bits `--dcopy A` carries over (hidden, system, archive: a
+/// read-only directory would lock the copy out on a Unix destination).
+pub const DIR_ATTRS: u32 = 0x2 | 0x4 | 0x20;
 /// The attribute bits `--copy A` carries over (read-only, hidden, system, archive).
 pub const COPIED_ATTRS: u32 = 0x1 | 0x2 | 0x4 | 0x20;
 
@@ -277,11 +280,6 @@ impl Backend {
     /// Largest single read/write this backend does well (the block size for big files).
     pub fn io_size(&self) -> u32 {
         dispatch!(self, b => b.io_size())
-    }
-
-    /// A human-readable name of `rel` for messages.
-    pub fn display(&self, rel: &str) -> String {
-        dispatch!(self, b => b.display(rel))
     }
 }
 

@@ -19,8 +19,6 @@ use crate::location::SmbLocation;
 #[derive(Debug, Clone)]
 pub struct SmbFs {
     tree: Tree,
-    /// `\\server\share`, for messages.
-    unc: String,
     /// The location's directory inside the share (`\`-separated, may be empty).
     base: String,
     max_read: u32,
@@ -71,7 +69,6 @@ impl SmbFs {
         let n = client.negotiated();
         Self {
             tree,
-            unc: format!("\\\\{}\\{}", loc.server, loc.share),
             base: loc.path.clone(),
             max_read: n.max_read_size.max(64 * 1024),
             max_write: n.max_write_size.max(64 * 1024),
@@ -227,16 +224,6 @@ impl SmbFs {
     /// Block size for big files: what one READ and one WRITE can carry.
     pub fn io_size(&self) -> u32 {
         self.max_read.min(self.max_write)
-    }
-
-    /// `\\server\share\path`, for messages.
-    pub fn display(&self, rel: &str) -> String {
-        let p = self.path(rel);
-        if p.is_empty() {
-            self.unc.clone()
-        } else {
-            format!("{}\\{p}", self.unc)
-        }
     }
 }
 

@@ -223,7 +223,8 @@ impl Scanner {
                 }
                 {
                     let mut left = self.leftovers.lock().unwrap_or_else(|e| e.into_inner());
-                    if o.dcopy.timestamps || o.dcopy.attributes {
+                    let special = sub.src.attributes & crate::backend::DIR_ATTRS != 0;
+                    if o.dcopy.timestamps || (o.dcopy.attributes && special) {
                         left.dirs.push((rel.clone(), sub.src.clone()));
                     }
                     if o.move_dirs {
