@@ -1,6 +1,10 @@
 //! The raw command line: a clap derive whose `///` comments are the `--help`
 //! text, the man page and the shell completions. Nothing here is validated;
 //! see [`crate::cli::options`] for that.
+//!
+//! The `///` comments below are `--help` text, where `[/S]` names the robocopy
+//! flag and `[DOMAIN\]NAME` is CLI notation, not intra-doc links.
+#![allow(rustdoc::broken_intra_doc_links)]
 
 use std::path::PathBuf;
 
