@@ -114,7 +114,18 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
     if dst_exists || !opts.list_only {
         scanner.known_dir("");
     }
+    let interrupt = {
+        let (flag, rep) = (engine.cancelled.clone(), rep.clone());
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                flag.store(true, Relaxed);
+                rep.error("interrupted: removing temporary files of unfinished copies");
+            }
+        })
+    };
     scanner.run(dst_exists).await;
+    interrupt.abort();
+    let cancelled = engine.cancelled.load(Relaxed);
     let copy_done = Instant::now();
     let left = std::mem::take(&mut *scanner.leftovers.lock().unwrap_or_else(|e| e.into_inner()));
     let scan_errors = scanner.errors.load(Relaxed);
@@ -122,8 +133,17 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
     if !opts.list_only {
         dir_times(&dst, &opts, &left).await;
     }
-    let refused = purge(&dst, &opts, &stats, &rep, &engine, &left, scan_errors).await;
-    if opts.move_dirs && !opts.list_only {
+    let refused = purge(
+        &dst,
+        &opts,
+        &stats,
+        &rep,
+        &engine,
+        &left,
+        scan_errors || cancelled,
+    )
+    .await;
+    if opts.move_dirs && !opts.list_only && !cancelled {
         // Deepest first; a directory still holding skipped files stays.
         let mut dirs = left.src_dirs.clone();
         dirs.sort_by_key(|d| std::cmp::Reverse(d.matches('/').count()));
@@ -143,6 +163,7 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
         failures: files.failed > 0
             || stats.dirs.row().failed > 0
             || refused
+            || cancelled
             || !stats.failures().is_empty(),
     };
     let code = opts.exit_mode.code(outcome);

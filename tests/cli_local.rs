@@ -818,6 +818,44 @@ fn help_and_version_exit_zero() {
 }
 
 #[test]
+fn interrupt_removes_temporary_files_and_leaves_no_partial_file() {
+    let d = dirs();
+    file(&d.src, "big", 24 * MIB);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_smbcp"))
+        .args([
+            d.src.to_str().unwrap(),
+            d.dst.to_str().unwrap(),
+            "--bwlimit",
+            "8M",
+            "--mt",
+            "2",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the temporary file exists, then interrupt.
+    let t0 = Instant::now();
+    while !names(&d.dst).iter().any(|n| n.contains(".smbcp-")) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "no temporary file appeared"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let r = finish(child.wait_with_output().unwrap());
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("interrupted"), "{r:?}");
+    assert!(names(&d.dst).is_empty(), "left behind: {:?}", names(&d.dst));
+}
+
+#[test]
 fn temp_file_never_appears_under_the_final_name_on_failure() {
     // A copy that fails mid-way (the destination directory turns immutable
     // after the first run) leaves the old file intact and no temp files.

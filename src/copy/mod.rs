@@ -48,6 +48,9 @@ pub struct Engine {
     rep: Arc<Reporter>,
     /// `--mt` permits.
     pub permits: Arc<Semaphore>,
+    /// Set on Ctrl-C: no new jobs start, running big files stop between
+    /// blocks and delete their temporary files.
+    pub cancelled: Arc<AtomicBool>,
     limiter: Option<Arc<RateLimiter>>,
     retry: RetryPolicy,
     block: u32,
@@ -82,6 +85,7 @@ impl Engine {
         let block = src.io_size().min(dst.io_size()).max(64 * 1024);
         Self {
             permits: Arc::new(Semaphore::new(opts.mt)),
+            cancelled: Arc::new(AtomicBool::new(false)),
             limiter: opts.bwlimit.map(|r| Arc::new(RateLimiter::new(r))),
             retry: RetryPolicy {
                 retries: opts.retries,
@@ -98,6 +102,9 @@ impl Engine {
 
     /// Copies one file (with retries), records the outcome, releases the permit.
     pub async fn run_job(self: Arc<Self>, job: Job, permit: OwnedSemaphorePermit) {
+        if self.cancelled.load(Relaxed) {
+            return;
+        }
         let rel = join(&job.dir, &job.src.name);
         let size = if self.opts.create_only {
             0
@@ -293,6 +300,7 @@ impl Engine {
             writer: writer.clone(),
             shared: shared.clone(),
             stats: self.stats.clone(),
+            cancelled: self.cancelled.clone(),
             limiter: self.limiter.clone(),
             block: self.block,
             size,
@@ -314,6 +322,7 @@ struct BlockCtx {
     writer: Writer,
     shared: Arc<BlockState>,
     stats: Arc<Stats>,
+    cancelled: Arc<AtomicBool>,
     limiter: Option<Arc<RateLimiter>>,
     block: u32,
     size: u64,
@@ -324,6 +333,16 @@ impl BlockCtx {
     async fn one_block_loop(&self, max_blocks: u64) -> bool {
         for _ in 0..max_blocks {
             if self.shared.stop.load(Relaxed) {
+                return false;
+            }
+            if self.cancelled.load(Relaxed) {
+                let e = OpError::Io(std::io::Error::other("interrupted"));
+                self.shared.stop.store(true, Relaxed);
+                self.shared
+                    .error
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_or_insert(("copy", e));
                 return false;
             }
             let off = self.shared.cursor.fetch_add(u64::from(self.block), Relaxed);

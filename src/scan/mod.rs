@@ -115,6 +115,10 @@ impl Scanner {
         let (tx, mut rx) = mpsc::channel::<Job>(JOB_QUEUE);
         let root = tokio::spawn(self.clone().walk(String::new(), 1, dst_root_exists, tx));
         while let Some(job) = rx.recv().await {
+            if self.engine.cancelled.load(Relaxed) {
+                // Dropping the receiver stops the walkers at their next send.
+                break;
+            }
             let Ok(permit) = self.engine.permits.clone().acquire_owned().await else {
                 break;
             };
@@ -133,6 +137,9 @@ impl Scanner {
         tx: mpsc::Sender<Job>,
     ) -> BoxFut<'static, ()> {
         Box::pin(async move {
+            if self.engine.cancelled.load(Relaxed) {
+                return;
+            }
             let listed = {
                 let _permit = self.listings.acquire().await;
                 let policy = crate::copy::retry::RetryPolicy {
