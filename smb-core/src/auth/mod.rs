@@ -3,7 +3,7 @@
 //! [`Authenticator`] produces and consumes the SESSION_SETUP security blobs
 //! (MS-SMB2 3.2.4.2.3, 3.2.5.3):
 //!
-//! 1. [`Authenticator::initial_token`]: NegTokenInit, mechTypes = [NTLMSSP],
+//! 1. [`Authenticator::initial_token`]: NegTokenInit, mechTypes = \[NTLMSSP\],
 //!    carrying the NEGOTIATE_MESSAGE (MS-NLMP 2.2.1.1).
 //! 2. [`Authenticator::handle_challenge`]: the server's NegTokenResp with the
 //!    CHALLENGE_MESSAGE in, a NegTokenResp with the AUTHENTICATE_MESSAGE (NTLMv2
@@ -23,6 +23,7 @@
 //! yields no session key.
 
 mod der;
+pub mod fuzz;
 pub mod ntlm;
 pub mod spnego;
 
@@ -129,7 +130,7 @@ impl Authenticator {
     }
 
     /// First security blob for SESSION_SETUP: SPNEGO NegTokenInit
-    /// (mechTypes = [NTLMSSP]) carrying the NTLM NEGOTIATE_MESSAGE.
+    /// (mechTypes = \[NTLMSSP\]) carrying the NTLM NEGOTIATE_MESSAGE.
     ///
     /// `server_token` is the SecurityBuffer of the NEGOTIATE response (may be
     /// empty); if present it must be a NegTokenInit offering NTLMSSP.
@@ -220,6 +221,10 @@ impl Authenticator {
                     &info,
                     server_ts.is_some(),
                 );
+                // Every AUTHENTICATE field has a 16-bit length (MS-NLMP 2.2.1.3).
+                if v2.nt_response.len() > usize::from(u16::MAX) {
+                    return Err(AuthError::Malformed("NTLM: target info too large"));
+                }
                 let key_exch = negotiated & flags::KEY_EXCH != 0;
                 let (exported, encrypted) = if key_exch {
                     let encrypted = ntlm::rc4k(&v2.session_base_key, &exported[..]);
