@@ -353,6 +353,39 @@ fn smb_dest_inside_smb_source_is_refused() {
 }
 
 #[test]
+fn upload_creates_missing_parents_and_share_roots_work() {
+    let s = samba();
+    let (rel, share_dir) = s.unique_dir(SHARE, "parents");
+    let local = tempfile::tempdir().unwrap();
+    file(local.path(), "src/x/f.txt", 100);
+    let url = s.url(SHARE, &format!("{rel}/a/b/c"));
+    let r = smbcp(&[
+        local.path().join("src").to_str().unwrap(),
+        &url,
+        "-s",
+        "--user",
+        USER,
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_same_tree(&local.path().join("src"), &share_dir.join("a/b/c"));
+    // The root of a share as SOURCE (listing only: other tests write there too).
+    let (_, ro_dir) = s.unique_dir(smb_fixture::RO_SHARE, "root");
+    file(&ro_dir, "r.txt", 5);
+    smb_fixture::chown_to_user(&ro_dir).unwrap();
+    let root = s.url(smb_fixture::RO_SHARE, "");
+    let r = smbcp(&[
+        &root,
+        local.path().join("rootcopy").to_str().unwrap(),
+        "-s",
+        "-l",
+        "--user",
+        USER,
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("r.txt"), "{r:?}");
+}
+
+#[test]
 fn missing_smb_source_is_fatal() {
     let s = samba();
     let (rel, _) = s.unique_dir(SHARE, "nosrc");
