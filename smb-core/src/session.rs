@@ -8,22 +8,20 @@ use std::time::SystemTime;
 use rand::RngCore;
 use zeroize::Zeroizing;
 
-use crate::auth::{AuthError, Authenticator};
+use crate::auth::Authenticator;
 use crate::client::{Client, EncryptionMode};
 use crate::conn::{new_message, FrameCipher, FrameSigner, Outgoing, Security};
-use crate::crypto::{Cipher, SessionCipher, SessionKeys, Signer, SigningAlgorithm};
+use crate::crypto::{SessionCipher, Signer};
 use crate::error::{Error, Result};
 use crate::file::FileTime;
 use crate::proto;
+use crate::proto::session::{ExpectChallenge, SetupParams};
 use crate::tree::Tree;
 use crate::wire::create::FileId;
 use crate::wire::ioctl::{self, IoctlResponse};
 use crate::wire::negotiate::{self as wneg, ValidateNegotiateResponse};
-use crate::wire::session::{
-    self as wsession, SessionSetupRequest, SessionSetupResponse, SESSION_FLAG_ENCRYPT_DATA,
-    SESSION_FLAG_IS_GUEST, SESSION_FLAG_IS_NULL,
-};
-use crate::wire::{Command, Dialect, NtStatus};
+use crate::wire::session::{self as wsession, SESSION_FLAG_ENCRYPT_DATA};
+use crate::wire::{Command, Dialect};
 
 /// Who to authenticate as.
 #[derive(Clone, Default)]
@@ -105,10 +103,6 @@ impl FrameCipher for CipherAdapter {
     }
 }
 
-fn auth_err(e: AuthError) -> Error {
-    Error::Auth(e.to_string())
-}
-
 fn now_filetime() -> u64 {
     FileTime::from_system_time(SystemTime::now()).0
 }
@@ -118,123 +112,56 @@ impl Session {
     /// hash, key derivation and verification of the final response.
     pub(crate) async fn setup(client: Client, creds: &Credentials) -> Result<Self> {
         let ci = &client.inner;
-        let neg = &ci.negotiated;
-        let dialect = neg.dialect;
-        let mut auth = if creds.guest {
+        let auth = if creds.guest {
             Authenticator::anonymous()
         } else {
             Authenticator::new(&creds.user, &creds.domain, &creds.password, "SMBCP")
         };
-        let mut hash = ci.preauth.clone();
-        let sign_required = neg.server_requires_signing() || ci.config.sign;
-        let security_mode = if sign_required {
-            wneg::SECURITY_SIGNING_REQUIRED as u8
-        } else {
-            wneg::SECURITY_SIGNING_ENABLED as u8
-        };
-        let mut token = auth.initial_token(&neg.security_buffer).map_err(auth_err)?;
-        let mut session_id = 0u64;
-        let mut round = 0;
-        let (final_resp, flags) = loop {
-            round += 1;
-            let mut w = new_message();
-            SessionSetupRequest {
-                security_mode,
-                capabilities: 0,
-                token: &token,
-            }
-            .encode(&mut w);
-            let mut hook = |b: &[u8]| {
-                if let Some(h) = hash.as_mut() {
-                    h.update(b);
-                }
-            };
-            let resp = ci
-                .conn
-                .call(
-                    vec![Outgoing::new(Command::SESSION_SETUP, w, session_id, 0)],
-                    &Security::default(),
-                    Some(&mut hook),
-                )
-                .await?
-                .pop()
-                .ok_or_else(|| Error::Unsupported("missing SESSION_SETUP response".into()))?;
-            let status = resp.header.status;
-            if status == NtStatus::MORE_PROCESSING_REQUIRED && round == 1 {
-                if let Some(h) = hash.as_mut() {
-                    h.update(&resp.msg);
-                }
-                session_id = resp.header.session_id;
-                let body = SessionSetupResponse::decode(&resp.msg)?;
-                let mut rng = rand::thread_rng();
-                let mut cc = [0u8; 8];
-                rng.fill_bytes(&mut cc);
-                let mut key = [0u8; 16];
-                rng.fill_bytes(&mut key);
-                token = auth
-                    .handle_challenge(body.token, now_filetime(), cc, key)
-                    .map_err(auth_err)?;
-                continue;
-            }
-            if status != NtStatus::SUCCESS {
-                return Err(if status == NtStatus::MORE_PROCESSING_REQUIRED {
-                    Error::Auth("the server wants more authentication legs than NTLM has".into())
-                } else if round > 1 || status == NtStatus::LOGON_FAILURE {
-                    Error::Auth(format!("SESSION_SETUP failed: {status}"))
-                } else {
-                    Error::Status {
-                        status,
-                        command: Command::SESSION_SETUP,
-                    }
-                });
-            }
-            let flags = SessionSetupResponse::decode(&resp.msg)?.session_flags;
-            break (resp, flags);
-        };
-        let body = SessionSetupResponse::decode(&final_resp.msg)?;
-        auth.handle_final(body.token).map_err(auth_err)?;
-        let session_id = final_resp.header.session_id;
-        let guest = flags & (SESSION_FLAG_IS_GUEST | SESSION_FLAG_IS_NULL) != 0 || creds.guest;
+        let params = SetupParams::new(&ci.negotiated, ci.config.sign);
+        let sign_required = params.sign_required;
 
-        let cipher_id = neg.cipher;
+        // Leg 1: NEGOTIATE_MESSAGE.
+        let mut w = new_message();
+        let mut st = ExpectChallenge::start(
+            auth,
+            ci.preauth.clone(),
+            params,
+            &ci.negotiated.security_buffer,
+            &mut w,
+        )?;
+        let resp = Self::send_setup(ci, w, 0, &mut |b: &[u8]| st.handle_sent(b)).await?;
+
+        // Leg 2: AUTHENTICATE_MESSAGE.
+        let mut rng = rand::thread_rng();
+        let (mut cc, mut key) = ([0u8; 8], [0u8; 16]);
+        rng.fill_bytes(&mut cc);
+        rng.fill_bytes(&mut key);
+        let salt = rng.next_u32();
+        let mut w = new_message();
+        let (mut st, session_id) =
+            st.handle_response(&resp.msg, now_filetime(), cc, key, &mut w)?;
+        let resp = Self::send_setup(ci, w, session_id, &mut |b: &[u8]| st.handle_sent(b)).await?;
+        let est = st.handle_response(&resp.msg, creds.guest, salt)?;
+
+        let session_id = est.session_id;
         let mut signer: Option<Arc<dyn FrameSigner>> = None;
         let mut cipher: Option<Arc<dyn FrameCipher>> = None;
         let mut signing_name = None;
         let mut cipher_name = None;
-        match auth.session_key() {
-            Some(sk) if !guest => {
-                let c = cipher_id.and_then(Cipher::from_id);
-                let preauth = hash.as_ref().map(|h| h.value());
-                let keys = SessionKeys::derive(dialect.0, &sk, preauth.as_ref(), c);
-                let alg = SigningAlgorithm::from_id(neg.signing)
-                    .unwrap_or_else(|| SigningAlgorithm::default_for(dialect.0));
-                let s = Signer::new(alg, &keys.signing);
-                // The final SESSION_SETUP response must verify when it is signed,
-                // and 3.1.1 servers always sign it (MS-SMB2 3.2.5.3.1).
-                if final_resp.header.is_signed() {
-                    if !s.verify(&final_resp.msg) {
-                        return Err(Error::BadSignature);
-                    }
-                } else if dialect == Dialect::SMB3_1_1 || sign_required {
-                    return Err(Error::BadSignature);
-                }
-                signer = Some(Arc::new(SignerAdapter(s)));
-                signing_name = Some(proto::signing_name(alg.id()));
-                if let (Some(c), true) = (c, dialect.is_smb3()) {
-                    let sc = SessionCipher::from_keys(c, &keys, rand::thread_rng().next_u32())
-                        .map_err(|e| Error::Unsupported(e.to_string()))?;
-                    let fc: Arc<dyn FrameCipher> = Arc::new(CipherAdapter {
-                        cipher: sc,
-                        session_id,
-                    });
-                    ci.conn.register_cipher(session_id, Arc::clone(&fc));
-                    cipher = Some(fc);
-                    cipher_name = Some(proto::cipher_name(c.id()));
-                }
+        if let Some(c) = est.crypto {
+            signing_name = Some(proto::signing_name(c.signing.id()));
+            signer = Some(Arc::new(SignerAdapter(c.signer)));
+            if let Some(sc) = c.cipher {
+                cipher_name = Some(proto::cipher_name(sc.cipher().id()));
+                let fc: Arc<dyn FrameCipher> = Arc::new(CipherAdapter {
+                    cipher: sc,
+                    session_id,
+                });
+                ci.conn.register_cipher(session_id, Arc::clone(&fc));
+                cipher = Some(fc);
             }
-            _ => {}
         }
-        let encrypt_all = flags & SESSION_FLAG_ENCRYPT_DATA != 0
+        let encrypt_all = est.session_flags & SESSION_FLAG_ENCRYPT_DATA != 0
             || ci.config.encryption == EncryptionMode::Required;
         if encrypt_all && cipher.is_none() {
             return Err(Error::Unsupported(
@@ -252,10 +179,28 @@ impl Session {
                 encrypt_all,
                 signing_name,
                 cipher_name,
-                guest,
+                guest: est.guest,
                 validated: AtomicBool::new(false),
             }),
         })
+    }
+
+    /// Sends one SESSION_SETUP request (unsigned, as the protocol requires).
+    async fn send_setup(
+        ci: &crate::client::ClientInner,
+        w: crate::wire::Writer,
+        session_id: u64,
+        hook: &mut (dyn FnMut(&[u8]) + Send),
+    ) -> Result<crate::conn::Response> {
+        ci.conn
+            .call(
+                vec![Outgoing::new(Command::SESSION_SETUP, w, session_id, 0)],
+                &Security::default(),
+                Some(hook),
+            )
+            .await?
+            .pop()
+            .ok_or_else(|| Error::Unsupported("missing SESSION_SETUP response".into()))
     }
 
     /// Connects to a share by name (`"share"`, not a UNC path).

@@ -4,6 +4,8 @@
 //! Nothing here touches sockets or clocks: the async layer feeds bytes and
 //! values in and sends what comes out.
 
+pub mod session;
+
 use crate::wire::negotiate::{
     cipher, signing, NegotiateContext, NegotiateRequest, NegotiateResponse, CAP_ENCRYPTION,
     CAP_LARGE_MTU, CTX_ENCRYPTION, CTX_PREAUTH, CTX_SIGNING, HASH_SHA512, SECURITY_SIGNING_ENABLED,
