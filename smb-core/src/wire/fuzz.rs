@@ -80,8 +80,11 @@ pub fn error_response(data: &[u8]) {
     let _ = io::decode_write(data);
 }
 
+/// A fuzz entry point.
+pub type Entry = fn(&[u8]);
+
 /// The fuzz targets: name and entry point (`fuzz/fuzz_targets/wire_<name>.rs`).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Entry)] = &[
     ("wire_header", header),
     ("wire_transform_header", transform_header),
     ("wire_negotiate_response", negotiate_response),
