@@ -63,6 +63,68 @@ const TABLE: &[(&str, Kind)] = &[
     ("BYTES", Kind::Switch("--bytes")),
 ];
 
+/// robocopy flags smbcp knows but does not implement: refused with a clear
+/// message rather than mistaken for a FILE_GLOB.
+const UNSUPPORTED: &[&str] = &[
+    "Z",
+    "B",
+    "ZB",
+    "EFSRAW",
+    "SEC",
+    "SECFIX",
+    "TIMFIX",
+    "COPYALL",
+    "NOCOPY",
+    "NOOFFLOAD",
+    "COMPRESS",
+    "A",
+    "M",
+    "IA",
+    "XA",
+    "A+",
+    "A-",
+    "XJ",
+    "XJD",
+    "XJF",
+    "XL",
+    "IT",
+    "IM",
+    "MAXLAD",
+    "MINLAD",
+    "FAT",
+    "256",
+    "MON",
+    "MOT",
+    "RH",
+    "PF",
+    "SL",
+    "SJ",
+    "NODCOPY",
+    "NOCLONE",
+    "DST",
+    "REG",
+    "TBD",
+    "LFSM",
+    "V",
+    "X",
+    "TS",
+    "FP",
+    "NS",
+    "NC",
+    "NJH",
+    "NJS",
+    "ETA",
+    "UNICODE",
+    "UNILOG",
+    "UNILOG+",
+    "JOB",
+    "SAVE",
+    "QUIT",
+    "NOSD",
+    "NODD",
+    "IF",
+];
+
 /// Looks a token up: `Some((kind, name, value))` when it is a robocopy flag.
 fn lookup(token: &str) -> Option<(Kind, &'static str, Option<&str>)> {
     let rest = token.strip_prefix('/')?;
@@ -74,6 +136,16 @@ fn lookup(token: &str) -> Option<(Kind, &'static str, Option<&str>)> {
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
         .map(|&(n, kind)| (kind, n, value))
+}
+
+/// The name of a known but unsupported robocopy flag, if `token` is one.
+fn unsupported(token: &str) -> Option<&'static str> {
+    let rest = token.strip_prefix('/')?;
+    let name = rest.split_once(':').map_or(rest, |(n, _)| n);
+    UNSUPPORTED
+        .iter()
+        .copied()
+        .find(|u| u.eq_ignore_ascii_case(name))
 }
 
 /// Rewrites the arguments (without the program name) into GNU spelling.
@@ -96,6 +168,11 @@ where
             continue;
         }
         let Some((kind, name, value)) = lookup(token) else {
+            if let Some(name) = unsupported(token) {
+                return Err(format!(
+                    "robocopy flag /{name} is not supported by smbcp (see smbcp --help)"
+                ));
+            }
             out.push(arg);
             continue;
         };
@@ -143,7 +220,7 @@ where
                 }
                 while let Some(next) = iter.peek() {
                     let Some(s) = next.to_str() else { break };
-                    if s.starts_with('-') || lookup(s).is_some() {
+                    if s.starts_with('-') || lookup(s).is_some() || unsupported(s).is_some() {
                         break;
                     }
                     out.push(long.into());
@@ -243,6 +320,12 @@ mod tests {
         assert!(rw(&["/LEV:"]).is_err());
         assert!(rw(&["/MIR:3"]).is_err());
         assert!(rw(&["/IPG:x"]).is_err());
+        for unsupported in ["/Z", "/njh", "/SEC", "/COPYALL", "/A+:H", "/V"] {
+            let err = rw(&["a", "b", unsupported]).unwrap_err();
+            assert!(err.contains("not supported"), "{unsupported}: {err}");
+        }
+        // A list stops at them too, instead of swallowing them as names.
+        assert!(rw(&["/XF", "a", "/NP", "/NJS"]).is_err());
     }
 
     #[test]
