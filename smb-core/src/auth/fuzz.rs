@@ -82,6 +82,14 @@ mod tests {
         assert!(n > 0, "no seeds in {}", dir.display());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            super::ntlm_challenge(&data);
+            super::spnego(&data);
+        }
+    }
+
     #[test]
     fn replay_seeds() {
         replay("ntlm_challenge", super::ntlm_challenge);

@@ -38,6 +38,13 @@ pub fn transform(data: &[u8]) {
 mod tests {
     use std::path::PathBuf;
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_frames_never_panic(data in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            super::transform(&data);
+        }
+    }
+
     #[test]
     fn replay_seeds() {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/transform");

@@ -312,10 +312,14 @@ impl SessionCipher {
     /// [`decrypt_in_place`](Self::decrypt_in_place)).
     pub fn decrypt(&self, frame: &[u8]) -> Result<Vec<u8>, CryptoError> {
         check_header(frame)?;
-        let mut copy = frame.to_vec();
-        self.decrypt_in_place(&mut copy)?;
-        copy.drain(..TRANSFORM_HEADER_LEN);
-        Ok(copy)
+        let (header, body) = frame.split_at(TRANSFORM_HEADER_LEN);
+        let mut nonce = [0u8; 16];
+        nonce.copy_from_slice(&header[20..36]);
+        let mut tag = [0u8; 16];
+        tag.copy_from_slice(&header[4..20]);
+        let mut plain = body.to_vec();
+        self.dec.open(&nonce, &header[20..52], &mut plain, &tag)?;
+        Ok(plain)
     }
 }
 
@@ -368,6 +372,14 @@ mod tests {
             SessionCipher::new(c, &k1, &k2, 0xdead_beef).unwrap(),
             SessionCipher::new(c, &k2, &k1, 0x0bad_f00d).unwrap(),
         )
+    }
+
+    #[test]
+    fn shareable_across_tasks() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<SessionCipher>();
+        assert_send_sync::<crate::crypto::Signer>();
+        assert_send_sync::<crate::auth::Authenticator>();
     }
 
     #[test]
