@@ -98,11 +98,24 @@ async fn connection_loss_fails_waiters_and_later_calls() {
 }
 
 #[tokio::test]
-async fn silence_times_out() {
-    let port = fake(|mut s| async move { while read_frame(&mut s).await.is_some() {} }).await;
+async fn silence_times_out_and_cancels() {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let port = fake(|mut s| async move {
+        // Never answer the ECHO; report what the client sends after giving up.
+        let echo = Header::decode(&read_frame(&mut s).await.unwrap()).unwrap();
+        let cancel = Header::decode(&read_frame(&mut s).await.unwrap()).unwrap();
+        let _ = tx.send((echo, cancel));
+        while read_frame(&mut s).await.is_some() {}
+    })
+    .await;
     let client = Client::connect("127.0.0.1", port, quick()).await.unwrap();
     let r = client.echo().await;
     assert!(matches!(r, Err(Error::Timeout(_))), "{r:?}");
+    let (echo, cancel) = rx.await.unwrap();
+    assert_eq!(echo.command, Command::ECHO);
+    assert_eq!(cancel.command, Command::CANCEL);
+    assert_eq!(cancel.message_id, echo.message_id);
+    assert_eq!(cancel.credits, 0);
 }
 
 #[tokio::test]

@@ -394,6 +394,7 @@ impl Connection {
             return Err(shared.lost());
         }
 
+        let targets: Vec<(u64, u32)> = reqs.iter().map(|r| (r.session_id, r.tree_id)).collect();
         let frame = match build_frame(reqs, &charges, &ids, &mut extra, large, sec, hook) {
             Ok(f) => f,
             Err(e) => {
@@ -416,7 +417,15 @@ impl Connection {
                         if interim.load(Ordering::Relaxed) != seen {
                             continue;
                         }
-                        self.forget(&ids[i..]);
+                        // Give up, and ask the server to stop working on it
+                        // (MS-SMB2 3.2.4.24): CANCEL takes no credit and gets no reply.
+                        for (id, async_id) in self.forget(&ids[i..]) {
+                            let (session_id, tree_id) =
+                                targets[ids.iter().position(|x| *x == id).unwrap_or(i)];
+                            if let Ok(f) = cancel_frame(id, async_id, session_id, tree_id, sec) {
+                                let _ = self.tx.try_send(f);
+                            }
+                        }
                         break Err(Error::Timeout(timeout));
                     }
                 }
@@ -443,11 +452,14 @@ impl Connection {
         }
     }
 
-    /// Removes pending entries we no longer wait for.
-    fn forget(&self, ids: &[u64]) {
+    /// Removes pending entries we no longer wait for; returns the removed
+    /// (MessageId, AsyncId) pairs.
+    fn forget(&self, ids: &[u64]) -> Vec<(u64, u64)> {
         let mut st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(p) = st.pending.remove(id) {
+                out.push((*id, p.async_id));
                 self.shared
                     .outstanding
                     .fetch_sub(p.charge, Ordering::Relaxed);
@@ -456,7 +468,54 @@ impl Connection {
                     .fetch_sub(p.charge as i64 + p.extra, Ordering::AcqRel);
             }
         }
+        out
     }
+}
+
+/// A CANCEL for a request we stopped waiting for (MS-SMB2 2.2.30): the
+/// request's MessageId, or its AsyncId once an interim reply gave one;
+/// signed or encrypted like the request.
+fn cancel_frame(
+    message_id: u64,
+    async_id: u64,
+    session_id: u64,
+    tree_id: u32,
+    sec: &Security,
+) -> Result<Frame> {
+    let signed = sec.signer.is_some() && sec.cipher.is_none();
+    let mut flags = 0;
+    if async_id != 0 {
+        flags |= header::FLAG_ASYNC;
+    }
+    if signed {
+        flags |= FLAG_SIGNED;
+    }
+    let h = Header {
+        command: Command::CANCEL,
+        flags,
+        message_id,
+        async_id,
+        tree_id,
+        session_id,
+        ..Header::default()
+    };
+    let mut w = Writer::with_capacity(HEADER_LEN + 4);
+    h.encode(&mut w);
+    crate::wire::session::encode_empty(&mut w);
+    let mut msg = w.into_vec();
+    if let (true, Some(s)) = (signed, &sec.signer) {
+        s.sign(&mut msg);
+    }
+    if let Some(cipher) = &sec.cipher {
+        let room = 4 + header::TRANSFORM_HEADER_LEN;
+        let mut joined = vec![0u8; room];
+        joined.extend_from_slice(&msg);
+        cipher.encrypt_in_place(&mut joined[4..])?;
+        let prefix = length_prefix(joined.len() - 4)?;
+        joined[..4].copy_from_slice(&prefix);
+        return Ok(vec![Bytes::from(joined)]);
+    }
+    Ok(vec![length_prefix(msg.len())?, Bytes::from(msg)])
 }
 
 /// Checks a response's protection: encrypted responses need nothing more;
