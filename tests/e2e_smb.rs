@@ -386,6 +386,99 @@ fn upload_creates_missing_parents_and_share_roots_work() {
 }
 
 #[test]
+fn times_and_attributes_survive_upload_and_download() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let s = samba();
+    let (rel, share_dir) = s.unique_dir(SHARE, "times");
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("src");
+    file(&src, "d/f.txt", 10);
+    file(&src, "big.bin", 9 * MIB);
+    let old = |secs: u64| {
+        filetime::FileTime::from_system_time(
+            std::time::SystemTime::now() - std::time::Duration::from_secs(secs),
+        )
+    };
+    filetime::set_file_mtime(src.join("d/f.txt"), old(86_400)).unwrap();
+    filetime::set_file_mtime(src.join("big.bin"), old(2 * 86_400)).unwrap();
+    filetime::set_file_mtime(src.join("d"), old(3 * 86_400)).unwrap();
+    let url = s.url(SHARE, &format!("{rel}/up"));
+    let r = smbcp(&[
+        src.to_str().unwrap(),
+        &url,
+        "-s",
+        "--dcopy",
+        "T",
+        "--user",
+        USER,
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let ticks = |p: &std::path::Path| {
+        let t = std::fs::metadata(p).unwrap().modified().unwrap();
+        t.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() / 100
+    };
+    for p in ["d/f.txt", "big.bin", "d"] {
+        assert_eq!(
+            ticks(&share_dir.join("up").join(p)),
+            ticks(&src.join(p)),
+            "upload: {p}"
+        );
+    }
+    let down = local.path().join("down");
+    let r = smbcp(&[
+        url.as_str(),
+        down.to_str().unwrap(),
+        "-s",
+        "--dcopy",
+        "T",
+        "--user",
+        USER,
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    for p in ["d/f.txt", "big.bin", "d"] {
+        assert_eq!(ticks(&down.join(p)), ticks(&src.join(p)), "download: {p}");
+    }
+    // Read-only travels as FILE_ATTRIBUTE_READONLY both ways.
+    std::fs::set_permissions(src.join("d/f.txt"), std::fs::Permissions::from_mode(0o444)).unwrap();
+    let r = smbcp(&[
+        src.to_str().unwrap(),
+        &url,
+        "-s",
+        "--include-same",
+        "--user",
+        USER,
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = smbcp(&[
+        url.as_str(),
+        down.to_str().unwrap(),
+        "-s",
+        "--include-same",
+        "--user",
+        USER,
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        std::fs::metadata(down.join("d/f.txt"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o222,
+        0
+    );
+    // Replacing a read-only file works in both directions.
+    file(&src, "d/f.txt", 11);
+    let r = smbcp(&[src.to_str().unwrap(), &url, "-s", "--user", USER]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = smbcp(&[url.as_str(), down.to_str().unwrap(), "-s", "--user", USER]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        std::fs::read(down.join("d/f.txt")).unwrap(),
+        std::fs::read(src.join("d/f.txt")).unwrap()
+    );
+}
+
+#[test]
 fn missing_smb_source_is_fatal() {
     let s = samba();
     let (rel, _) = s.unique_dir(SHARE, "nosrc");
