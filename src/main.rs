@@ -19,11 +19,21 @@ fn main() -> ExitCode {
     };
     init_tracing(opts.output.verbosity);
     let mode = opts.exit_mode;
+    let json = opts.output.json.clone();
     match smbcp::run::block_on(*opts) {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
-            eprintln!("smbcp: error: {:#}", f.error());
-            ExitCode::from(mode.failure_code(&f))
+            let msg = format!("{:#}", f.error());
+            eprintln!("smbcp: error: {msg}");
+            let code = mode.failure_code(&f);
+            if let Some(target) = json {
+                // A report consumer gets a document even when nothing ran.
+                let _ = smbcp::report::write_json(
+                    &target,
+                    &smbcp::report::summary::fatal_json(code, &msg),
+                );
+            }
+            ExitCode::from(code)
         }
     }
 }

@@ -798,6 +798,20 @@ fn bad_input_gets_one_line_and_touches_nothing() {
     assert!(!inner.exists());
     let r = smbcp(&[s, &format!("{s}/../src")]);
     assert_one_line_error(&r, 2);
+    // --json still gets a document.
+    let r = smbcp(&["/definitely/not/here", t, "--json", "-"]);
+    assert_eq!(
+        (r.code, r.json()["exit_code"].as_u64()),
+        (3, Some(3)),
+        "{r:?}"
+    );
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist"),
+        "{r:?}"
+    );
     // A file as source is fatal too.
     let r = smbcp(&[d.src.join("f").to_str().unwrap(), t]);
     assert_one_line_error(&r, 3);

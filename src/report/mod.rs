@@ -189,19 +189,26 @@ impl Reporter {
                 self.line(l);
             }
         }
-        match &self.opts.json {
-            None => {}
-            Some(JsonTarget::Stdout) => println!("{}", s.json()),
-            Some(JsonTarget::File(p)) => {
-                fs::write(p, s.json() + "\n")
-                    .with_context(|| format!("cannot write JSON report {}", p.display()))?;
-            }
+        if let Some(target) = &self.opts.json {
+            write_json(target, &s.json())?;
         }
         if let Some(f) = self.log.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
             f.flush().context("writing the log file")?;
         }
         Ok(())
     }
+}
+
+/// Writes a JSON document to its `--json` target.
+pub fn write_json(target: &JsonTarget, text: &str) -> anyhow::Result<()> {
+    match target {
+        JsonTarget::Stdout => println!("{text}"),
+        JsonTarget::File(p) => {
+            fs::write(p, format!("{text}\n"))
+                .with_context(|| format!("cannot write JSON report {}", p.display()))?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

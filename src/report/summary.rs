@@ -154,6 +154,12 @@ impl Summary {
     }
 }
 
+/// The `--json` document of a run that stopped before copying (usage or fatal
+/// error): the same `version` and `exit_code` fields, plus `error`.
+pub fn fatal_json(exit_code: u8, error: &str) -> String {
+    serde_json::json!({ "version": 1, "exit_code": exit_code, "error": error }).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +233,16 @@ mod tests {
         assert_eq!(header.len(), files.len());
         assert!(t.contains("1.00 Gbit/s (125.0 MB/s)"));
         assert!(t.contains("0:01:01.50"));
+    }
+
+    #[test]
+    fn fatal_json_fields() {
+        let v: serde_json::Value = serde_json::from_str(&fatal_json(3, "cannot connect")).unwrap();
+        assert_eq!(
+            (v["version"].as_u64(), v["exit_code"].as_u64()),
+            (Some(1), Some(3))
+        );
+        assert_eq!(v["error"], "cannot connect");
     }
 
     #[test]
