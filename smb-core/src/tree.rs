@@ -294,20 +294,69 @@ impl Tree {
 
     /// Lists a directory (QUERY_DIRECTORY FileIdBothDirectoryInformation until
     /// STATUS_NO_MORE_FILES), without `.` and `..`.
+    ///
+    /// The first round trip is one compound CREATE + QUERY_DIRECTORY +
+    /// QUERY_DIRECTORY, so a small directory is listed in one round trip
+    /// (plus the CLOSE).
     pub async fn read_dir(&self, path: &str) -> Result<Vec<DirEntry>> {
-        let mut lister = self.list_dir(path).await?;
-        let mut out = Vec::new();
+        const FIRST: u32 = 256 * 1024;
+        let create = self.create_msg(
+            path,
+            access::FILE_LIST_DIRECTORY | access::FILE_READ_ATTRIBUTES | access::SYNCHRONIZE,
+            disposition::OPEN,
+            options::DIRECTORY_FILE,
+        )?;
+        let query = || {
+            let mut w = new_message();
+            wdir::encode_query_directory(&mut w, FileId::RELATED, 0, "*", FIRST);
+            let mut q = self.related(Command::QUERY_DIRECTORY, w);
+            q.expect_len = FIRST as usize;
+            q
+        };
+        let resps = self.call(vec![create, query(), query()]).await?;
+        resps[0].check(&[])?;
+        let c = CreateResponse::decode(&resps[0].msg)?;
+        let dir = File::new(
+            self.clone(),
+            c.file_id,
+            FileInfo::from_attrs(&c.info),
+            false,
+        );
+        let mut lister = DirLister {
+            dir,
+            out_len: self.dir_buffer_len(),
+            done: false,
+        };
         let r = async {
+            let mut out = Vec::new();
+            for resp in &resps[1..] {
+                match parse_dir_batch(resp)? {
+                    Some(batch) => out.extend(batch),
+                    None => {
+                        lister.done = true;
+                        break;
+                    }
+                }
+            }
             while let Some(batch) = lister.next_batch().await? {
                 out.extend(batch);
             }
-            Ok::<_, Error>(())
+            Ok::<_, Error>(out)
         }
         .await;
-        let c = lister.close().await;
-        r?;
-        c?;
+        let closed = lister.close().await;
+        let out = r?;
+        closed?;
         Ok(out)
+    }
+
+    /// OutputBufferLength for QUERY_DIRECTORY: MaxTransactSize, capped by
+    /// [`crate::ClientConfig::max_io_size`].
+    fn dir_buffer_len(&self) -> u32 {
+        let info = self.info();
+        info.max_transact_size
+            .min(self.inner.session.client().config().max_io_size)
+            .max(65536)
     }
 
     /// Opens a directory for streaming enumeration: call
@@ -319,14 +368,9 @@ impl Tree {
             ..OpenOptions::default()
         };
         let dir = self.open(path, &opts).await?;
-        let info = self.info();
-        let out_len = info
-            .max_transact_size
-            .min(self.inner.session.client().config().max_io_size)
-            .max(65536);
         Ok(DirLister {
             dir,
-            out_len,
+            out_len: self.dir_buffer_len(),
             done: false,
         })
     }
@@ -517,6 +561,28 @@ impl Tree {
     }
 }
 
+/// One QUERY_DIRECTORY response: `None` at STATUS_NO_MORE_FILES, else the
+/// entries without `.`/`..`, each name validated.
+fn parse_dir_batch(resp: &Response) -> Result<Option<Vec<DirEntry>>> {
+    if resp.header.status == NtStatus::NO_MORE_FILES {
+        return Ok(None);
+    }
+    resp.check(&[])?;
+    let buf = wdir::decode_output_buffer(&resp.msg)?;
+    let mut out = Vec::new();
+    for e in wdir::decode_directory_entries(buf)? {
+        if e.name == "." || e.name == ".." {
+            continue;
+        }
+        wdir::validate_name(&e.name)?;
+        out.push(DirEntry {
+            info: FileInfo::from_dir_entry(&e),
+            name: e.name,
+        });
+    }
+    Ok(Some(out))
+}
+
 /// A directory being enumerated in batches (one QUERY_DIRECTORY each).
 #[derive(Debug)]
 pub struct DirLister {
@@ -539,25 +605,13 @@ impl DirLister {
             let mut req = tree.outgoing(Command::QUERY_DIRECTORY, w);
             req.expect_len = self.out_len as usize;
             let resp = tree.call1(req).await?;
-            if resp.header.status == NtStatus::NO_MORE_FILES {
-                self.done = true;
-                return Ok(None);
-            }
-            resp.check(&[])?;
-            let buf = wdir::decode_output_buffer(&resp.msg)?;
-            let mut out = Vec::new();
-            for e in wdir::decode_directory_entries(buf)? {
-                if e.name == "." || e.name == ".." {
-                    continue;
+            match parse_dir_batch(&resp)? {
+                None => {
+                    self.done = true;
+                    return Ok(None);
                 }
-                wdir::validate_name(&e.name)?;
-                out.push(DirEntry {
-                    info: FileInfo::from_dir_entry(&e),
-                    name: e.name,
-                });
-            }
-            if !out.is_empty() {
-                return Ok(Some(out));
+                Some(out) if !out.is_empty() => return Ok(Some(out)),
+                Some(_) => {}
             }
         }
     }

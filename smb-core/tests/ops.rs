@@ -414,3 +414,35 @@ async fn concurrent_reads_encrypted_share() {
     file.close().await.unwrap();
     assert!(std::fs::read(local.join("copy")).unwrap() == all[..]);
 }
+
+#[tokio::test]
+async fn read_dir_edge_cases() {
+    let samba = Samba::shared();
+    let (dir, local) = samba.unique_dir(SHARE, "dir-edges");
+    let (_, _, tree) = connect(samba, SHARE).await;
+    // Empty directory: the first compound already ends with NO_MORE_FILES.
+    assert!(tree.read_dir(&dir).await.unwrap().is_empty());
+    // Missing directory and a file instead of a directory.
+    let err = tree.read_dir(&format!("{dir}/missing")).await.unwrap_err();
+    assert_eq!(
+        err.status(),
+        Some(smb_core::NtStatus::OBJECT_NAME_NOT_FOUND),
+        "{err:?}"
+    );
+    std::fs::write(local.join("file"), b"x").unwrap();
+    smb_fixture::chown_to_user(&local).unwrap();
+    let err = tree.read_dir(&format!("{dir}/file")).await.unwrap_err();
+    assert_eq!(
+        err.status(),
+        Some(smb_core::NtStatus::NOT_A_DIRECTORY),
+        "{err:?}"
+    );
+    // The share root, through the streaming lister.
+    let mut l = tree.list_dir("").await.unwrap();
+    let mut n = 0;
+    while let Some(b) = l.next_batch().await.unwrap() {
+        n += b.len();
+    }
+    l.close().await.unwrap();
+    assert!(n >= 1);
+}
