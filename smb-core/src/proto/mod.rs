@@ -65,7 +65,12 @@ pub fn negotiate_request(
         } else {
             SECURITY_SIGNING_ENABLED
         },
-        capabilities: CAP_LARGE_MTU | if smb3 { CAP_ENCRYPTION } else { 0 },
+        // 2.0.2-only clients send no capabilities (MS-SMB2 2.2.3).
+        capabilities: if dialects.iter().any(|d| *d >= Dialect::SMB2_1) {
+            CAP_LARGE_MTU
+        } else {
+            0
+        } | if smb3 { CAP_ENCRYPTION } else { 0 },
         client_guid,
         dialects,
         contexts,
