@@ -26,22 +26,28 @@
 //! | operation                        | default build  | target-cpu=native |
 //! |----------------------------------|----------------|-------------------|
 //! | AES-128-GCM seal, ring           | 5 800 - 12 700 | 5 900 - 12 600    |
-//! | AES-128-GCM open, ring           | 6 800 - 15 000 | 8 200 - 14 200    |
-//! | AES-256-GCM seal / open, ring    | 3 400 - 10 000 | 3 300 - 10 000    |
-//! | AES-128-GCM seal, RustCrypto     |   800 -  1 800 | 1 300 - 1 350     |
-//! | AES-128-GCM open, RustCrypto     |   840 -  1 300 | 1 450 - 1 460     |
-//! | AES-128-CCM seal / open          |   640 -  1 200 |   620 - 1 640     |
-//! | AES-256-CCM seal / open          |   620 -  1 640 |   670 - 1 040     |
-//! | AES-GMAC sign, ring              | 2 150 -  2 420 | 2 140 - 2 160     |
+//! | AES-128-GCM open, ring           | 6 600 - 15 000 | 8 200 - 14 200    |
+//! | AES-256-GCM seal / open, ring    | 3 400 - 10 700 | 3 300 - 11 900    |
+//! | AES-128-GCM seal, RustCrypto     |   800 -  1 800 | 1 280 - 1 340     |
+//! | AES-128-GCM open, RustCrypto     |   620 -  1 300 | 1 450 - 1 460     |
+//! | AES-128-CCM seal / open          |   470 -  1 200 |   620 - 1 640     |
+//! | AES-256-CCM seal / open          |   360 -  1 640 |   670 - 1 040     |
+//! | AES-GMAC sign, ring              | 1 000 -  2 420 | 2 140 - 2 160     |
 //! | AES-GMAC sign, RustCrypto GHASH  | 1 360 -  1 950 |         -         |
 //! | AES-CMAC sign                    |   200 -    810 |   440 -   620     |
-//! | HMAC-SHA256 sign                 |   630 -  1 750 |   440 - 1 340     |
+//! | HMAC-SHA256 sign                 |   470 -  1 750 |   440 - 1 340     |
 //!
 //! `target-cpu=native` changes little (ring dispatches at run time anyway),
 //! so release builds need no special flags. GCM is the cipher to prefer
 //! (3.1.1 negotiates it first); CCM and CMAC are sequential CBC-MAC
 //! constructions, bound by AES latency. GMAC through ring is limited by its
-//! AAD-only GHASH path (about 2 GB/s), still the fastest signing algorithm.
+//! AAD-only GHASH path (about 2 GB/s per core), still the fastest signing
+//! algorithm; on a signed-only 3.1.1 session GMAC, not the network, may bound
+//! a single core, which is why the connection signs on the calling task.
+//!
+//! Key material: [`SessionKeys`] and the NTLM keys are zeroized on drop; the
+//! expanded key schedules inside ring and RustCrypto cipher objects
+//! ([`Signer`], [`SessionCipher`]) are not (neither crate exposes that).
 
 pub mod fuzz;
 mod kdf;
