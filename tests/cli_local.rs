@@ -83,8 +83,24 @@ fn subdirs_skips_empty_dirs_empty_dirs_keeps_them() {
     let d = dirs();
     file(&d.src, "a/f.txt", 3);
     fs::create_dir_all(d.src.join("empty/inner")).unwrap();
-    assert_eq!(run(&d, &["--subdirs"]).code, 0);
+    let r = run(&d, &["--subdirs"]);
+    assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(names(&d.dst), ["a", "a/f.txt"]);
+    // Directories holding only directories are created (and counted) as needed.
+    file(&d.src, "x/y/z/g.txt", 3);
+    let r = run(&d, &["--subdirs"]);
+    assert_eq!(
+        names(&d.dst),
+        ["a", "a/f.txt", "x", "x/y", "x/y/z", "x/y/z/g.txt"]
+    );
+    let dirs = &r.json()["dirs"];
+    assert_eq!(
+        (dirs["total"].as_u64(), dirs["copied"].as_u64()),
+        (Some(7), Some(3)),
+        "{r:?}"
+    );
+    fs::remove_dir_all(d.src.join("x")).unwrap();
+    fs::remove_dir_all(d.dst.join("x")).unwrap();
     assert_eq!(run(&d, &["--empty-dirs"]).code, 0);
     assert_eq!(names(&d.dst), ["a", "a/f.txt", "empty", "empty/inner"]);
 }

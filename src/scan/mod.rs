@@ -98,7 +98,14 @@ impl Scanner {
             let mut created = false;
             cell.get_or_try_init(|| async {
                 if let Some((parent, _)) = rel.rsplit_once('/') {
-                    self.ensure_dir(parent).await?;
+                    if self.ensure_dir(parent).await? {
+                        // The parent had no files of its own (counted skipped by
+                        // its walk) and exists now only to hold this one.
+                        let d = &self.stats.dirs;
+                        d.skipped.fetch_sub(1, Relaxed);
+                        Counter::add(&d.copied, 1);
+                        self.rep.dir("New Dir", 0, parent);
+                    }
                 }
                 self.dst.mkdir(rel).await?;
                 created = true;
