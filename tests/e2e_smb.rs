@@ -479,6 +479,37 @@ fn times_and_attributes_survive_upload_and_download() {
 }
 
 #[test]
+fn smb_to_smb_across_two_servers_with_signing_and_encryption() {
+    // Two smbd instances (two connections); the second requires signing, and
+    // the ENC_SHARE share requires encryption.
+    let a = samba();
+    let b = Samba::get(&smb_fixture::ServerConfig::new().signing_mandatory());
+    let (rel_a, dir_a) = a.unique_dir(SHARE, "x2-src");
+    standard_tree(&dir_a);
+    smb_fixture::chown_to_user(&dir_a).unwrap();
+    let (rel_b, dir_b) = b.unique_dir(SHARE, "x2-dst");
+    let r = smbcp(&[
+        a.url(SHARE, &rel_a).as_str(),
+        b.url(SHARE, &rel_b).as_str(),
+        "-e",
+        "--user",
+        USER,
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_same_tree(&dir_a, &dir_b);
+    let (rel_e, dir_e) = a.unique_dir(smb_fixture::ENC_SHARE, "enc");
+    let r = smbcp(&[
+        b.url(SHARE, &rel_b).as_str(),
+        a.url(smb_fixture::ENC_SHARE, &rel_e).as_str(),
+        "-e",
+        "--user",
+        USER,
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_same_tree(&dir_a, &dir_e);
+}
+
+#[test]
 fn missing_smb_source_is_fatal() {
     let s = samba();
     let (rel, _) = s.unique_dir(SHARE, "nosrc");
