@@ -446,3 +446,26 @@ async fn read_dir_edge_cases() {
     l.close().await.unwrap();
     assert!(n >= 1);
 }
+
+#[tokio::test]
+async fn unbuffered_and_sequential_io() {
+    let samba = Samba::shared();
+    let (dir, local) = samba.unique_dir(SHARE, "unbuffered");
+    let (_, _, tree) = connect(samba, SHARE).await;
+    let data = pattern(2 * 1024 * 1024, 21);
+    let opts = OpenOptions {
+        unbuffered: true,
+        sequential: true,
+        ..OpenOptions::create_write()
+    };
+    let f = tree.open(&format!("{dir}/u.bin"), &opts).await.unwrap();
+    for (i, c) in data.chunks(1 << 20).enumerate() {
+        f.write_at((i << 20) as u64, Bytes::copy_from_slice(c))
+            .await
+            .unwrap();
+    }
+    let back = f.read_at(0, 2 << 20).await.unwrap();
+    assert!(back[..] == data[..]);
+    f.close().await.unwrap();
+    assert!(std::fs::read(local.join("u.bin")).unwrap() == data);
+}
