@@ -26,6 +26,10 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
     check_nesting(&opts).map_err(Failure::Usage)?;
     let creds = credentials(&opts).map_err(Failure::Usage)?;
     let mut config = ClientConfig::default();
+    config.sign = opts.sign;
+    if opts.encrypt {
+        config.encryption = smb_core::EncryptionMode::Required;
+    }
     if let Some(t) = opts.timeout {
         config.connect_timeout = t;
         config.request_timeout = t;

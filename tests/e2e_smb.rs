@@ -510,6 +510,28 @@ fn smb_to_smb_across_two_servers_with_signing_and_encryption() {
 }
 
 #[test]
+fn sign_no_sign_and_encrypt_flags() {
+    let s = samba();
+    let (rel, share_dir) = s.unique_dir(SHARE, "prot");
+    let local = tempfile::tempdir().unwrap();
+    file(local.path(), "big.bin", 9 * MIB + 1);
+    file(local.path(), "small.txt", 100);
+    for (i, flag) in ["--sign", "--no-sign", "--encrypt"].iter().enumerate() {
+        let url = s.url(SHARE, &format!("{rel}/{i}"));
+        let r = smbcp(&[local.path().to_str().unwrap(), &url, "--user", USER, flag]);
+        assert_eq!(r.code, 0, "{flag}: {r:?}");
+        assert_same_tree(local.path(), &share_dir.join(i.to_string()));
+    }
+    let r = smbcp(&[
+        local.path().to_str().unwrap(),
+        &s.url(SHARE, &rel),
+        "--sign",
+        "--no-sign",
+    ]);
+    assert_one_line_error(&r, 2);
+}
+
+#[test]
 fn missing_smb_source_is_fatal() {
     let s = samba();
     let (rel, _) = s.unique_dir(SHARE, "nosrc");

@@ -159,6 +159,18 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", help_heading = "Engine")]
     pub timeout: Option<String>,
 
+    /// Sign every SMB message, even when the server does not require it.
+    #[arg(long, help_heading = "Engine")]
+    pub sign: bool,
+
+    /// Sign SMB messages only when the server requires it (the default).
+    #[arg(long, conflicts_with = "sign", help_heading = "Engine")]
+    pub no_sign: bool,
+
+    /// Require SMB 3 encryption for every share (fail when the server cannot).
+    #[arg(long, help_heading = "Engine")]
+    pub encrypt: bool,
+
     /// Limit total throughput to RATE bytes per second (K/M/G suffixes, or 100Mbit) [/IPG].
     #[arg(long, value_name = "RATE", help_heading = "Engine")]
     pub bwlimit: Option<String>,

@@ -57,6 +57,10 @@ pub struct Options {
     pub timeout: Option<Duration>,
     /// Throughput limit in bytes per second.
     pub bwlimit: Option<u64>,
+    /// Sign every SMB message.
+    pub sign: bool,
+    /// Require encryption.
+    pub encrypt: bool,
     /// `--copy`: data, attributes, timestamps.
     pub copy: CopyFlags,
     /// `--dcopy`: attributes and timestamps for directories.
@@ -239,6 +243,8 @@ impl TryFrom<Args> for Options {
                 .map(parse_duration)
                 .transpose()
                 .context("--timeout")?,
+            sign: a.sign && !a.no_sign,
+            encrypt: a.encrypt,
             bwlimit: a
                 .bwlimit
                 .as_deref()
