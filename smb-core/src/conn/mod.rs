@@ -333,19 +333,20 @@ impl Connection {
         // cancelled caller never leaves a hole in the sequence window.
         let permits =
             u32::try_from(total).map_err(|_| Error::InvalidArgument("request too large".into()))?;
-        match tokio::time::timeout(timeout, shared.credits.acquire_many(permits)).await {
-            Ok(Ok(p)) => p.forget(),
-            Ok(Err(_)) => return Err(shared.lost()),
-            Err(_) => return Err(Error::Timeout(timeout)),
-        }
+        let credits =
+            match tokio::time::timeout(timeout, shared.credits.acquire_many(permits)).await {
+                Ok(Ok(p)) => p,
+                Ok(Err(_)) => return Err(shared.lost()),
+                Err(_) => return Err(Error::Timeout(timeout)),
+            };
+        // If this future is dropped while waiting for a writer slot, the
+        // permit goes back to the semaphore: credits never leak.
         let slot = match tokio::time::timeout(timeout, self.tx.reserve()).await {
             Ok(Ok(s)) => s,
             Ok(Err(_)) => return Err(shared.lost()),
-            Err(_) => {
-                shared.credits.add_permits(total);
-                return Err(Error::Timeout(timeout));
-            }
+            Err(_) => return Err(Error::Timeout(timeout)),
         };
+        credits.forget();
 
         // Ask for enough credits to grow the window to the target, claiming
         // the deficit atomically so concurrent callers do not all ask for it.
