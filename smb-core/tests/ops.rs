@@ -469,3 +469,53 @@ async fn unbuffered_and_sequential_io() {
     f.close().await.unwrap();
     assert!(std::fs::read(local.join("u.bin")).unwrap() == data);
 }
+
+#[tokio::test]
+async fn cancelled_callers_leak_nothing() {
+    let samba = Samba::shared();
+    let (dir, local) = samba.unique_dir(SHARE, "cancel");
+    std::fs::write(local.join("f"), pattern(4 << 20, 2)).unwrap();
+    smb_fixture::chown_to_user(&local).unwrap();
+    let mut cfg = ClientConfig::default();
+    cfg.credit_target = 64;
+    let (client, _, tree) = connect_with(samba, SHARE, cfg).await;
+    let f = tree
+        .open(&format!("{dir}/f"), &OpenOptions::read())
+        .await
+        .unwrap();
+    for round in 0..5 {
+        let tasks: Vec<_> = (0..64u64)
+            .map(|i| {
+                let f = f.clone();
+                tokio::spawn(async move { f.read_at((i % 4) << 20, 1 << 20).await })
+            })
+            .collect();
+        // Abort every other caller wherever it is: waiting for credits, for a
+        // writer slot, or for its reply.
+        for (i, t) in tasks.iter().enumerate() {
+            if i % 2 == round % 2 {
+                t.abort();
+            }
+        }
+        for t in tasks {
+            if let Ok(r) = t.await {
+                assert_eq!(r.unwrap().len(), 1 << 20);
+            }
+        }
+    }
+    // Replies of aborted callers still arrive and return their credits.
+    for _ in 0..100 {
+        if client.credits_in_flight() == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(client.credits_in_flight(), 0);
+    assert!(
+        client.credits_available() >= 17,
+        "{}",
+        client.credits_available()
+    );
+    client.echo().await.unwrap();
+    f.close().await.unwrap();
+}
