@@ -314,3 +314,34 @@ async fn read_only_share() {
     );
     assert!(!samba.share_path(RO_SHARE).join("new.txt").exists());
 }
+
+#[tokio::test]
+async fn anonymous_session() {
+    let samba = Samba::shared();
+    let client = Client::connect(samba.host(), samba.port(), ClientConfig::default())
+        .await
+        .unwrap();
+    let guest = smb_core::Credentials {
+        guest: true,
+        ..smb_core::Credentials::default()
+    };
+    match client.session_setup(&guest).await {
+        Ok(s) => {
+            println!(
+                "[anonymous] session is_guest={} signing={:?}",
+                s.is_guest(),
+                s.session_signing_algorithm()
+            );
+            assert!(s.is_guest());
+            assert_eq!(s.session_signing_algorithm(), None);
+            // The share only admits the test user.
+            let err = s.tree_connect(SHARE).await.unwrap_err();
+            println!("[anonymous] tree connect: {err}");
+            assert!(err.status().is_some(), "{err:?}");
+        }
+        Err(e) => {
+            println!("[anonymous] refused: {e}");
+            assert!(matches!(e, Error::Auth(_)), "{e:?}");
+        }
+    }
+}
