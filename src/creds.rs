@@ -80,15 +80,16 @@ pub fn split_user(s: &str) -> (String, Option<String>) {
 
 /// Reads a password from the terminal without echo.
 fn prompt(label: &str) -> anyhow::Result<Zeroizing<String>> {
-    eprint!("Password for {label}: ");
-    let _ = io::stderr().flush();
     let stty = |arg: &str| {
         Command::new("stty")
             .arg(arg)
             .stdin(Stdio::inherit())
             .status()
     };
+    // Echo goes off before the prompt shows, so a fast typist is never echoed.
     let echo_off = stty("-echo").is_ok_and(|s| s.success());
+    eprint!("Password for {label}: ");
+    let _ = io::stderr().flush();
     let mut line = Zeroizing::new(String::new());
     let r = io::stdin().lock().read_line(&mut line);
     if echo_off {

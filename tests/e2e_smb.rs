@@ -532,6 +532,59 @@ fn sign_no_sign_and_encrypt_flags() {
 }
 
 #[test]
+fn password_prompt_on_a_terminal() {
+    // `script` runs smbcp on a pseudo-terminal and forwards our stdin to it.
+    use std::io::Write as _;
+    let s = samba();
+    let (rel, share_dir) = s.unique_dir(SHARE, "prompt");
+    file(&share_dir, "src/f.txt", 10);
+    smb_fixture::chown_to_user(&share_dir).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let dst = local.path().join("d");
+    let cmd = format!(
+        "{} {} {} --user {USER} --no-progress",
+        env!("CARGO_BIN_EXE_smbcp"),
+        s.url(SHARE, &format!("{rel}/src")),
+        dst.display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env_remove("SMBCP_PASSWORD")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) is needed for the prompt test");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    // Answer only once the prompt is shown (echo is off by then).
+    let reader = std::thread::spawn(move || {
+        use std::io::Read as _;
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 256];
+        let mut answered = false;
+        loop {
+            let n = stdout.read(&mut buf).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+            if !answered && String::from_utf8_lossy(&seen).contains("Password for") {
+                writeln!(stdin, "{PASSWORD}").unwrap();
+                answered = true;
+            }
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    let status = child.wait().unwrap();
+    let out = reader.join().unwrap();
+    assert_eq!(status.code(), Some(0), "{out}");
+    assert!(out.contains("Password for"), "{out}");
+    assert!(!out.contains(PASSWORD), "the password was echoed: {out}");
+    assert_same_tree(&share_dir.join("src"), &dst);
+}
+
+#[test]
 fn missing_smb_source_is_fatal() {
     let s = samba();
     let (rel, _) = s.unique_dir(SHARE, "nosrc");
