@@ -61,68 +61,18 @@ const TABLE: &[(&str, Kind)] = &[
     ("NDL", Kind::Switch("--no-dir-list")),
     ("NP", Kind::Switch("--no-progress")),
     ("BYTES", Kind::Switch("--bytes")),
+    ("V", Kind::Switch("--verbose")),
 ];
 
 /// robocopy flags smbcp knows but does not implement: refused with a clear
 /// message rather than mistaken for a FILE_GLOB.
+#[rustfmt::skip]
 const UNSUPPORTED: &[&str] = &[
-    "Z",
-    "B",
-    "ZB",
-    "EFSRAW",
-    "SEC",
-    "SECFIX",
-    "TIMFIX",
-    "COPYALL",
-    "NOCOPY",
-    "NOOFFLOAD",
-    "COMPRESS",
-    "A",
-    "M",
-    "IA",
-    "XA",
-    "A+",
-    "A-",
-    "XJ",
-    "XJD",
-    "XJF",
-    "XL",
-    "IT",
-    "IM",
-    "MAXLAD",
-    "MINLAD",
-    "FAT",
-    "256",
-    "MON",
-    "MOT",
-    "RH",
-    "PF",
-    "SL",
-    "SJ",
-    "NODCOPY",
-    "NOCLONE",
-    "DST",
-    "REG",
-    "TBD",
-    "LFSM",
-    "V",
-    "X",
-    "TS",
-    "FP",
-    "NS",
-    "NC",
-    "NJH",
-    "NJS",
-    "ETA",
-    "UNICODE",
-    "UNILOG",
-    "UNILOG+",
-    "JOB",
-    "SAVE",
-    "QUIT",
-    "NOSD",
-    "NODD",
-    "IF",
+    "Z", "B", "ZB", "EFSRAW", "SEC", "SECFIX", "TIMFIX", "COPYALL", "NOCOPY", "NOOFFLOAD",
+    "COMPRESS", "A", "M", "IA", "XA", "A+", "A-", "XJ", "XJD", "XJF", "XL", "IT", "IM", "MAXLAD",
+    "MINLAD", "FAT", "256", "MON", "MOT", "RH", "PF", "SL", "SJ", "NODCOPY", "NOCLONE", "DST",
+    "REG", "TBD", "LFSM", "X", "TS", "FP", "NS", "NC", "NJH", "NJS", "ETA", "UNICODE", "UNILOG",
+    "UNILOG+", "JOB", "SAVE", "QUIT", "NOSD", "NODD", "IF",
 ];
 
 /// Looks a token up: `Some((kind, name, value))` when it is a robocopy flag.
@@ -280,6 +230,7 @@ mod tests {
             ("/NDL", &["--no-dir-list"]),
             ("/NP", &["--no-progress"]),
             ("/BYTES", &["--bytes"]),
+            ("/v", &["--verbose"]),
         ];
         for (input, want) in cases {
             assert_eq!(rw(&[input]).unwrap(), *want, "{input}");
@@ -320,7 +271,7 @@ mod tests {
         assert!(rw(&["/LEV:"]).is_err());
         assert!(rw(&["/MIR:3"]).is_err());
         assert!(rw(&["/IPG:x"]).is_err());
-        for unsupported in ["/Z", "/njh", "/SEC", "/COPYALL", "/A+:H", "/V"] {
+        for unsupported in ["/Z", "/njh", "/SEC", "/COPYALL", "/A+:H", "/NJS"] {
             let err = rw(&["a", "b", unsupported]).unwrap_err();
             assert!(err.contains("not supported"), "{unsupported}: {err}");
         }
