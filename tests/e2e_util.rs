@@ -37,7 +37,10 @@ pub(crate) fn smbcp<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
 
 /// Runs smbcp with extra environment variables.
 pub(crate) fn smbcp_env<S: AsRef<std::ffi::OsStr>>(args: &[S], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_smbcp"));
+    // SMBCP_TEST_BIN runs the suite against another build (e.g. target/release/smbcp).
+    let bin =
+        std::env::var_os("SMBCP_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_smbcp").into());
+    let mut cmd = Command::new(bin);
     cmd.args(args)
         .stdin(Stdio::null())
         .env_remove("SMBCP_PASSWORD");
