@@ -8,18 +8,9 @@ use common::{connect_with, creds, exercise, report};
 use smb_core::{Client, ClientConfig, Dialect, EncryptionMode, Error, NtStatus, OpenOptions};
 use smb_fixture::{MaxProtocol, Samba, ServerConfig, ENC_SHARE, RO_SHARE, SHARE};
 
-/// `server smb3 encryption algorithms` (the fixture's `encryption_algorithms`
-/// writes a parameter name Samba 4.17 does not know, so it is set here).
+/// A server that offers only `algs` (`server smb3 encryption algorithms`).
 fn enc_algs(c: ServerConfig, algs: &'static str) -> ServerConfig {
-    let mut c = c.encryption_algorithms(algs);
-    c.extra_global.push(match algs {
-        "AES-128-CCM" => "server smb3 encryption algorithms = AES-128-CCM",
-        "AES-128-GCM" => "server smb3 encryption algorithms = AES-128-GCM",
-        "AES-256-CCM" => "server smb3 encryption algorithms = AES-256-CCM",
-        "AES-256-GCM" => "server smb3 encryption algorithms = AES-256-GCM",
-        _ => panic!("unknown cipher {algs}"),
-    });
-    c
+    c.encryption_algorithms(algs)
 }
 
 async fn run(

@@ -72,7 +72,7 @@ pub struct ServerConfig {
     pub signing_mandatory: bool,
     /// `smb encrypt = required` globally (the [`ENC_SHARE`] share always requires it).
     pub encrypt_required: bool,
-    /// `server smb encrypt algorithms` / `server smb3 encryption algorithms`, e.g.
+    /// `server smb3 encryption algorithms`, e.g.
     /// `"AES-256-GCM"` to make the server prefer one cipher.
     pub encryption_algorithms: Option<&'static str>,
     /// `server smb3 signing algorithms`, e.g. `"AES-128-CMAC"`.
@@ -507,7 +507,7 @@ fn write_conf(dir: &Path, port: u16, c: &ServerConfig) -> Result<PathBuf, String
         let _ = writeln!(g, "   {line}");
     }
     if let Some(a) = c.encryption_algorithms {
-        let _ = writeln!(g, "   server smb encrypt algorithms = {a}");
+        let _ = writeln!(g, "   server smb3 encryption algorithms = {a}");
     }
     if let Some(a) = c.signing_algorithms {
         let _ = writeln!(g, "   server smb3 signing algorithms = {a}");
