@@ -94,8 +94,15 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
         })?;
     }
     if opts.output.verbosity >= 0 {
+        rep.line(&format!(
+            " Started : {}",
+            crate::report::summary::utc(started.1)
+        ));
         rep.line(&format!("  Source : {}", opts.source));
         rep.line(&format!("    Dest : {}", opts.dest));
+        if let Some(globs) = &opts.globs {
+            rep.line(&format!("   Files : {globs}"));
+        }
         rep.line("");
     }
     let ticker = rep.spawn_ticker();

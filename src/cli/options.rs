@@ -25,6 +25,8 @@ pub struct Options {
     pub source: Location,
     /// Where to copy to.
     pub dest: Location,
+    /// The FILE_GLOB arguments as given, for the report header.
+    pub globs: Option<String>,
     /// Which files and directories take part.
     pub filter: Filter,
     /// How classes are turned into copy decisions.
@@ -221,6 +223,7 @@ impl TryFrom<Args> for Options {
             a.verbose.min(3) as i8
         };
         Ok(Self {
+            globs: (!a.globs.is_empty()).then(|| a.globs.join(" ")),
             source,
             dest,
             filter,
