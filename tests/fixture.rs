@@ -8,7 +8,11 @@ use smb_fixture::{MaxProtocol, Samba, ServerConfig, PASSWORD, SHARE, USER};
 /// Parses the dialect out of an SMB2 NEGOTIATE response (MS-SMB2 2.2.4):
 /// header (64 bytes), StructureSize (2), SecurityMode (2), DialectRevision (2).
 fn negotiated_dialect(resp: &[u8]) -> u16 {
-    assert!(resp.len() >= 70, "short NEGOTIATE response: {} bytes", resp.len());
+    assert!(
+        resp.len() >= 70,
+        "short NEGOTIATE response: {} bytes",
+        resp.len()
+    );
     assert_eq!(&resp[..4], b"\xfeSMB", "not an SMB2 response");
     let status = u32::from_le_bytes(resp[8..12].try_into().unwrap());
     assert_eq!(status, 0, "NEGOTIATE failed with 0x{status:08x}");
@@ -22,7 +26,11 @@ fn negotiated_dialect(resp: &[u8]) -> u16 {
 fn smbd_answers_smb2_negotiate_over_tcp() {
     let samba = Samba::shared();
     let resp = samba.raw_negotiate().expect("NEGOTIATE round trip");
-    assert_eq!(negotiated_dialect(&resp), 0x0210, "we offered 2.0.2 and 2.1");
+    assert_eq!(
+        negotiated_dialect(&resp),
+        0x0210,
+        "we offered 2.0.2 and 2.1"
+    );
 }
 
 #[test]
@@ -57,8 +65,15 @@ fn smbclient_sees_files_written_locally() {
         .output()
         .expect("running smbclient (apt-get install -y smbclient)");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "smbclient failed: {stdout} {}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("hello.txt"), "listing lacks the file: {stdout}");
+    assert!(
+        out.status.success(),
+        "smbclient failed: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("hello.txt"),
+        "listing lacks the file: {stdout}"
+    );
 }
 
 #[test]

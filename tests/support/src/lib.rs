@@ -222,14 +222,18 @@ impl Samba {
         log_tail(&self.dir)
     }
 
-
     /// Stops smbd (and its per-connection children) by PID.
     pub fn stop(&self) {
         if let Some(mut child) = self.child.lock().unwrap_or_else(|e| e.into_inner()).take() {
             kill_tree(child.id());
             let _ = child.wait();
         }
-        if let Some(mut w) = self.watchdog.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(mut w) = self
+            .watchdog
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
             let _ = w.kill();
             let _ = w.wait();
         }
@@ -310,8 +314,8 @@ impl Samba {
         msg.extend_from_slice(&[0; 4]); // tree id
         msg.extend_from_slice(&[0; 8]); // session id
         msg.extend_from_slice(&[0; 16]); // signature
-        // NEGOTIATE request (MS-SMB2 2.2.3): StructureSize 36, DialectCount 2,
-        // SecurityMode signing enabled, Capabilities 0, ClientGuid, ClientStartTime 0.
+                                         // NEGOTIATE request (MS-SMB2 2.2.3): StructureSize 36, DialectCount 2,
+                                         // SecurityMode signing enabled, Capabilities 0, ClientGuid, ClientStartTime 0.
         msg.extend_from_slice(&36u16.to_le_bytes());
         msg.extend_from_slice(&2u16.to_le_bytes());
         msg.extend_from_slice(&1u16.to_le_bytes());
@@ -359,13 +363,19 @@ fn wait_ready(child: &mut Child, port: u16, dir: &Path, limit: Duration) -> Resu
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     loop {
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("smbd exited with {status}; log:\n{}", log_tail(dir)));
+            return Err(format!(
+                "smbd exited with {status}; log:\n{}",
+                log_tail(dir)
+            ));
         }
         if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
             return Ok(());
         }
         if start.elapsed() > limit {
-            return Err(format!("smbd not listening after {limit:?}; log:\n{}", log_tail(dir)));
+            return Err(format!(
+                "smbd not listening after {limit:?}; log:\n{}",
+                log_tail(dir)
+            ));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -422,7 +432,13 @@ fn ensure_user() -> Result<(), String> {
         return Ok(());
     }
     let out = Command::new("useradd")
-        .args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", USER])
+        .args([
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            USER,
+        ])
         .output()
         .map_err(|e| format!("running useradd (the fixture needs root to add user {USER}): {e}"))?;
     // Exit 9: the user was created meanwhile by a parallel test binary.
@@ -447,7 +463,11 @@ pub fn chown_to_user(path: &Path) -> Result<(), String> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!("chown {}: {}", path.display(), String::from_utf8_lossy(&out.stderr).trim()))
+        Err(format!(
+            "chown {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 
@@ -480,11 +500,19 @@ fn write_conf(dir: &Path, port: u16, c: &ServerConfig) -> Result<PathBuf, String
         format!("server max protocol = {}", c.max_protocol.conf_value()),
         format!(
             "server signing = {}",
-            if c.signing_mandatory { "mandatory" } else { "auto" }
+            if c.signing_mandatory {
+                "mandatory"
+            } else {
+                "auto"
+            }
         ),
         format!(
             "smb encrypt = {}",
-            if c.encrypt_required { "required" } else { "auto" }
+            if c.encrypt_required {
+                "required"
+            } else {
+                "auto"
+            }
         ),
         "load printers = no".into(),
         "printing = bsd".into(),
@@ -522,7 +550,10 @@ fn write_conf(dir: &Path, port: u16, c: &ServerConfig) -> Result<PathBuf, String
     };
     g.push_str(&share(SHARE, "   read only = no\n"));
     g.push_str(&share(RO_SHARE, "   read only = yes\n"));
-    g.push_str(&share(ENC_SHARE, "   read only = no\n   smb encrypt = required\n"));
+    g.push_str(&share(
+        ENC_SHARE,
+        "   read only = no\n   smb encrypt = required\n",
+    ));
     let conf = dir.join("smb.conf");
     fs::write(&conf, g).map_err(|e| format!("writing smb.conf: {e}"))?;
     Ok(conf)
@@ -547,7 +578,10 @@ fn set_password(conf: &Path) -> Result<(), String> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!("smbpasswd failed: {}", String::from_utf8_lossy(&out.stderr).trim()))
+        Err(format!(
+            "smbpasswd failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 
@@ -583,6 +617,9 @@ fn kill_tree(pid: u32) {
         })
         .collect::<Vec<_>>();
     for c in children.iter().chain(std::iter::once(&pid)) {
-        let _ = Command::new("kill").arg("-TERM").arg(c.to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.to_string())
+            .status();
     }
 }

@@ -37,8 +37,15 @@ fn main() -> ExitCode {
         return ExitCode::from(3);
     }
     let source = samba.url(SHARE, &rel);
-    eprintln!("smbcp-demo: private smbd on 127.0.0.1:{} (user {USER}), share //127.0.0.1/{SHARE}", samba.port());
-    eprintln!("smbcp-demo: $ SMBCP_PASSWORD=*** {} {source} {} --subdirs --user {USER}", smbcp.display(), dest.display());
+    eprintln!(
+        "smbcp-demo: private smbd on 127.0.0.1:{} (user {USER}), share //127.0.0.1/{SHARE}",
+        samba.port()
+    );
+    eprintln!(
+        "smbcp-demo: $ SMBCP_PASSWORD=*** {} {source} {} --subdirs --user {USER}",
+        smbcp.display(),
+        dest.display()
+    );
     let status = Command::new(&smbcp)
         .arg(&source)
         .arg(&dest)
@@ -79,12 +86,18 @@ fn fill_sample_tree(root: &std::path::Path) -> std::io::Result<()> {
     fs::create_dir_all(root.join("docs/reports 2026"))?;
     fs::create_dir_all(root.join("photos/été"))?;
     fs::create_dir_all(root.join("empty-dir"))?;
-    fs::write(root.join("README.txt"), b"Sample files served by a throwaway Samba share.\n")?;
+    fs::write(
+        root.join("README.txt"),
+        b"Sample files served by a throwaway Samba share.\n",
+    )?;
     fs::write(root.join("empty.bin"), b"")?;
     fs::write(root.join("docs/reports 2026/q1.csv"), bytes(65_537))?;
     fs::write(root.join("docs/reports 2026/q2.csv"), bytes(4_096))?;
     for i in 0..50 {
-        fs::write(root.join(format!("photos/été/img-{i:03}.raw")), bytes(16_384 + i * 977))?;
+        fs::write(
+            root.join(format!("photos/été/img-{i:03}.raw")),
+            bytes(16_384 + i * 977),
+        )?;
     }
     fs::write(root.join("big.iso"), bytes(20 * 1024 * 1024))?;
     Ok(())
