@@ -620,6 +620,7 @@ fn kill_tree(pid: u32) {
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(c.to_string())
+            .stderr(Stdio::null())
             .status();
     }
 }
