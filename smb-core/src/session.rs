@@ -77,6 +77,9 @@ impl FrameSigner for SignerAdapter {
     fn sign(&self, msg: &mut [u8]) {
         self.0.sign(msg);
     }
+    fn sign_parts(&self, head: &mut [u8], payload: &[u8]) {
+        self.0.sign_parts(head, payload);
+    }
     fn verify(&self, msg: &[u8]) -> bool {
         self.0.verify(msg)
     }

@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering}
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -34,6 +34,8 @@ use crate::wire::{Command, NtStatus, Writer};
 pub(crate) trait FrameSigner: Send + Sync + std::fmt::Debug {
     /// Sets SMB2_FLAGS_SIGNED already done by the caller; writes the signature.
     fn sign(&self, msg: &mut [u8]);
+    /// Signs the message `head || payload`, writing the signature into `head`.
+    fn sign_parts(&self, head: &mut [u8], payload: &[u8]);
     /// True when the signature in `msg` is valid.
     fn verify(&self, msg: &[u8]) -> bool;
 }
@@ -592,9 +594,16 @@ fn build_frame(
         h.encode(&mut hw);
         let mut bytes = msg_into_vec(&mut msg);
         bytes[..HEADER_LEN].copy_from_slice(hw.as_slice());
-        let needs_contiguous = flags & FLAG_SIGNED != 0 || sec.cipher.is_some() || hook.is_some();
+        let needs_contiguous = sec.cipher.is_some() || hook.is_some();
         match payload {
+            // The payload (a WRITE's data) is signed where it lies and sent
+            // by the writer task's vectored write: never copied.
             Some(p) if !needs_contiguous && last => {
+                if flags & FLAG_SIGNED != 0 {
+                    if let Some(s) = &sec.signer {
+                        s.sign_parts(&mut bytes, &p);
+                    }
+                }
                 total += bytes.len() + p.len();
                 plain.push(Bytes::from(bytes));
                 plain.push(p);
@@ -705,9 +714,9 @@ async fn write_all_vectored(wr: &mut OwnedWriteHalf, parts: &mut [Bytes]) -> std
 }
 
 async fn reader_task(shared: Arc<Shared>, rd: OwnedReadHalf) {
-    let mut rd = BufReader::with_capacity(256 * 1024, rd);
+    let mut rd = FrameReader::new(rd);
     let reason = loop {
-        match read_frame(&mut rd).await {
+        match rd.next_frame().await {
             Ok(frame) => {
                 shared
                     .stats_received
@@ -725,34 +734,183 @@ async fn reader_task(shared: Arc<Shared>, rd: OwnedReadHalf) {
     shared.fail(&reason);
 }
 
-async fn read_frame(rd: &mut BufReader<OwnedReadHalf>) -> std::result::Result<BytesMut, String> {
-    let mut len = [0u8; 4];
-    match rd.read_exact(&mut len).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            return Err("the server closed the connection".into())
+/// Frames at least this large (READ responses) are read straight from the
+/// socket into a buffer of their own, taken from a [`BufPool`]; smaller ones
+/// are split off the reader's shared receive buffer.
+const LARGE_FRAME: usize = 128 * 1024;
+
+/// How much the shared receive buffer asks the socket for at once.
+const RECV_CHUNK: usize = 256 * 1024;
+
+/// Large frame buffers kept for reuse, in bytes of capacity: enough for a
+/// window of several MaxReadSize reads without keeping much memory idle.
+const POOL_MAX_BYTES: usize = 80 * 1024 * 1024;
+
+/// Receive buffers for large frames, handed back when the last `Bytes` slice
+/// of a frame is dropped. Reusing them skips the allocator's fresh pages
+/// (page faults and kernel zeroing cost more than the socket copy) and they
+/// are never zero-filled: the socket writes into their spare capacity.
+#[derive(Debug, Default)]
+struct BufPool {
+    free: Mutex<Vec<Vec<u8>>>,
+}
+
+impl BufPool {
+    /// An empty buffer with capacity of at least `n`.
+    fn take(&self, n: usize) -> Vec<u8> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = free.iter().position(|v| v.capacity() >= n) {
+            return free.swap_remove(i);
         }
-        Err(e) => return Err(format!("read failed: {e}")),
+        drop(free);
+        // Round up so frames of slightly different sizes share buffers.
+        Vec::with_capacity(n.next_multiple_of(64 * 1024))
     }
-    if len[0] != 0 {
-        return Err("malformed transport header".into());
+
+    fn give(&self, mut v: Vec<u8>) {
+        v.clear();
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        let held: usize = free.iter().map(Vec::capacity).sum();
+        if held + v.capacity() <= POOL_MAX_BYTES {
+            free.push(v);
+        }
     }
-    let n = u32::from_be_bytes(len) as usize;
-    if n < HEADER_LEN {
-        return Err(format!("frame of {n} bytes is too short"));
+}
+
+/// A pooled frame buffer owned by a `Bytes`: returns to the pool on drop.
+struct Pooled {
+    buf: Vec<u8>,
+    pool: Arc<BufPool>,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
     }
-    let mut buf = BytesMut::zeroed(n);
-    rd.read_exact(&mut buf)
-        .await
-        .map_err(|e| format!("read failed: {e}"))?;
-    Ok(buf)
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        self.pool.give(std::mem::take(&mut self.buf));
+    }
+}
+
+/// One received frame (without its 4-byte transport length), mutable so a
+/// transform frame can be decrypted in place.
+enum FrameBuf {
+    Small(BytesMut),
+    Large(Pooled),
+}
+
+impl FrameBuf {
+    fn len(&self) -> usize {
+        match self {
+            Self::Small(b) => b.len(),
+            Self::Large(p) => p.buf.len(),
+        }
+    }
+
+    fn as_mut(&mut self) -> &mut [u8] {
+        match self {
+            Self::Small(b) => b,
+            Self::Large(p) => &mut p.buf,
+        }
+    }
+
+    fn freeze(self) -> Bytes {
+        match self {
+            Self::Small(b) => b.freeze(),
+            Self::Large(p) => Bytes::from_owner(p),
+        }
+    }
+}
+
+impl std::ops::Deref for FrameBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Self::Small(b) => b,
+            Self::Large(p) => &p.buf,
+        }
+    }
+}
+
+/// De-frames the direct-TCP stream (MS-SMB2 2.1) with as few copies and
+/// syscalls as possible: small frames come out of one receive buffer filled
+/// in large reads; a large frame's body is read straight into its own pooled
+/// buffer, so READ data is copied once, by the kernel.
+struct FrameReader {
+    rd: OwnedReadHalf,
+    buf: BytesMut,
+    pool: Arc<BufPool>,
+}
+
+impl FrameReader {
+    fn new(rd: OwnedReadHalf) -> Self {
+        Self {
+            rd,
+            buf: BytesMut::with_capacity(RECV_CHUNK),
+            pool: Arc::new(BufPool::default()),
+        }
+    }
+
+    async fn fill(&mut self) -> std::result::Result<(), String> {
+        if self.buf.capacity() - self.buf.len() < RECV_CHUNK / 4 {
+            self.buf.reserve(RECV_CHUNK);
+        }
+        match self.rd.read_buf(&mut self.buf).await {
+            Ok(0) => Err("the server closed the connection".into()),
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!("read failed: {e}")),
+        }
+    }
+
+    async fn next_frame(&mut self) -> std::result::Result<FrameBuf, String> {
+        while self.buf.len() < 4 {
+            self.fill().await?;
+        }
+        if self.buf[0] != 0 {
+            return Err("malformed transport header".into());
+        }
+        let n = u32::from_be_bytes([0, self.buf[1], self.buf[2], self.buf[3]]) as usize;
+        if n < HEADER_LEN {
+            return Err(format!("frame of {n} bytes is too short"));
+        }
+        if n >= LARGE_FRAME {
+            self.buf.advance(4);
+            let mut v = self.pool.take(n);
+            let have = self.buf.len().min(n);
+            v.extend_from_slice(&self.buf[..have]);
+            self.buf.advance(have);
+            while v.len() < n {
+                let want = n - v.len();
+                match self.rd.read_buf(&mut (&mut v).limit(want)).await {
+                    Ok(0) => return Err("the server closed the connection".into()),
+                    Ok(_) => {}
+                    Err(e) => return Err(format!("read failed: {e}")),
+                }
+            }
+            return Ok(FrameBuf::Large(Pooled {
+                buf: v,
+                pool: Arc::clone(&self.pool),
+            }));
+        }
+        if self.buf.capacity() < 4 + n {
+            self.buf.reserve(4 + n - self.buf.len());
+        }
+        while self.buf.len() < 4 + n {
+            self.fill().await?;
+        }
+        self.buf.advance(4);
+        Ok(FrameBuf::Small(self.buf.split_to(n)))
+    }
 }
 
 /// Encrypted frames at least this large are decrypted on their own task, so
 /// concurrent large reads decrypt on several cores.
 const PARALLEL_DECRYPT_MIN: usize = 256 * 1024;
 
-fn handle_frame(shared: &Arc<Shared>, mut frame: BytesMut) -> std::result::Result<(), String> {
+fn handle_frame(shared: &Arc<Shared>, mut frame: FrameBuf) -> std::result::Result<(), String> {
     let magic: [u8; 4] = frame
         .get(..4)
         .and_then(|m| m.try_into().ok())
@@ -771,7 +929,7 @@ fn handle_frame(shared: &Arc<Shared>, mut frame: BytesMut) -> std::result::Resul
             let shared = Arc::clone(shared);
             tokio::spawn(async move {
                 let r = cipher
-                    .decrypt_in_place(&mut frame)
+                    .decrypt_in_place(frame.as_mut())
                     .map_err(|e| format!("decrypting a frame: {e}"))
                     .and_then(|()| {
                         route(
@@ -787,7 +945,7 @@ fn handle_frame(shared: &Arc<Shared>, mut frame: BytesMut) -> std::result::Resul
             return Ok(());
         }
         cipher
-            .decrypt_in_place(&mut frame)
+            .decrypt_in_place(frame.as_mut())
             .map_err(|e| format!("decrypting a frame: {e}"))?;
         (frame.freeze().slice(header::TRANSFORM_HEADER_LEN..), true)
     } else if magic == COMPRESSION_MAGIC {

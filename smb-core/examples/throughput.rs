@@ -1,0 +1,427 @@
+//! Throughput probe: smb-core against the fixture's Samba (or any server),
+//! with smbclient on the same data for comparison.
+//!
+//! ```text
+//! cargo run --release -p smb-core --example throughput -- [options]
+//!   --big-mib N      size of the big file (default 2048)
+//!   --small N        number of small files, 4-64 KiB (default 10000)
+//!   --window K       big-file reads/writes in flight (default 4)
+//!   --inflight M     small-file compounds in flight (default 64)
+//!   --sign           sign every message (ClientConfig::sign; smbclient --client-protection=sign)
+//!   --server-sign    start the fixture with `server signing = mandatory`
+//!   --only LIST      comma list of read,write,small,smbclient (default all)
+//!   --reps R         repeat each measurement R times (default 1)
+//! ```
+//!
+//! Each phase prints wall time, MB/s (10^6 bytes) or files/s, this process's
+//! user+sys CPU (from `/proc/self/stat`) and CPU seconds per GB; the end
+//! prints peak RSS (`VmHWM`). Downloads write positionally into a file on
+//! `/dev/shm`, as a copier does; the upload reads its source from `/dev/shm`.
+//! smbclient runs under `/usr/bin/time -v` against the same server and files.
+
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::FileExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use smb_core::{Client, ClientConfig, Credentials, OpenOptions, Tree};
+use smb_fixture::{Samba, ServerConfig, PASSWORD, SHARE, USER};
+use tokio::task::JoinSet;
+
+struct Opts {
+    big_mib: u64,
+    small: usize,
+    window: usize,
+    inflight: usize,
+    sign: bool,
+    server_sign: bool,
+    only: String,
+    reps: usize,
+}
+
+fn parse() -> Opts {
+    let mut o = Opts {
+        big_mib: 2048,
+        small: 10_000,
+        window: 4,
+        inflight: 64,
+        sign: false,
+        server_sign: false,
+        only: "read,write,small,smbclient".into(),
+        reps: 1,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().expect("option needs a value");
+        match a.as_str() {
+            "--big-mib" => o.big_mib = val().parse().expect("number"),
+            "--small" => o.small = val().parse().expect("number"),
+            "--window" => o.window = val().parse().expect("number"),
+            "--inflight" => o.inflight = val().parse().expect("number"),
+            "--reps" => o.reps = val().parse().expect("number"),
+            "--only" => o.only = val(),
+            "--sign" => o.sign = true,
+            "--server-sign" => o.server_sign = true,
+            other => panic!("unknown option {other}"),
+        }
+    }
+    o
+}
+
+/// user+sys CPU seconds of this process (all threads).
+fn cpu_seconds() -> f64 {
+    let stat = fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the ")" that ends the command name: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        f.get(i - 3)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(14) + ticks(15)) / 100.0
+}
+
+fn status_kib(field: &str) -> u64 {
+    let s = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+struct Meter {
+    start: Instant,
+    cpu: f64,
+}
+
+impl Meter {
+    fn start() -> Self {
+        Self {
+            start: Instant::now(),
+            cpu: cpu_seconds(),
+        }
+    }
+
+    fn report(&self, what: &str, bytes: u64, files: usize) {
+        let wall = self.start.elapsed().as_secs_f64();
+        let cpu = cpu_seconds() - self.cpu;
+        let gb = bytes as f64 / 1e9;
+        let mut line = format!(
+            "{what:<28} {wall:7.2}s  {:8.0} MB/s  cpu {cpu:6.2}s  {:5.2} cpu-s/GB",
+            gb * 1e3 / wall,
+            cpu / gb.max(1e-9)
+        );
+        if files > 0 {
+            line += &format!("  {:8.0} files/s", files as f64 / wall);
+        }
+        println!("{line}");
+    }
+}
+
+/// Cheap pseudo-random bytes (xorshift), so the data does not compress.
+fn fill_random(buf: &mut [u8], seed: u64) {
+    let mut x = seed | 1;
+    for chunk in buf.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let b = x.to_le_bytes();
+        chunk.copy_from_slice(&b[..chunk.len()]);
+    }
+}
+
+fn prepare_big(path: &Path, mib: u64) {
+    if fs::metadata(path).map(|m| m.len()).ok() == Some(mib << 20) {
+        return;
+    }
+    let mut f = fs::File::create(path).expect("create big file");
+    let mut buf = vec![0u8; 1 << 20];
+    for i in 0..mib {
+        fill_random(&mut buf, i.wrapping_mul(0x9E37_79B9_7F4A_7C15) + 1);
+        f.write_all(&buf).expect("write big file");
+    }
+}
+
+fn small_size(i: usize) -> usize {
+    4096 + (i.wrapping_mul(2_654_435_761) % (60 * 1024))
+}
+
+fn prepare_small(dir: &Path, n: usize) {
+    if fs::read_dir(dir).map(|d| d.count()).ok() == Some(n) {
+        return;
+    }
+    fs::create_dir_all(dir).expect("small dir");
+    let mut buf = vec![0u8; 64 * 1024];
+    fill_random(&mut buf, 7);
+    for i in 0..n {
+        fs::write(dir.join(format!("f{i:05}")), &buf[..small_size(i)]).expect("small file");
+    }
+}
+
+async fn connect(samba: &Samba, sign: bool) -> Tree {
+    let mut config = ClientConfig::default();
+    config.sign = sign;
+    let client = Client::connect(samba.host(), samba.port(), config)
+        .await
+        .expect("connect");
+    let creds = Credentials {
+        user: USER.into(),
+        password: PASSWORD.to_string().into(),
+        ..Credentials::default()
+    };
+    let session = client.session_setup(&creds).await.expect("session setup");
+    session.tree_connect(SHARE).await.expect("tree connect")
+}
+
+async fn download(tree: &Tree, name: &str, dest: &Path, window: usize) -> u64 {
+    let f = tree.open(name, &OpenOptions::read()).await.expect("open");
+    let size = f.info().size;
+    let chunk = u64::from(tree.session().client().negotiated().max_read_size);
+    let out = Arc::new(fs::File::create(dest).expect("create dest"));
+    out.set_len(size).expect("set_len");
+    let mut jobs = JoinSet::new();
+    let mut next = 0u64;
+    let mut done = 0u64;
+    loop {
+        while jobs.len() < window && next < size {
+            let (f, out, off) = (f.clone(), Arc::clone(&out), next);
+            let len = chunk.min(size - off) as u32;
+            next += u64::from(len);
+            jobs.spawn(async move {
+                let data = f.read_at(off, len).await.expect("read_at");
+                assert_eq!(data.len(), len as usize, "short read");
+                tokio::task::spawn_blocking(move || out.write_all_at(&data, off))
+                    .await
+                    .expect("join")
+                    .expect("write dest");
+                u64::from(len)
+            });
+        }
+        match jobs.join_next().await {
+            Some(r) => done += r.expect("job"),
+            None => break,
+        }
+    }
+    f.close().await.expect("close");
+    done
+}
+
+async fn upload(tree: &Tree, src: &Path, name: &str, window: usize) -> u64 {
+    let f = tree
+        .open(name, &OpenOptions::create_write())
+        .await
+        .expect("create");
+    let size = fs::metadata(src).expect("src").len();
+    let chunk = u64::from(tree.session().client().negotiated().max_write_size);
+    let input = Arc::new(fs::File::open(src).expect("open src"));
+    let mut jobs = JoinSet::new();
+    let mut next = 0u64;
+    let mut done = 0u64;
+    loop {
+        while jobs.len() < window && next < size {
+            let (f, input, off) = (f.clone(), Arc::clone(&input), next);
+            let len = chunk.min(size - off) as usize;
+            next += len as u64;
+            jobs.spawn(async move {
+                let data = tokio::task::spawn_blocking(move || {
+                    let mut buf = vec![0u8; len];
+                    input
+                        .read_exact_at(&mut buf, off)
+                        .map(|()| Bytes::from(buf))
+                })
+                .await
+                .expect("join")
+                .expect("read src");
+                let n = f.write_at(off, data).await.expect("write_at");
+                assert_eq!(n as usize, len, "short write");
+                len as u64
+            });
+        }
+        match jobs.join_next().await {
+            Some(r) => done += r.expect("job"),
+            None => break,
+        }
+    }
+    f.close().await.expect("close");
+    done
+}
+
+async fn small_files(tree: &Tree, dir: &str, n: usize, dest: &Path, inflight: usize) -> u64 {
+    fs::create_dir_all(dest).expect("dest dir");
+    let dest = Arc::new(dest.to_path_buf());
+    let mut jobs = JoinSet::new();
+    let (mut next, mut bytes) = (0usize, 0u64);
+    loop {
+        while jobs.len() < inflight && next < n {
+            let (tree, dest, i) = (tree.clone(), Arc::clone(&dest), next);
+            let path = format!("{dir}/f{i:05}");
+            next += 1;
+            jobs.spawn(async move {
+                let (data, _info) = tree.read_file(&path, 64 * 1024).await.expect("read_file");
+                assert_eq!(data.len(), small_size(i));
+                let len = data.len() as u64;
+                tokio::task::spawn_blocking(move || {
+                    fs::write(dest.join(format!("f{i:05}")), &data)
+                })
+                .await
+                .expect("join")
+                .expect("write small");
+                len
+            });
+        }
+        match jobs.join_next().await {
+            Some(r) => bytes += r.expect("job"),
+            None => break,
+        }
+    }
+    bytes
+}
+
+/// Runs smbclient under `/usr/bin/time -v`; prints wall, CPU and max RSS.
+fn smbclient(samba: &Samba, what: &str, sign: bool, cmd: &str, bytes: u64, files: usize) {
+    let mut c = Command::new("/usr/bin/time");
+    c.arg("-v")
+        .arg("smbclient")
+        .arg(format!("//127.0.0.1/{SHARE}"))
+        .arg("-p")
+        .arg(samba.port().to_string())
+        .arg("-U")
+        .arg(format!("{USER}%{PASSWORD}"))
+        .arg("-m")
+        .arg("SMB3");
+    if sign {
+        c.arg("--client-protection=sign");
+    }
+    c.arg("-c").arg(cmd);
+    let out = c.output().expect("run smbclient");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let field = |name: &str| {
+        err.lines()
+            .find_map(|l| l.trim().strip_prefix(name).map(|v| v.trim().to_string()))
+            .unwrap_or_default()
+    };
+    let secs = |v: String| v.parse::<f64>().unwrap_or(0.0);
+    let cpu = secs(field("User time (seconds):")) + secs(field("System time (seconds):"));
+    let elapsed = field("Elapsed (wall clock) time (h:mm:ss or m:ss):");
+    let wall = elapsed
+        .split(':')
+        .fold(0.0, |acc, p| acc * 60.0 + p.parse::<f64>().unwrap_or(0.0));
+    let gb = bytes as f64 / 1e9;
+    let mut line = format!(
+        "{what:<28} {wall:7.2}s  {:8.0} MB/s  cpu {cpu:6.2}s  {:5.2} cpu-s/GB  rss {} KiB",
+        gb * 1e3 / wall,
+        cpu / gb.max(1e-9),
+        field("Maximum resident set size (kbytes):")
+    );
+    if files > 0 {
+        line += &format!("  {:8.0} files/s", files as f64 / wall);
+    }
+    println!("{line}");
+    if !out.status.success() {
+        println!("smbclient failed: {}", String::from_utf8_lossy(&out.stdout));
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let o = parse();
+    let mut cfg = ServerConfig::new();
+    if o.server_sign {
+        cfg = cfg.signing_mandatory();
+    }
+    let samba = Samba::get(&cfg);
+    let share = samba.share_path(SHARE);
+    let has = |p: &str| o.only.split(',').any(|x| x == p);
+    // The data lives outside the fixture's per-process temp dir (same file
+    // system, /tmp) and is hard-linked in, so it is made once and stays cached.
+    let data = PathBuf::from(
+        std::env::var_os("THROUGHPUT_DATA").unwrap_or("/tmp/smbcp-throughput".into()),
+    );
+    fs::create_dir_all(&data).expect("data dir");
+    let big_src = data.join(format!("big-{}", o.big_mib));
+    prepare_big(&big_src, o.big_mib);
+    fs::hard_link(&big_src, share.join("big")).expect("link big");
+    let small_src = data.join(format!("small-{}", o.small));
+    prepare_small(&small_src, o.small);
+    fs::create_dir_all(share.join("small")).expect("small dir");
+    for e in fs::read_dir(&small_src).expect("small src") {
+        let e = e.expect("entry");
+        fs::hard_link(e.path(), share.join("small").join(e.file_name())).expect("link small");
+    }
+    let _ = smb_fixture::chown_to_user(&share.join("small"));
+    let big_bytes = o.big_mib << 20;
+    let shm = PathBuf::from("/dev/shm");
+    let sign = o.sign || o.server_sign;
+    println!(
+        "port {} big {} MiB small {} window {} inflight {} sign {}",
+        samba.port(),
+        o.big_mib,
+        o.small,
+        o.window,
+        o.inflight,
+        sign
+    );
+    let tree = connect(samba, o.sign).await;
+    println!("negotiated {:?}", tree.session().client().negotiated());
+    for _ in 0..o.reps {
+        if has("read") {
+            let m = Meter::start();
+            let n = download(&tree, "big", &shm.join("smbcore-big"), o.window).await;
+            m.report("smb-core read", n, 0);
+        }
+        if has("write") {
+            let m = Meter::start();
+            let n = upload(&tree, &shm.join("smbcore-big"), "big-up", o.window).await;
+            m.report("smb-core write", n, 0);
+        }
+        if has("small") {
+            let dest = shm.join("smbcore-small");
+            let m = Meter::start();
+            let n = small_files(&tree, "small", o.small, &dest, o.inflight).await;
+            m.report("smb-core small", n, o.small);
+            let _ = fs::remove_dir_all(&dest);
+        }
+        if has("smbclient") {
+            smbclient(
+                samba,
+                "smbclient get",
+                sign,
+                "get big /dev/shm/smbclient-big",
+                big_bytes,
+                0,
+            );
+            if has("write") {
+                smbclient(
+                    samba,
+                    "smbclient put",
+                    sign,
+                    "put /dev/shm/smbclient-big big-up2",
+                    big_bytes,
+                    0,
+                );
+            }
+            if has("small") {
+                let _ = fs::create_dir_all("/dev/shm/smbclient-small");
+                smbclient(
+                    samba,
+                    "smbclient mget small",
+                    sign,
+                    "prompt off; lcd /dev/shm/smbclient-small; cd small; mget *",
+                    0,
+                    o.small,
+                );
+                let _ = fs::remove_dir_all("/dev/shm/smbclient-small");
+            }
+        }
+    }
+    println!("peak RSS {} MiB", status_kib("VmHWM:") / 1024);
+    for p in ["smbcore-big", "smbclient-big"] {
+        let _ = fs::remove_file(shm.join(p));
+    }
+}
