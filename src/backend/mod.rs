@@ -9,6 +9,7 @@ use bytes::Bytes;
 use smb_core::{FileTime, FileTimes};
 
 pub mod local;
+mod pool;
 pub mod smb;
 
 pub use local::LocalFs;
@@ -250,6 +251,32 @@ impl Backend {
     /// Writes a whole small file at `temp_rel` and sets its times (one compound on SMB).
     pub async fn write_whole(&self, temp_rel: &str, data: Bytes, times: FileTimes) -> OpResult<()> {
         dispatch!(self, b => b.write_whole(temp_rel, data, times).await)
+    }
+
+    /// Writes a whole small file at `temp_rel` with its times and renames it
+    /// over `final_rel` (one pool call locally; a compound and a rename on
+    /// SMB). The temporary file is gone on failure; the error names the step.
+    pub async fn write_small(
+        &self,
+        temp_rel: &str,
+        final_rel: &str,
+        data: Bytes,
+        times: FileTimes,
+    ) -> Result<(), (&'static str, OpError)> {
+        match self {
+            Self::Local(b) => b.write_small(temp_rel, final_rel, data, times).await,
+            Self::Smb(b) => {
+                if let Err(e) = b.write_whole(temp_rel, data, times).await {
+                    let _ = b.remove_file(temp_rel).await;
+                    return Err(("write", e));
+                }
+                if let Err(e) = b.rename(temp_rel, final_rel).await {
+                    let _ = b.remove_file(temp_rel).await;
+                    return Err(("rename", e));
+                }
+                Ok(())
+            }
+        }
     }
 
     /// Renames `from` over `to`.

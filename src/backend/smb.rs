@@ -99,7 +99,13 @@ impl SmbFs {
     /// Reads a small file with one compound; falls back to READs when it grew.
     pub async fn read_whole(&self, rel: &str, size: u64) -> OpResult<Bytes> {
         if size <= u64::from(self.max_read) {
-            match self.tree.read_file(&self.path(rel), self.max_read).await {
+            // Ask for what the listing said (in 64 KiB credit units): a bigger
+            // max_len would charge up to 128 credits per small file and shrink
+            // the window of files in flight. A file that grew is caught by
+            // read_file (Unsupported) and read in pieces below.
+            let want = size.max(1).div_ceil(64 * 1024) * 64 * 1024;
+            let want = u32::try_from(want).unwrap_or(u32::MAX).min(self.max_read);
+            match self.tree.read_file(&self.path(rel), want).await {
                 Ok((data, _)) => return Ok(data),
                 Err(smb_core::Error::Unsupported(_)) => {}
                 Err(e) => return Err(e.into()),

@@ -225,14 +225,7 @@ impl Engine {
         if let Some(l) = &self.limiter {
             l.acquire(size).await;
         }
-        if let Err(e) = self.dst.write_whole(temp, data, times).await {
-            let _ = self.dst.remove_file(temp).await;
-            return Err(("write", e));
-        }
-        if let Err(e) = self.dst.rename(temp, rel).await {
-            let _ = self.dst.remove_file(temp).await;
-            return Err(("rename", e));
-        }
+        self.dst.write_small(temp, rel, data, times).await?;
         self.stats.bytes_moved.fetch_add(size, Relaxed);
         Ok(())
     }
