@@ -11,6 +11,10 @@
 //!   --server-sign    start the fixture with `server signing = mandatory`
 //!   --only LIST      comma list of read,write,small,smbclient (default all)
 //!   --reps R         repeat each measurement R times (default 1)
+//!   --discard        small files: do not write them locally (smb-core's own cost)
+//!   --io-kib N       ClientConfig::max_io_size in KiB (default 8192)
+//!   --delay-ms D     go through bench's delay-proxy (target/release/delay-proxy),
+//!                    D ms added to each direction (smbclient connects directly)
 //! ```
 //!
 //! Each phase prints wall time, MB/s (10^6 bytes) or files/s, this process's
@@ -27,7 +31,6 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
 use smb_core::{Client, ClientConfig, Credentials, OpenOptions, Tree};
 use smb_fixture::{Samba, ServerConfig, PASSWORD, SHARE, USER};
 use tokio::task::JoinSet;
@@ -41,6 +44,9 @@ struct Opts {
     server_sign: bool,
     only: String,
     reps: usize,
+    delay_ms: f64,
+    io_kib: u32,
+    discard: bool,
 }
 
 fn parse() -> Opts {
@@ -53,6 +59,9 @@ fn parse() -> Opts {
         server_sign: false,
         only: "read,write,small,smbclient".into(),
         reps: 1,
+        delay_ms: 0.0,
+        io_kib: 8192,
+        discard: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -63,8 +72,11 @@ fn parse() -> Opts {
             "--window" => o.window = val().parse().expect("number"),
             "--inflight" => o.inflight = val().parse().expect("number"),
             "--reps" => o.reps = val().parse().expect("number"),
+            "--io-kib" => o.io_kib = val().parse().expect("number"),
+            "--delay-ms" => o.delay_ms = val().parse().expect("number"),
             "--only" => o.only = val(),
             "--sign" => o.sign = true,
+            "--discard" => o.discard = true,
             "--server-sign" => o.server_sign = true,
             other => panic!("unknown option {other}"),
         }
@@ -164,10 +176,11 @@ fn prepare_small(dir: &Path, n: usize) {
     }
 }
 
-async fn connect(samba: &Samba, sign: bool) -> Tree {
+async fn connect(port: u16, sign: bool, io_kib: u32) -> Tree {
     let mut config = ClientConfig::default();
     config.sign = sign;
-    let client = Client::connect(samba.host(), samba.port(), config)
+    config.max_io_size = io_kib * 1024;
+    let client = Client::connect("127.0.0.1", port, config)
         .await
         .expect("connect");
     let creds = Credentials {
@@ -220,26 +233,37 @@ async fn upload(tree: &Tree, src: &Path, name: &str, window: usize) -> u64 {
     let size = fs::metadata(src).expect("src").len();
     let chunk = u64::from(tree.session().client().negotiated().max_write_size);
     let input = Arc::new(fs::File::open(src).expect("open src"));
+    // Buffers go round: read the source into one, send it, take it back once
+    // the connection has written it (the caller then holds the only reference).
+    let pool = Arc::new(std::sync::Mutex::new(Vec::<bytes::BytesMut>::new()));
     let mut jobs = JoinSet::new();
     let mut next = 0u64;
     let mut done = 0u64;
     loop {
         while jobs.len() < window && next < size {
-            let (f, input, off) = (f.clone(), Arc::clone(&input), next);
+            let (f, input, off, pool) = (f.clone(), Arc::clone(&input), next, Arc::clone(&pool));
             let len = chunk.min(size - off) as usize;
             next += len as u64;
             jobs.spawn(async move {
+                let buf = pool.lock().expect("pool").pop().unwrap_or_default();
                 let data = tokio::task::spawn_blocking(move || {
-                    let mut buf = vec![0u8; len];
-                    input
-                        .read_exact_at(&mut buf, off)
-                        .map(|()| Bytes::from(buf))
+                    let mut buf = buf;
+                    // A recycled buffer of the right length is overwritten
+                    // as it is; only new ones are zero-filled.
+                    if buf.len() != len {
+                        buf.clear();
+                        buf.resize(len, 0);
+                    }
+                    input.read_exact_at(&mut buf, off).map(|()| buf.freeze())
                 })
                 .await
                 .expect("join")
                 .expect("read src");
-                let n = f.write_at(off, data).await.expect("write_at");
+                let n = f.write_at(off, data.clone()).await.expect("write_at");
                 assert_eq!(n as usize, len, "short write");
+                if let Ok(b) = data.try_into_mut() {
+                    pool.lock().expect("pool").push(b);
+                }
                 len as u64
             });
         }
@@ -252,7 +276,14 @@ async fn upload(tree: &Tree, src: &Path, name: &str, window: usize) -> u64 {
     done
 }
 
-async fn small_files(tree: &Tree, dir: &str, n: usize, dest: &Path, inflight: usize) -> u64 {
+async fn small_files(
+    tree: &Tree,
+    dir: &str,
+    n: usize,
+    dest: &Path,
+    inflight: usize,
+    discard: bool,
+) -> u64 {
     fs::create_dir_all(dest).expect("dest dir");
     let dest = Arc::new(dest.to_path_buf());
     let mut jobs = JoinSet::new();
@@ -266,6 +297,9 @@ async fn small_files(tree: &Tree, dir: &str, n: usize, dest: &Path, inflight: us
                 let (data, _info) = tree.read_file(&path, 64 * 1024).await.expect("read_file");
                 assert_eq!(data.len(), small_size(i));
                 let len = data.len() as u64;
+                if discard {
+                    return len;
+                }
                 tokio::task::spawn_blocking(move || {
                     fs::write(dest.join(format!("f{i:05}")), &data)
                 })
@@ -328,6 +362,16 @@ fn smbclient(samba: &Samba, what: &str, sign: bool, cmd: &str, bytes: u64, files
     }
 }
 
+/// Stops the delay proxy we started (by its PID) when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let o = parse();
@@ -367,7 +411,31 @@ async fn main() {
         o.inflight,
         sign
     );
-    let tree = connect(samba, o.sign).await;
+    let mut port = samba.port();
+    let mut _proxy = None;
+    if o.delay_ms > 0.0 {
+        let mut child = Command::new("target/release/delay-proxy")
+            .args(["--upstream", &format!("127.0.0.1:{port}")])
+            .args(["--delay-ms", &o.delay_ms.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start target/release/delay-proxy (cargo build --release -p delay-proxy)");
+        let mut line = String::new();
+        let out = child.stdout.take().expect("proxy stdout");
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line).expect("proxy");
+        port = line
+            .trim()
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("LISTENING addr");
+        println!(
+            "via delay-proxy on port {port}, +{} ms each way",
+            o.delay_ms
+        );
+        _proxy = Some(KillOnDrop(child));
+    }
+    let tree = connect(port, o.sign, o.io_kib).await;
     println!("negotiated {:?}", tree.session().client().negotiated());
     for _ in 0..o.reps {
         if has("read") {
@@ -376,14 +444,18 @@ async fn main() {
             m.report("smb-core read", n, 0);
         }
         if has("write") {
+            let src = shm.join("smbcore-big");
+            if fs::metadata(&src).map(|m| m.len()).ok() != Some(big_bytes) {
+                fs::copy(&big_src, &src).expect("copy the upload source to /dev/shm");
+            }
             let m = Meter::start();
-            let n = upload(&tree, &shm.join("smbcore-big"), "big-up", o.window).await;
+            let n = upload(&tree, &src, "big-up", o.window).await;
             m.report("smb-core write", n, 0);
         }
         if has("small") {
             let dest = shm.join("smbcore-small");
             let m = Meter::start();
-            let n = small_files(&tree, "small", o.small, &dest, o.inflight).await;
+            let n = small_files(&tree, "small", o.small, &dest, o.inflight, o.discard).await;
             m.report("smb-core small", n, o.small);
             let _ = fs::remove_dir_all(&dest);
         }
@@ -401,7 +473,7 @@ async fn main() {
                     samba,
                     "smbclient put",
                     sign,
-                    "put /dev/shm/smbclient-big big-up2",
+                    "put /dev/shm/smbcore-big big-up2",
                     big_bytes,
                     0,
                 );
