@@ -12,6 +12,7 @@
 //!   --only LIST      comma list of read,write,small,smbclient (default all)
 //!   --reps R         repeat each measurement R times (default 1)
 //!   --discard        small files: do not write them locally (smb-core's own cost)
+//!   --credits N      ClientConfig::credit_target (default: the library's)
 //!   --io-kib N       ClientConfig::max_io_size in KiB (default 8192)
 //!   --delay-ms D     go through bench's delay-proxy (target/release/delay-proxy),
 //!                    D ms added to each direction (smbclient connects directly)
@@ -47,6 +48,7 @@ struct Opts {
     delay_ms: f64,
     io_kib: u32,
     discard: bool,
+    credits: u16,
 }
 
 fn parse() -> Opts {
@@ -62,6 +64,7 @@ fn parse() -> Opts {
         delay_ms: 0.0,
         io_kib: 8192,
         discard: false,
+        credits: ClientConfig::default().credit_target,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -77,6 +80,7 @@ fn parse() -> Opts {
             "--only" => o.only = val(),
             "--sign" => o.sign = true,
             "--discard" => o.discard = true,
+            "--credits" => o.credits = val().parse().expect("number"),
             "--server-sign" => o.server_sign = true,
             other => panic!("unknown option {other}"),
         }
@@ -176,8 +180,9 @@ fn prepare_small(dir: &Path, n: usize) {
     }
 }
 
-async fn connect(port: u16, sign: bool, io_kib: u32) -> Tree {
+async fn connect(port: u16, sign: bool, io_kib: u32, credits: u16) -> Tree {
     let mut config = ClientConfig::default();
+    config.credit_target = credits;
     config.sign = sign;
     config.max_io_size = io_kib * 1024;
     let client = Client::connect("127.0.0.1", port, config)
@@ -219,6 +224,14 @@ async fn download(tree: &Tree, name: &str, dest: &Path, window: usize) -> u64 {
         match jobs.join_next().await {
             Some(r) => done += r.expect("job"),
             None => break,
+        }
+        if std::env::var_os("THROUGHPUT_CREDITS").is_some() && done % (256 << 20) == 0 {
+            let c = tree.session().client();
+            println!(
+                "credits available {} in flight {}",
+                c.credits_available(),
+                c.credits_in_flight()
+            );
         }
     }
     f.close().await.expect("close");
@@ -435,7 +448,7 @@ async fn main() {
         );
         _proxy = Some(KillOnDrop(child));
     }
-    let tree = connect(port, o.sign, o.io_kib).await;
+    let tree = connect(port, o.sign, o.io_kib, o.credits).await;
     println!("negotiated {:?}", tree.session().client().negotiated());
     for _ in 0..o.reps {
         if has("read") {

@@ -519,3 +519,40 @@ async fn cancelled_callers_leak_nothing() {
     client.echo().await.unwrap();
     f.close().await.unwrap();
 }
+
+/// The credit target bounds the credits (so the bytes) in flight even when
+/// the server grants more than asked: 64 queued 1 MiB reads (16 credits
+/// each) never have more than `credit_target` credits outstanding.
+#[tokio::test]
+async fn credit_target_caps_bytes_in_flight() {
+    let samba = Samba::shared();
+    let (dir, local) = samba.unique_dir(SHARE, "cap");
+    std::fs::write(local.join("f"), pattern(4 << 20, 3)).unwrap();
+    smb_fixture::chown_to_user(&local).unwrap();
+    let mut cfg = ClientConfig::default();
+    cfg.credit_target = 100;
+    cfg.max_io_size = 1 << 20;
+    let (client, _, tree) = connect_with(samba, SHARE, cfg).await;
+    let f = tree
+        .open(&format!("{dir}/f"), &OpenOptions::read())
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..64u64)
+        .map(|i| {
+            let f = f.clone();
+            tokio::spawn(async move { f.read_at((i % 4) << 20, 1 << 20).await })
+        })
+        .collect();
+    let mut peak = 0;
+    while tasks.iter().any(|t| !t.is_finished()) {
+        peak = peak.max(client.credits_in_flight());
+        tokio::task::yield_now().await;
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap().len(), 1 << 20);
+    }
+    assert!(peak > 16, "reads were pipelined (peak {peak})");
+    assert!(peak <= 100, "credits in flight {peak} exceed the target");
+    assert_eq!(client.credits_in_flight(), 0);
+    f.close().await.unwrap();
+}

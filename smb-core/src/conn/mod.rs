@@ -140,6 +140,11 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     credits: Semaphore,
+    /// Client-side cap on credits in flight (the credit target): what bounds
+    /// the bytes of requests and responses outstanding, hence memory, even
+    /// when the server grants more (Samba grants on both the interim and the
+    /// final reply of an async READ, so its window keeps growing).
+    in_flight_cap: Semaphore,
     /// Credits spent on requests whose final response has not arrived.
     outstanding: AtomicUsize,
     /// Credits granted + credits asked for and not yet answered: what the
@@ -176,6 +181,7 @@ impl Shared {
             let _ = p.tx.send(Err(reason.clone()));
         }
         self.credits.close();
+        self.in_flight_cap.close();
         if first {
             tracing::debug!(%reason, "connection failed");
         }
@@ -232,6 +238,7 @@ impl Connection {
                 pending: HashMap::new(),
             }),
             credits: Semaphore::new(1),
+            in_flight_cap: Semaphore::new(usize::from(credit_target.max(1))),
             outstanding: AtomicUsize::new(0),
             window: AtomicI64::new(1),
             failed: OnceLock::new(),
@@ -260,7 +267,10 @@ impl Connection {
     /// Raises the credit target to at least `min` (so the largest request can
     /// always be granted enough credits).
     pub(crate) fn raise_credit_target(&self, min: usize) {
-        self.shared.credit_target.fetch_max(min, Ordering::Relaxed);
+        let old = self.shared.credit_target.fetch_max(min, Ordering::Relaxed);
+        if min > old {
+            self.shared.in_flight_cap.add_permits(min - old);
+        }
     }
 
     /// Registers the decryptor for frames of `session_id`.
@@ -335,6 +345,13 @@ impl Connection {
         // cancelled caller never leaves a hole in the sequence window.
         let permits =
             u32::try_from(total).map_err(|_| Error::InvalidArgument("request too large".into()))?;
+        // The in-flight cap first: a request waiting on it holds no credits.
+        let cap =
+            match tokio::time::timeout(timeout, shared.in_flight_cap.acquire_many(permits)).await {
+                Ok(Ok(p)) => p,
+                Ok(Err(_)) => return Err(shared.lost()),
+                Err(_) => return Err(Error::Timeout(timeout)),
+            };
         let credits =
             match tokio::time::timeout(timeout, shared.credits.acquire_many(permits)).await {
                 Ok(Ok(p)) => p,
@@ -349,6 +366,8 @@ impl Connection {
             Err(_) => return Err(Error::Timeout(timeout)),
         };
         credits.forget();
+        // Given back when the final reply arrives (route) or the wait is abandoned (forget).
+        cap.forget();
 
         // Ask for enough credits to grow the window to the target, claiming
         // the deficit atomically so concurrent callers do not all ask for it.
@@ -466,6 +485,7 @@ impl Connection {
                 self.shared
                     .outstanding
                     .fetch_sub(p.charge, Ordering::Relaxed);
+                self.shared.in_flight_cap.add_permits(p.charge);
                 self.shared
                     .window
                     .fetch_sub(p.charge as i64 + p.extra, Ordering::AcqRel);
@@ -742,9 +762,11 @@ const LARGE_FRAME: usize = 128 * 1024;
 /// How much the shared receive buffer asks the socket for at once.
 const RECV_CHUNK: usize = 256 * 1024;
 
-/// Large frame buffers kept for reuse, in bytes of capacity: enough for a
-/// window of several MaxReadSize reads without keeping much memory idle.
-const POOL_MAX_BYTES: usize = 80 * 1024 * 1024;
+/// Large frame buffers kept for reuse, in bytes of capacity: the default
+/// in-flight window's worth of READ responses (128 MiB), so a full window
+/// cycles through the pool instead of the allocator. The pool holds only
+/// buffers that were all live at once, so it never raises peak memory.
+const POOL_MAX_BYTES: usize = 128 * 1024 * 1024;
 
 /// Receive buffers for large frames, handed back when the last `Bytes` slice
 /// of a frame is dropped. Reusing them skips the allocator's fresh pages
@@ -993,6 +1015,7 @@ fn route(shared: &Shared, plain: Bytes, encrypted: bool) -> std::result::Result<
         };
         drop(st);
         shared.outstanding.fetch_sub(p.charge, Ordering::Relaxed);
+        shared.in_flight_cap.add_permits(p.charge);
         shared
             .window
             .fetch_sub(p.charge as i64 + p.extra, Ordering::AcqRel);
