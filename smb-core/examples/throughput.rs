@@ -398,7 +398,7 @@ async fn main() {
     // The data lives outside the fixture's per-process temp dir (same file
     // system, /tmp) and is hard-linked in, so it is made once and stays cached.
     let data = PathBuf::from(
-        std::env::var_os("THROUGHPUT_DATA").unwrap_or("/tmp/smbcp-throughput".into()),
+        std::env::var_os("THROUGHPUT_DATA").unwrap_or_else(|| "/tmp/smbcp-throughput".into()),
     );
     fs::create_dir_all(&data).expect("data dir");
     let big_src = data.join(format!("big-{}", o.big_mib));

@@ -346,24 +346,41 @@ impl Connection {
         let permits =
             u32::try_from(total).map_err(|_| Error::InvalidArgument("request too large".into()))?;
         // The in-flight cap first: a request waiting on it holds no credits.
-        let cap =
-            match tokio::time::timeout(timeout, shared.in_flight_cap.acquire_many(permits)).await {
-                Ok(Ok(p)) => p,
-                Ok(Err(_)) => return Err(shared.lost()),
-                Err(_) => return Err(Error::Timeout(timeout)),
-            };
-        let credits =
-            match tokio::time::timeout(timeout, shared.credits.acquire_many(permits)).await {
-                Ok(Ok(p)) => p,
-                Ok(Err(_)) => return Err(shared.lost()),
-                Err(_) => return Err(Error::Timeout(timeout)),
-            };
+        // Each wait tries the uncontended path before arming a timer.
+        let cap = match shared.in_flight_cap.try_acquire_many(permits) {
+            Ok(p) => p,
+            Err(_) => {
+                match tokio::time::timeout(timeout, shared.in_flight_cap.acquire_many(permits))
+                    .await
+                {
+                    Ok(Ok(p)) => p,
+                    Ok(Err(_)) => return Err(shared.lost()),
+                    Err(_) => return Err(Error::Timeout(timeout)),
+                }
+            }
+        };
+        let credits = match shared.credits.try_acquire_many(permits) {
+            Ok(p) => p,
+            Err(_) => {
+                match tokio::time::timeout(timeout, shared.credits.acquire_many(permits)).await {
+                    Ok(Ok(p)) => p,
+                    Ok(Err(_)) => return Err(shared.lost()),
+                    Err(_) => return Err(Error::Timeout(timeout)),
+                }
+            }
+        };
         // If this future is dropped while waiting for a writer slot, the
         // permit goes back to the semaphore: credits never leak.
-        let slot = match tokio::time::timeout(timeout, self.tx.reserve()).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(_)) => return Err(shared.lost()),
-            Err(_) => return Err(Error::Timeout(timeout)),
+        let slot = match self.tx.try_reserve() {
+            Ok(s) => s,
+            Err(mpsc::error::TrySendError::Closed(())) => return Err(shared.lost()),
+            Err(mpsc::error::TrySendError::Full(())) => {
+                match tokio::time::timeout(timeout, self.tx.reserve()).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(_)) => return Err(shared.lost()),
+                    Err(_) => return Err(Error::Timeout(timeout)),
+                }
+            }
         };
         credits.forget();
         // Given back when the final reply arrives (route) or the wait is abandoned (forget).
