@@ -123,7 +123,7 @@ impl DualFile {
                 }
             }
         }
-        let mut buf = vec![0u8; len];
+        let mut buf = super::pool::take_buf(len);
         let n = read_full(&self.buffered, &mut buf, offset)?;
         buf.truncate(n);
         Ok(buf)

@@ -316,6 +316,16 @@ impl Reader {
         dispatch!(self, r => r.read_at(offset, len).await)
     }
 
+    /// Hands back a block returned by [`Self::read_at`] once it is written,
+    /// so its buffer can be reused (local reads; SMB buffers are pooled by
+    /// smb-core when dropped).
+    pub fn recycle(&self, data: Bytes) {
+        match self {
+            Self::Local(_) => pool::give_buf(data),
+            Self::Smb(_) => drop(data),
+        }
+    }
+
     /// Closes the handle (SMB) or drops it (local).
     pub async fn close(&self) -> OpResult<()> {
         dispatch!(self, r => r.close().await)
