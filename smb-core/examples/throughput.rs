@@ -11,6 +11,7 @@
 //!   --server-sign    start the fixture with `server signing = mandatory`
 //!   --only LIST      comma list of read,write,small,smbclient (default all)
 //!   --reps R         repeat each measurement R times (default 1)
+//!   --inline-write   download: pwrite on the runtime thread, not spawn_blocking
 //!   --discard        small files: do not write them locally (smb-core's own cost)
 //!   --credits N      ClientConfig::credit_target (default: the library's)
 //!   --io-kib N       ClientConfig::max_io_size in KiB (default 8192)
@@ -49,6 +50,7 @@ struct Opts {
     io_kib: u32,
     discard: bool,
     credits: u16,
+    inline_write: bool,
 }
 
 fn parse() -> Opts {
@@ -65,6 +67,7 @@ fn parse() -> Opts {
         io_kib: 8192,
         discard: false,
         credits: ClientConfig::default().credit_target,
+        inline_write: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -80,6 +83,7 @@ fn parse() -> Opts {
             "--only" => o.only = val(),
             "--sign" => o.sign = true,
             "--discard" => o.discard = true,
+            "--inline-write" => o.inline_write = true,
             "--credits" => o.credits = val().parse().expect("number"),
             "--server-sign" => o.server_sign = true,
             other => panic!("unknown option {other}"),
@@ -197,7 +201,7 @@ async fn connect(port: u16, sign: bool, io_kib: u32, credits: u16) -> Tree {
     session.tree_connect(SHARE).await.expect("tree connect")
 }
 
-async fn download(tree: &Tree, name: &str, dest: &Path, window: usize) -> u64 {
+async fn download(tree: &Tree, name: &str, dest: &Path, window: usize, inline: bool) -> u64 {
     let f = tree.open(name, &OpenOptions::read()).await.expect("open");
     let size = f.info().size;
     let chunk = u64::from(tree.session().client().negotiated().max_read_size);
@@ -214,10 +218,15 @@ async fn download(tree: &Tree, name: &str, dest: &Path, window: usize) -> u64 {
             jobs.spawn(async move {
                 let data = f.read_at(off, len).await.expect("read_at");
                 assert_eq!(data.len(), len as usize, "short read");
-                tokio::task::spawn_blocking(move || out.write_all_at(&data, off))
-                    .await
-                    .expect("join")
-                    .expect("write dest");
+                if inline {
+                    // tmpfs: a page-cache copy that does not block for long.
+                    out.write_all_at(&data, off).expect("write dest");
+                } else {
+                    tokio::task::spawn_blocking(move || out.write_all_at(&data, off))
+                        .await
+                        .expect("join")
+                        .expect("write dest");
+                }
                 u64::from(len)
             });
         }
@@ -453,7 +462,14 @@ async fn main() {
     for _ in 0..o.reps {
         if has("read") {
             let m = Meter::start();
-            let n = download(&tree, "big", &shm.join("smbcore-big"), o.window).await;
+            let n = download(
+                &tree,
+                "big",
+                &shm.join("smbcore-big"),
+                o.window,
+                o.inline_write,
+            )
+            .await;
             m.report("smb-core read", n, 0);
         }
         if has("write") {

@@ -227,6 +227,12 @@ impl File {
 
     /// Reads up to `len` bytes at `offset` (one READ; `len` is capped at MaxReadSize).
     /// Returns fewer bytes at end of file and an empty buffer at or past it.
+    ///
+    /// The data is a slice of the buffer the socket was read into (no copy
+    /// in smb-core); that buffer goes back to the connection's pool when
+    /// the last slice is dropped. For full speed keep several reads of
+    /// `max_read_size` in flight on the handle (4 at loopback, more with
+    /// latency; see [`Client::max_bytes_in_flight`](crate::Client::max_bytes_in_flight)).
     pub async fn read_at(&self, offset: u64, len: u32) -> Result<Bytes> {
         let tree = &self.inner.tree;
         let len = len.min(tree.session().client().inner.info.max_read_size);
