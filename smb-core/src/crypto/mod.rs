@@ -56,7 +56,12 @@
 //! of samples), 0.81 CPU-s/GB with the GCM-open check. Before either, the
 //! verify copied each 8 MiB response into a fresh `Vec` (page faults) and
 //! ran ring's AAD path. [`Signer::sign_parts`] signs a WRITE's header and
-//! payload without joining them (streaming HMAC/CMAC/GHASH).
+//! payload without joining them (streaming HMAC/CMAC); a GMAC signature of
+//! 16 KiB or more is computed by sealing a scratch copy twice with ring
+//! (the second seal turns `M xor KS` back into M as ciphertext, so ring's
+//! fast GHASH runs over M; GHASH linearity maps that tag to the GMAC tag):
+//! signed 2 GiB upload 1.17-1.21 -> 0.87-0.95 CPU-s/GB (`--only write
+//! --sign`; unsigned: 0.53-0.63).
 //!
 //! Key material: [`SessionKeys`] and the NTLM keys are zeroized on drop; the
 //! expanded key schedules inside ring and RustCrypto cipher objects
