@@ -400,8 +400,17 @@ async fn remove_tree(dst: &Backend, rel: &str) -> Result<(), OpError> {
 }
 
 /// Builds the runtime and runs.
+///
+/// One async thread: the network side (smb-core's reader and writer tasks,
+/// the job state machines, READ verification) is mostly waiting and cheap
+/// per byte, while the heavy copies run in the kernel — socket receive on
+/// this thread, big-block file writes on the local I/O pool's threads. A
+/// multi-thread runtime cost a futex wake-up per cross-thread hand-off:
+/// 10,000 small files made 24,262 futex calls with 2 workers against 310
+/// here, and client CPU fell from 0.81-0.88 s to 0.54-0.66 s; the 2 GiB
+/// download from 0.78-2.07 s/GB to 0.63-0.68 (signed: 0.89-1.19 -> 0.80-1.04).
 pub fn block_on(opts: Options) -> Result<u8, Failure> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_keep_alive(Duration::from_secs(5))
         .build()
