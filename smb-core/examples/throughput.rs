@@ -525,4 +525,9 @@ async fn main() {
     for p in ["smbcore-big", "smbclient-big"] {
         let _ = fs::remove_file(shm.join(p));
     }
+    // The fixture's server (and its temp dir) outlive main: leave no copies.
+    for p in ["big", "big-up", "big-up2"] {
+        let _ = fs::remove_file(share.join(p));
+    }
+    let _ = fs::remove_dir_all(share.join("small"));
 }
