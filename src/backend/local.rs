@@ -255,7 +255,7 @@ impl LocalFs {
         blocking(move || Ok(entry(name, &fs::metadata(p)?))).await
     }
 
-    /// Reads a whole small file (inline up to [`INLINE_MAX`], else in one pool call).
+    /// Reads a whole small file (inline up to 128 KiB, else in one pool call).
     pub async fn read_whole(&self, rel: &str, size: u64) -> OpResult<Bytes> {
         let p = self.path(rel);
         let len = usize::try_from(size).unwrap_or(usize::MAX);
