@@ -198,7 +198,7 @@ impl Samba {
             let mut child = child;
             match wait_ready(&mut child, port, &dir, Duration::from_secs(30)) {
                 Ok(()) => {
-                    let watchdog = spawn_watchdog(child.id()).ok();
+                    let watchdog = spawn_watchdog(child.id(), &dir).ok();
                     return Ok(Self {
                         dir,
                         port,
@@ -586,17 +586,21 @@ fn set_password(conf: &Path) -> Result<(), String> {
 }
 
 /// A shell process that waits for this test process to exit, then kills smbd
-/// and its children. It covers the shared instances that are never dropped.
-fn spawn_watchdog(smbd_pid: u32) -> io::Result<Child> {
+/// and its children and removes the fixture's temp dir (config, state and the
+/// shares' data). It covers the shared instances, which are never dropped.
+fn spawn_watchdog(smbd_pid: u32, dir: &Path) -> io::Result<Child> {
     let me = std::process::id();
     let script = format!(
         "while kill -0 {me} 2>/dev/null; do sleep 0.5; done; \
          for c in $(cat /proc/{smbd_pid}/task/*/children 2>/dev/null); do kill -TERM $c 2>/dev/null; done; \
-         kill -TERM {smbd_pid} 2>/dev/null; sleep 2; kill -KILL {smbd_pid} 2>/dev/null; exit 0"
+         kill -TERM {smbd_pid} 2>/dev/null; sleep 2; kill -KILL {smbd_pid} 2>/dev/null; \
+         rm -rf -- \"$1\"; exit 0"
     );
     Command::new("sh")
         .arg("-c")
         .arg(script)
+        .arg("smbcp-fixture-watchdog")
+        .arg(dir)
         .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
