@@ -80,8 +80,12 @@ fn entry(name: String, md: &fs::Metadata) -> Entry {
     }
 }
 
-/// Opens with `O_DIRECT` where the platform and file system allow it.
-fn open_direct(path: &Path, write: bool) -> Option<fs::File> {
+/// With `--unbuffered`, a second handle opened with `O_DIRECT` where the
+/// platform and file system allow it; `None` otherwise.
+fn open_direct(path: &Path, unbuffered: bool, write: bool) -> Option<fs::File> {
+    if !unbuffered {
+        return None;
+    }
     #[cfg(target_os = "linux")]
     {
         fs::OpenOptions::new()
@@ -280,11 +284,7 @@ impl LocalFs {
         let unbuffered = self.unbuffered;
         let file = blocking(move || {
             let buffered = fs::File::open(&p)?;
-            let direct = if unbuffered {
-                open_direct(&p, false)
-            } else {
-                None
-            };
+            let direct = open_direct(&p, unbuffered, false);
             Ok(DualFile { buffered, direct })
         })
         .await?;
@@ -306,11 +306,7 @@ impl LocalFs {
                 .truncate(true)
                 .open(&p2)?;
             buffered.set_len(size)?;
-            let direct = if unbuffered {
-                open_direct(&p2, true)
-            } else {
-                None
-            };
+            let direct = open_direct(&p2, unbuffered, true);
             Ok(DualFile { buffered, direct })
         })
         .await?;
