@@ -10,13 +10,14 @@ use std::time::Duration;
 use delay_proxy::{resolve, spawn, Config, DEFAULT_CHUNK, DEFAULT_MAX_IN_FLIGHT};
 
 const USAGE: &str = "usage: delay-proxy --upstream HOST:PORT [--listen HOST:PORT] [--delay-ms MS]
-                   [--chunk-kib N] [--max-in-flight-mib N] [--verbose]
+                   [--chunk-kib N] [--max-in-flight-mib N] [--copy] [--verbose]
 
   --listen             address to accept on (default 127.0.0.1:0; printed as LISTENING <addr>)
   --upstream           address every connection is forwarded to
   --delay-ms           one-way delay added to EACH direction, in ms (fractions allowed; default 0)
-  --chunk-kib          maximum bytes per socket read (default 256)
+  --chunk-kib          maximum bytes per socket read or splice (default 1024)
   --max-in-flight-mib  maximum bytes held per direction per connection (default 64)
+  --copy               move bytes with read + write instead of splice(2) (for comparison)
   --verbose            log connections and byte counts to stderr";
 
 fn main() -> ExitCode {
@@ -35,6 +36,7 @@ fn run() -> Result<(), String> {
     let mut delay_ms = 0.0_f64;
     let mut chunk = DEFAULT_CHUNK;
     let mut max_in_flight = DEFAULT_MAX_IN_FLIGHT;
+    let mut zero_copy = true;
     let mut verbose = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -56,6 +58,7 @@ fn run() -> Result<(), String> {
             "--max-in-flight-mib" => {
                 max_in_flight = parse::<usize>(&value()?, "--max-in-flight-mib")? << 20;
             }
+            "--copy" => zero_copy = false,
             "--verbose" | "-v" => verbose = true,
             "--help" | "-h" => {
                 println!("{USAGE}");
@@ -74,6 +77,7 @@ fn run() -> Result<(), String> {
         delay: Duration::from_secs_f64(delay_ms / 1000.0),
         chunk: chunk.max(1024),
         max_in_flight,
+        zero_copy,
         verbose,
     };
     let (local, _stats) = spawn(&listen, cfg).map_err(|e| format!("listen {listen}: {e}"))?;
