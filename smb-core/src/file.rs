@@ -195,6 +195,58 @@ impl Drop for FileInner {
 const COPYCHUNK_MAX_CHUNKS: usize = 16;
 const COPYCHUNK_MAX_CHUNK: u32 = 1024 * 1024;
 
+/// [`File::read_at_into`] writes replies up to this size on the calling
+/// task; larger ones on tokio's blocking pool.
+const INLINE_WRITE_MAX: usize = 128 * 1024;
+
+fn more_than_asked() -> Error {
+    Error::Decode(crate::wire::DecodeError::new("read: more data than asked"))
+}
+
+/// Writes all of `buf` into `f` at `off` without moving its cursor.
+fn write_all_at(f: &std::fs::File, buf: &[u8], off: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::write_all_at(f, buf, off)
+    }
+    #[cfg(windows)]
+    {
+        let (mut buf, mut off) = (buf, off);
+        while !buf.is_empty() {
+            match std::os::windows::fs::FileExt::seek_write(f, buf, off)? {
+                0 => return Err(std::io::ErrorKind::WriteZero.into()),
+                n => {
+                    buf = &buf[n..];
+                    off += n as u64;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Fills `buf` from `f` at `off`; a file that ends first is an error.
+fn read_exact_at(f: &std::fs::File, buf: &mut [u8], off: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(f, buf, off)
+    }
+    #[cfg(windows)]
+    {
+        let (mut buf, mut off) = (buf, off);
+        while !buf.is_empty() {
+            match std::os::windows::fs::FileExt::seek_read(f, buf, off)? {
+                0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                n => {
+                    buf = &mut buf[n..];
+                    off += n as u64;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl File {
     pub(crate) fn new(tree: Tree, file_id: FileId, info: FileInfo, unbuffered: bool) -> Self {
         Self {
@@ -234,10 +286,29 @@ impl File {
     /// `max_read_size` in flight on the handle (4 at loopback, more with
     /// latency; see [`Client::max_bytes_in_flight`](crate::Client::max_bytes_in_flight)).
     pub async fn read_at(&self, offset: u64, len: u32) -> Result<Bytes> {
+        let Some(req) = self.read_request(offset, len) else {
+            return Ok(Bytes::new());
+        };
+        let len = req.expect_len;
+        let resp = self.inner.tree.call1(req).await?;
+        if resp.header.status == NtStatus::END_OF_FILE {
+            return Ok(Bytes::new());
+        }
+        resp.check(&[])?;
+        let (off, n) = wio::decode_read(&resp.msg)?;
+        if n > len {
+            return Err(more_than_asked());
+        }
+        Ok(resp.msg.slice(off..off + n))
+    }
+
+    /// A READ of up to `len` bytes at `offset` (capped at MaxReadSize;
+    /// `expect_len` is the capped length); `None` when that is zero.
+    fn read_request(&self, offset: u64, len: u32) -> Option<crate::conn::Outgoing> {
         let tree = &self.inner.tree;
         let len = len.min(tree.session().client().inner.info.max_read_size);
         if len == 0 {
-            return Ok(Bytes::new());
+            return None;
         }
         let flags = if self.inner.unbuffered && self.dialect() >= Dialect::SMB3_0_2 {
             wio::READFLAG_UNBUFFERED
@@ -248,18 +319,91 @@ impl File {
         wio::encode_read(&mut w, self.inner.file_id, offset, len, flags);
         let mut req = tree.outgoing(Command::READ, w);
         req.expect_len = len as usize;
-        let resp = tree.call1(req).await?;
+        Some(req)
+    }
+
+    /// WRITE flags for this handle (`unbuffered`: write-through, unbuffered).
+    fn write_flags(&self) -> u32 {
+        let d = self.dialect();
+        let mut flags = 0;
+        if self.inner.unbuffered {
+            if d >= Dialect::SMB2_1 {
+                flags |= wio::WRITEFLAG_WRITE_THROUGH;
+            }
+            if d >= Dialect::SMB3_0_2 {
+                flags |= wio::WRITEFLAG_UNBUFFERED;
+            }
+        }
+        flags
+    }
+
+    /// True when [`read_at_into`](Self::read_at_into) and
+    /// [`write_at_from`](Self::write_at_from) move data between the socket
+    /// and a local file without copying it through memory: on Linux, when
+    /// this handle's messages are neither signed nor encrypted (signed or
+    /// encrypted data must pass through memory to be signed or checked).
+    pub fn reads_into_files_directly(&self) -> bool {
+        self.inner.tree.reads_into_files_directly()
+    }
+
+    /// Reads up to `len` bytes at `offset` (one READ, capped at MaxReadSize)
+    /// and writes them into `dest` at `dest_offset`; returns how many bytes
+    /// that was (fewer at end of file, 0 at or past it).
+    ///
+    /// When [`reads_into_files_directly`](Self::reads_into_files_directly),
+    /// the connection's reader moves the payload socket → pipe → `dest` with
+    /// `splice(2)`: the kernel copies each byte once, into `dest`'s page
+    /// cache, and nothing passes through user space. Otherwise (and for a
+    /// reply that is small, signed or encrypted) the data is received into
+    /// memory, checked, and written with a positional write. `dest` must be
+    /// open for writing and not in append mode; with `O_DIRECT`, offsets and
+    /// lengths must suit the device. A failed write into `dest` is
+    /// [`Error::Io`]; the connection stays usable.
+    pub async fn read_at_into(
+        &self,
+        offset: u64,
+        len: u32,
+        dest: &Arc<std::fs::File>,
+        dest_offset: u64,
+    ) -> Result<u32> {
+        let Some(mut req) = self.read_request(offset, len) else {
+            return Ok(0);
+        };
+        let len = req.expect_len;
+        if self.reads_into_files_directly() {
+            req.sink = Some(crate::conn::Sink {
+                file: Arc::clone(dest),
+                offset: dest_offset,
+                max_len: len,
+            });
+        }
+        let resp = self.inner.tree.call1(req).await?;
         if resp.header.status == NtStatus::END_OF_FILE {
-            return Ok(Bytes::new());
+            return Ok(0);
         }
         resp.check(&[])?;
-        let (off, n) = wio::decode_read(&resp.msg)?;
-        if n > len as usize {
-            return Err(Error::Decode(crate::wire::DecodeError::new(
-                "read: more data than asked",
-            )));
-        }
-        Ok(resp.msg.slice(off..off + n))
+        let n = match resp.spliced {
+            Some(n) => n,
+            None => {
+                let (off, n) = wio::decode_read(&resp.msg)?;
+                if n > len {
+                    return Err(more_than_asked());
+                }
+                let data = resp.msg.slice(off..off + n);
+                let dest = Arc::clone(dest);
+                let write = move || write_all_at(&dest, &data, dest_offset);
+                if n > INLINE_WRITE_MAX {
+                    tokio::task::spawn_blocking(write)
+                        .await
+                        .map_err(|e| Error::Io(Arc::new(std::io::Error::other(e))))?
+                } else {
+                    write()
+                }
+                .map_err(|e| Error::Io(Arc::new(e)))?;
+                n
+            }
+        };
+        u32::try_from(n).map_err(|_| more_than_asked())
     }
 
     /// Writes `data` at `offset` (one WRITE; `data.len()` must be ≤ MaxWriteSize).
@@ -276,20 +420,61 @@ impl File {
                     data.len()
                 ))
             })?;
-        let d = self.dialect();
-        let mut flags = 0;
-        if self.inner.unbuffered {
-            if d >= Dialect::SMB2_1 {
-                flags |= wio::WRITEFLAG_WRITE_THROUGH;
-            }
-            if d >= Dialect::SMB3_0_2 {
-                flags |= wio::WRITEFLAG_UNBUFFERED;
-            }
-        }
         let mut w = new_message();
-        wio::encode_write(&mut w, self.inner.file_id, offset, len, flags);
+        wio::encode_write(&mut w, self.inner.file_id, offset, len, self.write_flags());
         let mut req = tree.outgoing(Command::WRITE, w);
         req.payload = Some(data);
+        let resp = tree.call1(req).await?;
+        resp.check(&[])?;
+        Ok(wio::decode_write(&resp.msg)?)
+    }
+
+    /// Writes `len` bytes of the local file `src`, from `src_offset`, at
+    /// `offset` (one WRITE; `len` must be ≤ MaxWriteSize); returns the count
+    /// the server wrote.
+    ///
+    /// When [`reads_into_files_directly`](Self::reads_into_files_directly)
+    /// (Linux, neither signed nor encrypted), the connection's writer moves
+    /// the data file → pipe → socket with `splice(2)`: nothing is copied in
+    /// user space. Otherwise the range is read into memory first (on tokio's
+    /// blocking pool) and sent like [`write_at`](Self::write_at). If `src`
+    /// cannot supply `len` bytes (an I/O error, or it is shorter), the call
+    /// fails with [`Error::Io`] even though the server may have written
+    /// something: treat the remote range as garbage.
+    pub async fn write_at_from(
+        &self,
+        offset: u64,
+        len: u32,
+        src: &Arc<std::fs::File>,
+        src_offset: u64,
+    ) -> Result<u32> {
+        if !self.reads_into_files_directly() {
+            let f = Arc::clone(src);
+            let data = tokio::task::spawn_blocking(move || {
+                let mut buf = vec![0u8; len as usize];
+                read_exact_at(&f, &mut buf, src_offset).map(|()| buf)
+            })
+            .await
+            .map_err(|e| Error::Io(Arc::new(std::io::Error::other(e))))?
+            .map_err(|e| Error::Io(Arc::new(e)))?;
+            return self.write_at(offset, Bytes::from(data)).await;
+        }
+        let tree = &self.inner.tree;
+        let max = tree.session().client().inner.info.max_write_size;
+        if len > max {
+            return Err(Error::InvalidArgument(format!(
+                "write of {len} bytes exceeds MaxWriteSize {max}"
+            )));
+        }
+        let mut w = new_message();
+        wio::encode_write(&mut w, self.inner.file_id, offset, len, self.write_flags());
+        let mut req = tree.outgoing(Command::WRITE, w);
+        req.source = Some(crate::conn::Source {
+            file: Arc::clone(src),
+            offset: src_offset,
+            len: len as usize,
+            error: Arc::default(),
+        });
         let resp = tree.call1(req).await?;
         resp.check(&[])?;
         Ok(wio::decode_write(&resp.msg)?)

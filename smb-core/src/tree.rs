@@ -173,6 +173,14 @@ impl Tree {
         Outgoing::new(command, msg, self.inner.session.id(), self.inner.id)
     }
 
+    /// True when [`File::read_at_into`] on this tree moves READ data from
+    /// the socket into a local file without copying it through memory: on
+    /// Linux, when the tree's messages are neither signed nor encrypted.
+    pub fn reads_into_files_directly(&self) -> bool {
+        let sec = self.security();
+        cfg!(target_os = "linux") && sec.signer.is_none() && sec.cipher.is_none()
+    }
+
     pub(crate) fn security(&self) -> Security {
         self.inner.session.security(self.inner.encrypt)
     }

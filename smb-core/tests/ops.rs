@@ -556,3 +556,146 @@ async fn credit_target_caps_bytes_in_flight() {
     assert_eq!(client.credits_in_flight(), 0);
     f.close().await.unwrap();
 }
+
+/// `read_at_into`: READ data straight into a local file (spliced on Linux
+/// when unsigned; from memory when signed), many reads in flight, the tail
+/// at end of file, a failing destination, and the connection still in
+/// frame afterwards.
+#[tokio::test]
+async fn read_at_into_local_files() {
+    const MIB: usize = 1 << 20;
+    let samba = Samba::shared();
+    let (dir, local) = samba.unique_dir(SHARE, "read_into");
+    // 40 MiB + 12345 bytes: full 8 MiB reads, a short tail, and a small one.
+    let size = 40 * MIB + 12_345;
+    let data = pattern(size, 21);
+    std::fs::write(local.join("src.bin"), &data).unwrap();
+    smb_fixture::chown_to_user(&local).unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+
+    for sign in [false, true] {
+        let mut cfg = ClientConfig::default();
+        cfg.sign = sign;
+        let (client, _, tree) = connect_with(samba, SHARE, cfg).await;
+        let file = tree
+            .open(&format!("{dir}/src.bin"), &OpenOptions::read())
+            .await
+            .unwrap();
+        assert_eq!(
+            file.reads_into_files_directly(),
+            cfg!(target_os = "linux") && !sign
+        );
+        let out_path = out_dir.path().join(format!("out-{sign}"));
+        let out = Arc::new(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&out_path)
+                .unwrap(),
+        );
+        let max = client.negotiated().max_read_size as usize;
+        let block = max.min(8 * MIB);
+        // Destination offset shifted by 100 bytes: data lands where asked.
+        let reads = (0..size.div_ceil(block)).map(|i| {
+            let (file, out) = (file.clone(), Arc::clone(&out));
+            async move {
+                let off = (i * block) as u64;
+                let n = file
+                    .read_at_into(off, block as u32, &out, off + 100)
+                    .await
+                    .unwrap();
+                (i, n as usize)
+            }
+        });
+        for (i, n) in futures_join(reads).await {
+            assert_eq!(n, block.min(size - i * block), "read {i}");
+        }
+        // A small read (under the splice threshold) and reads at/past the end.
+        let tail_at = (size + 100) as u64;
+        let n = file.read_at_into(5, 1000, &out, tail_at).await.unwrap();
+        assert_eq!(n, 1000);
+        assert_eq!(
+            file.read_at_into(size as u64, 10, &out, 0).await.unwrap(),
+            0
+        );
+        let got = std::fs::read(&out_path).unwrap();
+        assert_eq!(got.len(), size + 1100);
+        assert!(got[..100].iter().all(|b| *b == 0));
+        assert!(
+            got[100..size + 100] == data[..],
+            "sign={sign}: data differs"
+        );
+        assert!(got[size + 100..] == data[5..1005]);
+
+        // A destination that cannot be written: an I/O error for that read
+        // only; the payload is consumed and the next reads work.
+        let ro = Arc::new(std::fs::File::open(&out_path).unwrap());
+        let err = file
+            .read_at_into(0, block as u32, &ro, 0)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, smb_core::Error::Io(_)), "{err:?}");
+        let again = file.read_at(MIB as u64, MIB as u32).await.unwrap();
+        assert!(again[..] == data[MIB..2 * MIB]);
+        file.close().await.unwrap();
+        assert_eq!(client.credits_in_flight(), 0);
+    }
+}
+
+/// `write_at_from`: WRITE data taken from a local file (spliced on Linux
+/// when unsigned; through memory when signed), many writes in flight, and
+/// a source too short: an error for that write, zeros on the wire, and the
+/// connection still in frame afterwards.
+#[tokio::test]
+async fn write_at_from_local_files() {
+    const MIB: usize = 1 << 20;
+    let samba = Samba::shared();
+    let (dir, local) = samba.unique_dir(SHARE, "write_from");
+    let size = 30 * MIB + 4321;
+    let data = pattern(size, 33);
+    let src_dir = tempfile::tempdir().unwrap();
+    let src_path = src_dir.path().join("src.bin");
+    std::fs::write(&src_path, &data).unwrap();
+    let src = Arc::new(std::fs::File::open(&src_path).unwrap());
+
+    for sign in [false, true] {
+        let mut cfg = ClientConfig::default();
+        cfg.sign = sign;
+        let (client, _, tree) = connect_with(samba, SHARE, cfg).await;
+        let name = format!("{dir}/up-{sign}");
+        let file = tree
+            .open(&name, &OpenOptions::create_write())
+            .await
+            .unwrap();
+        let block = (client.negotiated().max_write_size as usize).min(8 * MIB);
+        let writes = (0..size.div_ceil(block)).map(|i| {
+            let (file, src) = (file.clone(), Arc::clone(&src));
+            async move {
+                let off = i * block;
+                let len = block.min(size - off) as u32;
+                let n = file
+                    .write_at_from(off as u64, len, &src, off as u64)
+                    .await
+                    .unwrap();
+                assert_eq!(n, len, "write {i}");
+            }
+        });
+        futures_join(writes).await;
+        // Past the end of the source: an error, whatever the server did.
+        let err = file
+            .write_at_from(size as u64, MIB as u32, &src, (size - 100) as u64)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, smb_core::Error::Io(_)), "{err:?}");
+        // The stream stayed in frame: a normal write and read still work.
+        file.write_at(0, Bytes::from(data[..4096].to_vec()))
+            .await
+            .unwrap();
+        file.close().await.unwrap();
+        let got = std::fs::read(local.join(format!("up-{sign}"))).unwrap();
+        assert!(got[..size] == data[..], "sign={sign}: data differs");
+        assert_eq!(client.credits_in_flight(), 0);
+    }
+}

@@ -50,7 +50,8 @@ pub struct LocalWriter {
 /// A buffered handle, plus an `O_DIRECT` one when asked for and available.
 #[derive(Debug)]
 struct DualFile {
-    buffered: fs::File,
+    /// Shared so SMB reads can write into it directly (`read_at_into`).
+    buffered: Arc<fs::File>,
     direct: Option<fs::File>,
 }
 
@@ -219,6 +220,11 @@ impl LocalFs {
         Self { root, unbuffered }
     }
 
+    /// `--unbuffered` asked for (`O_DIRECT` where the file system takes it).
+    pub fn unbuffered(&self) -> bool {
+        self.unbuffered
+    }
+
     fn path(&self, rel: &str) -> PathBuf {
         if rel.is_empty() {
             self.root.clone()
@@ -283,7 +289,7 @@ impl LocalFs {
         let p = self.path(rel);
         let unbuffered = self.unbuffered;
         let file = blocking(move || {
-            let buffered = fs::File::open(&p)?;
+            let buffered = Arc::new(fs::File::open(&p)?);
             let direct = open_direct(&p, unbuffered, false);
             Ok(DualFile { buffered, direct })
         })
@@ -307,7 +313,10 @@ impl LocalFs {
                 .open(&p2)?;
             buffered.set_len(size)?;
             let direct = open_direct(&p2, unbuffered, true);
-            Ok(DualFile { buffered, direct })
+            Ok(DualFile {
+                buffered: Arc::new(buffered),
+                direct,
+            })
         })
         .await?;
         Ok(LocalWriter {
@@ -403,6 +412,16 @@ impl LocalFs {
 }
 
 impl LocalReader {
+    /// The buffered handle, for a writer that reads from it itself
+    /// ([`SmbWriter::write_from`](super::smb::SmbWriter::write_from));
+    /// `None` with `--unbuffered` in effect.
+    pub fn direct_source(&self) -> Option<Arc<fs::File>> {
+        self.file
+            .direct
+            .is_none()
+            .then(|| Arc::clone(&self.file.buffered))
+    }
+
     /// Positional read.
     pub async fn read_at(&self, offset: u64, len: u32) -> OpResult<Bytes> {
         let f = self.file.clone();
@@ -416,6 +435,17 @@ impl LocalReader {
 }
 
 impl LocalWriter {
+    /// The buffered handle, for a reader that writes into it itself
+    /// ([`SmbReader::read_into`](super::smb::SmbReader::read_into)); `None`
+    /// with `--unbuffered` in effect (`O_DIRECT` writes go through aligned
+    /// buffers here).
+    pub fn direct_target(&self) -> Option<Arc<fs::File>> {
+        self.file
+            .direct
+            .is_none()
+            .then(|| Arc::clone(&self.file.buffered))
+    }
+
     /// Positional write of the whole buffer.
     pub async fn write_at(&self, offset: u64, data: Bytes) -> OpResult<()> {
         let f = self.file.clone();

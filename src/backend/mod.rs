@@ -217,6 +217,26 @@ macro_rules! dispatch {
 }
 
 impl Backend {
+    /// True when READ data from this (SMB) source can go straight into files
+    /// of the (local, buffered) destination `dst`, inside the kernel (see
+    /// [`smb::SmbReader::read_into`]).
+    pub fn reads_into_files_of(&self, dst: &Self) -> bool {
+        match (self, dst) {
+            (Self::Smb(s), Self::Local(d)) => s.reads_into_files_directly() && !d.unbuffered(),
+            _ => false,
+        }
+    }
+
+    /// True when data of this (local, buffered) source's files can go to
+    /// the (SMB) destination `dst` without passing through memory (see
+    /// [`smb::SmbWriter::write_from`]).
+    pub fn files_go_directly_to(&self, dst: &Self) -> bool {
+        match (self, dst) {
+            (Self::Local(s), Self::Smb(d)) => d.reads_into_files_directly() && !s.unbuffered(),
+            _ => false,
+        }
+    }
+
     /// Lists a directory (without `.` and `..`).
     pub async fn list_dir(&self, rel: &str) -> OpResult<Vec<Entry>> {
         dispatch!(self, b => b.list_dir(rel).await)

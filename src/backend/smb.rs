@@ -4,6 +4,7 @@
 //! compounds (`Tree::read_file`/`write_file`).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use bytes::Bytes;
@@ -12,7 +13,7 @@ use smb_core::{
 };
 use tokio::sync::Mutex;
 
-use super::{CommitError, Entry, OpResult};
+use super::{CommitError, Entry, OpError, OpResult};
 use crate::location::SmbLocation;
 
 /// A directory on a connected share.
@@ -227,6 +228,11 @@ impl SmbFs {
         Ok(self.tree.remove_dir(&self.path(rel)).await?)
     }
 
+    /// See [`SmbReader::reads_into_files_directly`].
+    pub fn reads_into_files_directly(&self) -> bool {
+        self.tree.reads_into_files_directly()
+    }
+
     /// Block size for big files: what one READ and one WRITE can carry.
     pub fn io_size(&self) -> u32 {
         self.max_read.min(self.max_write)
@@ -251,6 +257,38 @@ impl SmbReader {
         Ok(out.into())
     }
 
+    /// True when [`read_into`](Self::read_into) moves data into a local
+    /// file without copying it through memory (Linux, no signing or
+    /// encryption).
+    pub fn reads_into_files_directly(&self) -> bool {
+        self.file.reads_into_files_directly()
+    }
+
+    /// Reads `len` bytes at `offset` into `dest` at the same offset, in
+    /// MaxReadSize pieces; returns the count (short only at end of file).
+    /// A failed write into `dest` is an [`OpError::Io`].
+    pub async fn read_into(
+        &self,
+        offset: u64,
+        len: u32,
+        dest: &Arc<std::fs::File>,
+    ) -> OpResult<u32> {
+        let mut done = 0;
+        while done < len {
+            let at = offset + u64::from(done);
+            let n = self
+                .file
+                .read_at_into(at, (len - done).min(self.max_read), dest, at)
+                .await
+                .map_err(local_or_smb)?;
+            if n == 0 {
+                break;
+            }
+            done += n;
+        }
+        Ok(done)
+    }
+
     /// CLOSE.
     pub async fn close(&self) -> OpResult<()> {
         self.file.close().await?;
@@ -258,7 +296,53 @@ impl SmbReader {
     }
 }
 
+/// Maps a failure of the local side of a direct transfer (`smb_core::Error::Io`)
+/// to a plain I/O error, everything else to an SMB error.
+fn local_or_smb(e: smb_core::Error) -> OpError {
+    match e {
+        smb_core::Error::Io(io) => OpError::Io(
+            Arc::try_unwrap(io).unwrap_or_else(|a| std::io::Error::new(a.kind(), a.to_string())),
+        ),
+        e => OpError::Smb(e),
+    }
+}
+
 impl SmbWriter {
+    /// True when [`write_from`](Self::write_from) sends a local file's data
+    /// without copying it through memory (Linux, no signing or encryption).
+    pub fn writes_from_files_directly(&self) -> bool {
+        self.file.reads_into_files_directly()
+    }
+
+    /// Writes `len` bytes of the local file `src` at `offset` (same offset
+    /// in both), in MaxWriteSize pieces, resuming short writes. A failure
+    /// to read `src` is an [`OpError::Io`].
+    pub async fn write_from(
+        &self,
+        offset: u64,
+        len: u32,
+        src: &Arc<std::fs::File>,
+    ) -> OpResult<()> {
+        let mut done = 0u32;
+        while done < len {
+            let at = offset + u64::from(done);
+            let n = self
+                .file
+                .write_at_from(at, (len - done).min(self.max_write), src, at)
+                .await
+                .map_err(local_or_smb)?;
+            if n == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::WriteZero,
+                    "server wrote 0 bytes",
+                )
+                .into());
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
     /// Writes all of `data` at `offset` in MaxWriteSize pieces, resuming short writes.
     pub async fn write_at(&self, offset: u64, data: Bytes) -> OpResult<()> {
         let mut done = 0usize;

@@ -59,7 +59,15 @@ pub struct Engine {
     /// Bytes read and not yet written, in [`BUDGET_UNIT`]s: bounds memory
     /// whatever `--mt`, the file sizes and the block size are.
     budget: Arc<Semaphore>,
+    /// SMB ↔ local where data goes between socket and file inside the
+    /// kernel: files of [`DIRECT_MIN`] bytes and more take the block path.
+    direct: bool,
 }
+
+/// Smallest file that, when the kernel can move the data between socket and
+/// file, is copied with open + READs/WRITEs + close (a few round trips)
+/// instead of one compound with the data in memory.
+const DIRECT_MIN: u64 = 1 << 20;
 
 /// Unit of the byte budget.
 const BUDGET_UNIT: u64 = 64 * 1024;
@@ -118,6 +126,7 @@ impl Engine {
             },
             block,
             budget: Arc::new(Semaphore::new(budget_units(BUDGET_BYTES) as usize)),
+            direct: src.reads_into_files_of(&dst) || src.files_go_directly_to(&dst),
             src,
             dst,
             opts,
@@ -191,7 +200,7 @@ impl Engine {
         } else {
             job.src.size
         };
-        if size <= u64::from(self.block) {
+        if size <= u64::from(self.block) && !(self.direct && size >= DIRECT_MIN) {
             return self.copy_small(rel, &temp, size, times).await;
         }
         let reader = self
@@ -316,9 +325,20 @@ impl Engine {
         shared: &Arc<BlockState>,
         size: u64,
     ) -> BlockCtx {
+        // SMB ↔ local file: the data goes between socket and file inside the kernel.
+        let direct = match (reader, writer) {
+            (Reader::Smb(r), Writer::Local(w)) if r.reads_into_files_directly() => {
+                w.direct_target()
+            }
+            (Reader::Local(r), Writer::Smb(w)) if w.writes_from_files_directly() => {
+                r.direct_source()
+            }
+            _ => None,
+        };
         BlockCtx {
             reader: reader.clone(),
             writer: writer.clone(),
+            direct,
             shared: shared.clone(),
             stats: self.stats.clone(),
             cancelled: self.cancelled.clone(),
@@ -338,10 +358,17 @@ struct BlockState {
     error: Mutex<Option<StepError>>,
 }
 
+fn shrank() -> OpError {
+    OpError::Io(std::io::Error::other("source file shrank while copying"))
+}
+
 /// What a block worker needs.
 struct BlockCtx {
     reader: Reader,
     writer: Writer,
+    /// The local file an SMB reader writes into or an SMB writer reads
+    /// from itself.
+    direct: Option<Arc<std::fs::File>>,
     shared: Arc<BlockState>,
     stats: Arc<Stats>,
     cancelled: Arc<AtomicBool>,
@@ -386,16 +413,41 @@ impl BlockCtx {
     async fn one_block(&self, off: u64, len: u32) -> Result<(), StepError> {
         // Held until the block is written (the semaphore is never closed).
         let _budget = self.budget.acquire_many(budget_units(u64::from(len))).await;
+        if let Some(file) = &self.direct {
+            if let Some(l) = &self.limiter {
+                l.acquire(u64::from(len)).await;
+            }
+            match (&self.reader, &self.writer) {
+                (Reader::Smb(r), Writer::Local(_)) => {
+                    let n = r.read_into(off, len, file).await.map_err(|e| match e {
+                        // Only the local file write fails with a plain I/O error.
+                        OpError::Io(_) => ("write", e),
+                        e => ("read", e),
+                    })?;
+                    if n != len {
+                        return Err(("read", shrank()));
+                    }
+                }
+                (Reader::Local(_), Writer::Smb(w)) => {
+                    w.write_from(off, len, file).await.map_err(|e| match e {
+                        // Only the local file read fails with a plain I/O error.
+                        OpError::Io(_) => ("read", e),
+                        e => ("write", e),
+                    })?;
+                }
+                // `direct` is only set for the two pairs above.
+                _ => return Err(("copy", OpError::Io(std::io::Error::other("no direct path")))),
+            }
+            self.stats.bytes_moved.fetch_add(u64::from(len), Relaxed);
+            return Ok(());
+        }
         let data = self
             .reader
             .read_at(off, len)
             .await
             .map_err(|e| ("read", e))?;
         if data.len() != len as usize {
-            return Err((
-                "read",
-                OpError::Io(std::io::Error::other("source file shrank while copying")),
-            ));
+            return Err(("read", shrank()));
         }
         if let Some(l) = &self.limiter {
             l.acquire(u64::from(len)).await;

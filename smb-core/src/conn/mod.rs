@@ -66,10 +66,12 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinHandle;
+
+#[cfg(target_os = "linux")]
+mod splice;
 
 use crate::error::{Error, Result};
 use crate::proto::credit_charge;
@@ -77,6 +79,7 @@ use crate::wire::header::{
     self, Header, COMPRESSION_MAGIC, FLAG_RELATED, FLAG_SIGNED, HEADER_LEN, SMB1_MAGIC,
     TRANSFORM_MAGIC, UNSOLICITED_MESSAGE_ID,
 };
+use crate::wire::io as wio;
 use crate::wire::{Command, NtStatus, Writer};
 
 /// Signs and verifies single messages (MS-SMB2 3.1.4.1).
@@ -123,6 +126,26 @@ pub(crate) struct Outgoing {
     pub(crate) session_id: u64,
     /// A related compound element (uses the previous element's FileId).
     pub(crate) related: bool,
+    /// For a READ: where the response's data may be written directly (see
+    /// [`Sink`]); the response then carries only its fixed part.
+    pub(crate) sink: Option<Sink>,
+    /// For a WRITE: the data comes from this local file range instead of
+    /// `payload` (single, unsigned, unencrypted messages only).
+    pub(crate) source: Option<Source>,
+}
+
+/// A local file region a READ response's data goes to instead of memory.
+/// On Linux the reader task moves the payload of an unsigned, unencrypted,
+/// uncompounded READ response from the socket into the file with
+/// `splice(2)` (one kernel copy, none in user space); [`Response::spliced`]
+/// then says how many bytes went there. Any other response (signed,
+/// encrypted, too small, an error) arrives whole, as without a sink.
+#[derive(Clone, Debug)]
+pub(crate) struct Sink {
+    pub(crate) file: Arc<std::fs::File>,
+    pub(crate) offset: u64,
+    /// At most this many data bytes are accepted for the file.
+    pub(crate) max_len: usize,
 }
 
 impl Outgoing {
@@ -136,6 +159,8 @@ impl Outgoing {
             tree_id,
             session_id,
             related: false,
+            sink: None,
+            source: None,
         }
     }
 }
@@ -155,6 +180,9 @@ pub(crate) struct Response {
     pub(crate) msg: Bytes,
     /// It arrived inside a transform message.
     pub(crate) encrypted: bool,
+    /// A READ whose data went straight into the request's [`Sink`]: `msg`
+    /// holds the header and fixed part, and this many bytes were written.
+    pub(crate) spliced: Option<usize>,
 }
 
 impl Response {
@@ -179,6 +207,7 @@ struct Pending {
     extra: i64,
     interim: Arc<AtomicU64>,
     async_id: u64,
+    sink: Option<Sink>,
 }
 
 struct State {
@@ -206,6 +235,8 @@ struct Shared {
     request_timeout: Duration,
     stats_sent: AtomicU64,
     stats_received: AtomicU64,
+    /// Becomes true on failure: wakes the writer thread out of its waits.
+    closed: watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -231,6 +262,7 @@ impl Shared {
         }
         self.credits.close();
         self.in_flight_cap.close();
+        self.closed.send_replace(true);
         if first {
             tracing::debug!(%reason, "connection failed");
         }
@@ -255,22 +287,50 @@ impl Shared {
 }
 
 /// One frame's parts, written with one vectored write.
-type Frame = Vec<Bytes>;
+/// What the writer sends for one request or compound: the parts in order,
+/// then (for a WRITE whose data stays in a local file) the file range.
+struct Frame {
+    parts: Vec<Bytes>,
+    source: Option<Source>,
+}
+
+impl Frame {
+    fn bytes(parts: Vec<Bytes>) -> Self {
+        Self {
+            parts,
+            source: None,
+        }
+    }
+}
+
+/// A WRITE's data taken from a local file by the writer, not from memory.
+/// On Linux it moves file → pipe → socket with `splice(2)`: the socket
+/// takes the file's page-cache pages by reference, nothing is copied in
+/// user space. If the file cannot supply all `len` bytes (an I/O error, or
+/// it shrank), the writer still sends `len` bytes (zeros) to keep the
+/// stream in frame and records the error here; the request must then be
+/// treated as failed whatever the server answers.
+#[derive(Clone, Debug)]
+pub(crate) struct Source {
+    pub(crate) file: Arc<std::fs::File>,
+    pub(crate) offset: u64,
+    pub(crate) len: usize,
+    pub(crate) error: Arc<OnceLock<std::io::Error>>,
+}
 
 /// A connection: cheap handle over the shared state and the writer channel.
 #[derive(Debug)]
 pub(crate) struct Connection {
     shared: Arc<Shared>,
     tx: mpsc::Sender<Frame>,
-    tasks: [JoinHandle<()>; 2],
+    reader: JoinHandle<()>,
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
+        // The writer thread sees the failure (or the closed channel) and exits.
         self.shared.fail("connection dropped");
-        for t in &self.tasks {
-            t.abort();
-        }
+        self.reader.abort();
     }
 }
 
@@ -278,9 +338,21 @@ impl Drop for Connection {
 const MAX_FRAME: usize = 0x00FF_FFFF;
 
 impl Connection {
-    /// Starts the tasks on an existing stream.
-    pub(crate) fn start(stream: TcpStream, credit_target: u16, request_timeout: Duration) -> Self {
-        let (rd, wr) = stream.into_split();
+    /// Starts the reader task and the writer thread on an existing stream.
+    ///
+    /// The writer runs on a thread of its own (with its own single-threaded
+    /// runtime, on a duplicate of the socket), so sending — the socket copy
+    /// of signed or encrypted data, or the file reads behind a [`Source`] —
+    /// never holds up the reader or the caller's tasks, also when those run
+    /// on one thread.
+    pub(crate) fn start(
+        stream: TcpStream,
+        credit_target: u16,
+        request_timeout: Duration,
+    ) -> std::io::Result<Self> {
+        let std_stream = stream.into_std()?;
+        let for_writer = std_stream.try_clone()?;
+        let stream = TcpStream::from_std(std_stream)?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 next_message_id: 0,
@@ -297,15 +369,29 @@ impl Connection {
             request_timeout,
             stats_sent: AtomicU64::new(0),
             stats_received: AtomicU64::new(0),
+            closed: watch::channel(false).0,
         });
         let (tx, rx) = mpsc::channel::<Frame>(256);
-        let reader = tokio::spawn(reader_task(Arc::clone(&shared), rd));
-        let writer = tokio::spawn(writer_task(Arc::clone(&shared), wr, rx));
-        Self {
-            shared,
-            tx,
-            tasks: [reader, writer],
-        }
+        let w_shared = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name("smb-writer".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_io()
+                    .build();
+                let r = rt.and_then(|rt| {
+                    rt.block_on(async {
+                        let sock = TcpStream::from_std(for_writer)?;
+                        writer_task(Arc::clone(&w_shared), sock, rx).await;
+                        Ok(())
+                    })
+                });
+                if let Err(e) = r {
+                    w_shared.fail(&format!("starting the writer: {e}"));
+                }
+            })?;
+        let reader = tokio::spawn(reader_task(Arc::clone(&shared), stream));
+        Ok(Self { shared, tx, reader })
     }
 
     /// Enables multi-credit requests (after NEGOTIATE chose 2.1+ with LARGE_MTU).
@@ -373,7 +459,7 @@ impl Connection {
     /// preauth integrity hash).
     pub(crate) async fn call(
         &self,
-        reqs: Vec<Outgoing>,
+        mut reqs: Vec<Outgoing>,
         sec: &Security,
         hook: Option<SentHook<'_>>,
     ) -> Result<Vec<Response>> {
@@ -384,7 +470,9 @@ impl Connection {
             .iter()
             .map(|r| {
                 if large {
-                    let send = r.msg.len() - HEADER_LEN + r.payload.as_ref().map_or(0, Bytes::len);
+                    let send = r.msg.len() - HEADER_LEN
+                        + r.payload.as_ref().map_or(0, Bytes::len)
+                        + r.source.as_ref().map_or(0, |s| s.len);
                     usize::from(credit_charge(send.max(r.expect_len)))
                 } else {
                     1
@@ -457,6 +545,11 @@ impl Connection {
             .map_or(0, |old| (target - old).clamp(1 - first_charge, 8000));
 
         let n = reqs.len();
+        let mut sinks: Vec<Option<Sink>> = reqs.iter_mut().map(|r| r.sink.take()).collect();
+        let source_errors: Vec<_> = reqs
+            .iter()
+            .filter_map(|r| r.source.as_ref().map(|s| Arc::clone(&s.error)))
+            .collect();
         let mut receivers = Vec::with_capacity(n);
         let mut ids = Vec::with_capacity(n);
         {
@@ -474,6 +567,7 @@ impl Connection {
                         extra: if i == 0 { extra } else { 0 },
                         interim: Arc::clone(&interim),
                         async_id: 0,
+                        sink: sinks[i].take(),
                     },
                 );
                 receivers.push((rx, interim));
@@ -525,7 +619,7 @@ impl Connection {
             };
             match r {
                 Ok(resp) => {
-                    if let Err(e) = verify(&resp, sec) {
+                    if let Err(e) = verify_off_thread(resp.clone(), sec).await {
                         failure.get_or_insert(e);
                     }
                     out.push(resp);
@@ -538,6 +632,13 @@ impl Connection {
                     }
                 }
             }
+        }
+        if let Some(e) = source_errors.iter().find_map(|e| e.get()) {
+            // The server got zeros for some of the data: whatever it said,
+            // the write failed.
+            failure.get_or_insert_with(|| {
+                Error::Io(Arc::new(std::io::Error::new(e.kind(), e.to_string())))
+            });
         }
         match failure {
             Some(e) => Err(e),
@@ -607,9 +708,29 @@ fn cancel_frame(
         cipher.encrypt_in_place(&mut joined[4..])?;
         let prefix = length_prefix(joined.len() - 4)?;
         joined[..4].copy_from_slice(&prefix);
-        return Ok(vec![Bytes::from(joined)]);
+        return Ok(Frame::bytes(vec![Bytes::from(joined)]));
     }
-    Ok(vec![length_prefix(msg.len())?, Bytes::from(msg)])
+    Ok(Frame::bytes(vec![
+        length_prefix(msg.len())?,
+        Bytes::from(msg),
+    ]))
+}
+
+/// Signed messages at least this large (READ responses) are verified on
+/// tokio's blocking pool, so that with a single-threaded runtime large
+/// verifies still spread over the cores instead of queueing behind the
+/// reader and each other.
+const PARALLEL_VERIFY_MIN: usize = 256 * 1024;
+
+/// [`verify`], on the blocking pool for large signed messages.
+async fn verify_off_thread(resp: Response, sec: &Security) -> Result<()> {
+    if resp.msg.len() < PARALLEL_VERIFY_MIN || resp.encrypted || sec.signer.is_none() {
+        return verify(&resp, sec);
+    }
+    let sec = sec.clone();
+    tokio::task::spawn_blocking(move || verify(&resp, &sec))
+        .await
+        .map_err(|e| Error::Io(Arc::new(std::io::Error::other(e))))?
 }
 
 /// Checks a response's protection: encrypted responses need nothing more;
@@ -647,6 +768,7 @@ fn build_frame(
     let n = reqs.len();
     let mut plain: Vec<Bytes> = Vec::with_capacity(n * 2);
     let mut total = 0usize;
+    let mut file_part = None;
     for (i, req) in reqs.into_iter().enumerate() {
         let last = i + 1 == n;
         let charge = charges[i];
@@ -660,7 +782,16 @@ fn build_frame(
         }
         let mut msg = req.msg;
         let payload = req.payload;
-        let len = msg.len() + payload.as_ref().map_or(0, Bytes::len);
+        if let Some(src) = req.source {
+            if n != 1 || flags & FLAG_SIGNED != 0 || sec.cipher.is_some() || hook.is_some() {
+                return Err(Error::InvalidArgument(
+                    "file data can only follow a single unsigned, unencrypted message".into(),
+                ));
+            }
+            file_part = Some(src);
+        }
+        let file_len = file_part.as_ref().map_or(0, |s| s.len);
+        let len = msg.len() + payload.as_ref().map_or(0, Bytes::len) + file_len;
         let padded = if last { len } else { len.next_multiple_of(8) };
         let h = Header {
             credit_charge: if large {
@@ -699,6 +830,10 @@ fn build_frame(
                 plain.push(Bytes::from(bytes));
                 plain.push(p);
             }
+            None if file_len > 0 => {
+                total += bytes.len() + file_len;
+                plain.push(Bytes::from(bytes));
+            }
             p => {
                 if let Some(p) = p {
                     bytes.extend_from_slice(&p);
@@ -727,12 +862,15 @@ fn build_frame(
         cipher.encrypt_in_place(&mut joined[4..])?;
         let prefix = length_prefix(joined.len() - 4)?;
         joined[..4].copy_from_slice(&prefix);
-        return Ok(vec![Bytes::from(joined)]);
+        return Ok(Frame::bytes(vec![Bytes::from(joined)]));
     }
-    let mut frame = Vec::with_capacity(plain.len() + 1);
-    frame.push(length_prefix(total)?);
-    frame.extend(plain);
-    Ok(frame)
+    let mut parts = Vec::with_capacity(plain.len() + 1);
+    parts.push(length_prefix(total)?);
+    parts.extend(plain);
+    Ok(Frame {
+        parts,
+        source: file_part,
+    })
 }
 
 fn msg_into_vec(w: &mut Writer) -> Vec<u8> {
@@ -749,32 +887,56 @@ fn length_prefix(len: usize) -> Result<Bytes> {
     Ok(Bytes::copy_from_slice(&l.to_be_bytes()))
 }
 
-async fn writer_task(shared: Arc<Shared>, mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Frame>) {
+/// Sends frames in order; what is already queued goes out in one vectored
+/// write. Runs on the writer thread until the channel closes or the
+/// connection fails.
+async fn writer_task(shared: Arc<Shared>, mut sock: TcpStream, mut rx: mpsc::Receiver<Frame>) {
+    let mut closed = shared.closed.subscribe();
+    let mut pipe = SourcePipe::default();
     let mut batch: Vec<Bytes> = Vec::new();
-    while let Some(frame) = rx.recv().await {
-        batch.extend(frame);
-        // Coalesce what is already queued into one vectored write.
-        while batch.len() < 64 {
-            match rx.try_recv() {
-                Ok(f) => batch.extend(f),
-                Err(_) => break,
+    let work = async {
+        while let Some(frame) = rx.recv().await {
+            let mut source = frame.source;
+            batch.extend(frame.parts);
+            // Coalesce what is already queued, up to the next file range.
+            while source.is_none() && batch.len() < 64 {
+                match rx.try_recv() {
+                    Ok(f) => {
+                        batch.extend(f.parts);
+                        source = f.source;
+                    }
+                    Err(_) => break,
+                }
+            }
+            let mut n: usize = batch.iter().map(Bytes::len).sum();
+            write_all_vectored(&mut sock, &mut batch)
+                .await
+                .map_err(|e| format!("write failed: {e}"))?;
+            batch.clear();
+            if let Some(src) = source {
+                send_source(&sock, &mut pipe, &src).await?;
+                n += src.len;
+            }
+            shared.stats_sent.fetch_add(n as u64, Ordering::Relaxed);
+            if shared.failed.get().is_some() {
+                break;
             }
         }
-        let n: usize = batch.iter().map(Bytes::len).sum();
-        if let Err(e) = write_all_vectored(&mut wr, &mut batch).await {
-            shared.fail(&format!("write failed: {e}"));
-            return;
+        Ok::<(), String>(())
+    };
+    tokio::select! {
+        r = work => {
+            if let Err(e) = r {
+                shared.fail(&e);
+                return;
+            }
         }
-        shared.stats_sent.fetch_add(n as u64, Ordering::Relaxed);
-        batch.clear();
-        if shared.failed.get().is_some() {
-            break;
-        }
+        _ = closed.wait_for(|c| *c) => return,
     }
-    let _ = wr.shutdown().await;
+    let _ = sock.shutdown().await;
 }
 
-async fn write_all_vectored(wr: &mut OwnedWriteHalf, parts: &mut [Bytes]) -> std::io::Result<()> {
+async fn write_all_vectored(wr: &mut TcpStream, parts: &mut [Bytes]) -> std::io::Result<()> {
     let mut idx = 0;
     while idx < parts.len() {
         if parts[idx].is_empty() {
@@ -804,25 +966,153 @@ async fn write_all_vectored(wr: &mut OwnedWriteHalf, parts: &mut [Bytes]) -> std
     Ok(())
 }
 
-async fn reader_task(shared: Arc<Shared>, rd: OwnedReadHalf) {
+/// The writer's pipe for [`Source`] data (Linux), made on first use.
+#[derive(Default)]
+struct SourcePipe {
+    #[cfg(target_os = "linux")]
+    pipe: Option<std::result::Result<splice::Pipe, ()>>,
+}
+
+/// Sends the `len` bytes of a [`Source`]; when the file cannot supply them,
+/// records the error in the source and sends zeros instead. `Err`: the
+/// socket failed.
+async fn send_source(
+    sock: &TcpStream,
+    pipe: &mut SourcePipe,
+    src: &Source,
+) -> std::result::Result<(), String> {
+    let mut sent = 0;
+    #[cfg(target_os = "linux")]
+    {
+        let p = pipe.pipe.get_or_insert_with(|| {
+            splice::Pipe::new().map_err(|e| {
+                tracing::debug!("no pipe for splice, sending file data from memory: {e}");
+            })
+        });
+        if let Ok(p) = p {
+            match splice::from_file(sock, p, src).await? {
+                Ok(()) => return Ok(()),
+                Err((done, e)) => {
+                    sent = done;
+                    let _ = src.error.set(e);
+                }
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = pipe;
+    // From memory: positional reads into a buffer (or zeros after an error).
+    let mut buf = vec![0u8; src.len.min(1 << 20)];
+    while sent < src.len {
+        let want = (src.len - sent).min(buf.len());
+        if src.error.get().is_none() {
+            match read_full_at(&src.file, &mut buf[..want], src.offset + sent as u64) {
+                Ok(n) if n == want => {}
+                Ok(_) => {
+                    let _ = src
+                        .error
+                        .set(std::io::Error::other("source file shrank while copying"));
+                }
+                Err(e) => {
+                    let _ = src.error.set(e);
+                }
+            }
+            if src.error.get().is_some() {
+                buf.fill(0);
+            }
+        }
+        write_all_shared(sock, &buf[..want])
+            .await
+            .map_err(|e| format!("write failed: {e}"))?;
+        sent += want;
+    }
+    Ok(())
+}
+
+/// Writes all of `buf` through a shared reference to the socket.
+async fn write_all_shared(sock: &TcpStream, mut buf: &[u8]) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        sock.writable().await?;
+        match sock.try_write(buf) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Reads into all of `buf` at `off` unless end of file comes first; returns the count.
+fn read_full_at(f: &std::fs::File, buf: &mut [u8], off: u64) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        #[cfg(unix)]
+        let r = std::os::unix::fs::FileExt::read_at(f, &mut buf[n..], off + n as u64);
+        #[cfg(windows)]
+        let r = std::os::windows::fs::FileExt::seek_read(f, &mut buf[n..], off + n as u64);
+        match r {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+async fn reader_task(shared: Arc<Shared>, rd: TcpStream) {
     let mut rd = FrameReader::new(rd);
+    let lookup = |head: &[u8], n: usize| splice_target(&shared, head, n);
     let reason = loop {
-        match rd.next_frame().await {
-            Ok(frame) => {
+        let r = match rd.next_frame(&lookup).await {
+            Ok(Received::Frame(frame)) => {
                 shared
                     .stats_received
                     .fetch_add(frame.len() as u64 + 4, Ordering::Relaxed);
-                if let Err(e) = handle_frame(&shared, frame) {
-                    break e;
-                }
-                if shared.failed.get().is_some() {
-                    return;
-                }
+                handle_frame(&shared, frame)
             }
-            Err(e) => break e,
+            Ok(Received::Spliced {
+                head,
+                len,
+                file_err,
+            }) => {
+                shared
+                    .stats_received
+                    .fetch_add((head.len() + len) as u64 + 4, Ordering::Relaxed);
+                route(&shared, head, false, Some((len, file_err)))
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = r {
+            break e;
+        }
+        if shared.failed.get().is_some() {
+            return;
         }
     };
     shared.fail(&reason);
+}
+
+/// Decides from the first [`wio::READ_RESPONSE_FIXED`] bytes of an `n`-byte
+/// frame whether its data goes straight to a [`Sink`]: a plain (not signed,
+/// not compounded, successful, final) READ response whose request has a
+/// sink that the data fits. Returns the sink and the data offset.
+fn splice_target(shared: &Shared, head: &[u8], n: usize) -> Option<(Sink, usize)> {
+    let h = Header::decode(head).ok()?;
+    if h.command != Command::READ
+        || !h.is_response()
+        || h.is_interim()
+        || h.is_signed()
+        || h.status != NtStatus::SUCCESS
+        || h.next_command != 0
+    {
+        return None;
+    }
+    let (off, len) = wio::read_data_span(head, n)?;
+    let st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+    let sink = st.pending.get(&h.message_id)?.sink.as_ref()?;
+    (len <= sink.max_len).then(|| (sink.clone(), off))
 }
 
 /// Frames at least this large (READ responses) are read straight from the
@@ -907,6 +1197,22 @@ impl Drop for Pooled {
     }
 }
 
+/// What [`FrameReader::next_frame`] produced.
+enum Received {
+    Frame(FrameBuf),
+    /// A READ response whose data went into a [`Sink`]: its header and fixed
+    /// part, the data length, and the file error if writing failed (the
+    /// data was consumed from the socket all the same).
+    Spliced {
+        head: Bytes,
+        len: usize,
+        file_err: Option<std::io::Error>,
+    },
+}
+
+/// Decides whether a large frame's data goes to a sink (see [`splice_target`]).
+type SpliceLookup<'a> = dyn Fn(&[u8], usize) -> Option<(Sink, usize)> + Send + Sync + 'a;
+
 /// One received frame (without its 4-byte transport length), mutable so a
 /// transform frame can be decrypted in place.
 enum FrameBuf {
@@ -952,18 +1258,67 @@ impl std::ops::Deref for FrameBuf {
 /// in large reads; a large frame's body is read straight into its own pooled
 /// buffer, so READ data is copied once, by the kernel.
 struct FrameReader {
-    rd: OwnedReadHalf,
+    rd: TcpStream,
     buf: BytesMut,
     pool: Arc<BufPool>,
+    /// The pipe for [`Sink`] reads, made on first use; `Err` once making
+    /// one failed (sinks are then filled from memory).
+    #[cfg(target_os = "linux")]
+    pipe: Option<std::result::Result<splice::Pipe, ()>>,
 }
 
 impl FrameReader {
-    fn new(rd: OwnedReadHalf) -> Self {
+    fn new(rd: TcpStream) -> Self {
         Self {
             rd,
             buf: BytesMut::with_capacity(RECV_CHUNK),
             pool: Arc::new(BufPool::default()),
+            #[cfg(target_os = "linux")]
+            pipe: None,
         }
+    }
+
+    /// Moves the data of an `n`-byte READ response into its sink, when
+    /// `lookup` names one (Linux only); `None`: read the frame as usual.
+    #[cfg(target_os = "linux")]
+    async fn try_splice(
+        &mut self,
+        n: usize,
+        lookup: &SpliceLookup<'_>,
+    ) -> std::result::Result<Option<Received>, String> {
+        while self.buf.len() < 4 + wio::READ_RESPONSE_FIXED {
+            self.fill().await?;
+        }
+        let Some((sink, off)) = lookup(&self.buf[4..4 + wio::READ_RESPONSE_FIXED], n) else {
+            return Ok(None);
+        };
+        let have_pipe = self
+            .pipe
+            .get_or_insert_with(|| {
+                splice::Pipe::new().map_err(|e| {
+                    tracing::debug!("no pipe for splice, reading into memory: {e}");
+                })
+            })
+            .is_ok();
+        if !have_pipe {
+            return Ok(None);
+        }
+        while self.buf.len() < 4 + off {
+            self.fill().await?;
+        }
+        let Some(Ok(pipe)) = &self.pipe else {
+            return Ok(None);
+        };
+        self.buf.advance(4);
+        let head = self.buf.split_to(off).freeze();
+        let len = n - off;
+        let prefix = self.buf.split_to(self.buf.len().min(len));
+        let file_err = splice::to_file(&self.rd, pipe, &prefix, len - prefix.len(), &sink).await?;
+        Ok(Some(Received::Spliced {
+            head,
+            len,
+            file_err,
+        }))
     }
 
     async fn fill(&mut self) -> std::result::Result<(), String> {
@@ -977,7 +1332,10 @@ impl FrameReader {
         }
     }
 
-    async fn next_frame(&mut self) -> std::result::Result<FrameBuf, String> {
+    async fn next_frame(
+        &mut self,
+        lookup: &SpliceLookup<'_>,
+    ) -> std::result::Result<Received, String> {
         while self.buf.len() < 4 {
             self.fill().await?;
         }
@@ -989,6 +1347,12 @@ impl FrameReader {
             return Err(format!("frame of {n} bytes is too short"));
         }
         if n >= LARGE_FRAME {
+            #[cfg(target_os = "linux")]
+            if let Some(r) = self.try_splice(n, lookup).await? {
+                return Ok(r);
+            }
+            #[cfg(not(target_os = "linux"))]
+            let _ = lookup;
             self.buf.advance(4);
             let mut v = self.pool.take(n);
             let have = self.buf.len().min(n);
@@ -1002,10 +1366,10 @@ impl FrameReader {
                     Err(e) => return Err(format!("read failed: {e}")),
                 }
             }
-            return Ok(FrameBuf::Large(Pooled {
+            return Ok(Received::Frame(FrameBuf::Large(Pooled {
                 buf: v,
                 pool: Arc::clone(&self.pool),
-            }));
+            })));
         }
         if self.buf.capacity() < 4 + n {
             self.buf.reserve(4 + n - self.buf.len());
@@ -1014,12 +1378,12 @@ impl FrameReader {
             self.fill().await?;
         }
         self.buf.advance(4);
-        Ok(FrameBuf::Small(self.buf.split_to(n)))
+        Ok(Received::Frame(FrameBuf::Small(self.buf.split_to(n))))
     }
 }
 
-/// Encrypted frames at least this large are decrypted on their own task, so
-/// concurrent large reads decrypt on several cores.
+/// Encrypted frames at least this large are decrypted on tokio's blocking
+/// pool, so concurrent large reads decrypt on several cores.
 const PARALLEL_DECRYPT_MIN: usize = 256 * 1024;
 
 fn handle_frame(shared: &Arc<Shared>, mut frame: FrameBuf) -> std::result::Result<(), String> {
@@ -1039,7 +1403,9 @@ fn handle_frame(shared: &Arc<Shared>, mut frame: FrameBuf) -> std::result::Resul
             .ok_or("encrypted frame for an unknown session")?;
         if frame.len() >= PARALLEL_DECRYPT_MIN {
             let shared = Arc::clone(shared);
-            tokio::spawn(async move {
+            // The blocking pool, not a task: on a single-threaded runtime a
+            // task would decrypt on the reader's own thread.
+            tokio::task::spawn_blocking(move || {
                 let r = cipher
                     .decrypt_in_place(frame.as_mut())
                     .map_err(|e| format!("decrypting a frame: {e}"))
@@ -1048,6 +1414,7 @@ fn handle_frame(shared: &Arc<Shared>, mut frame: FrameBuf) -> std::result::Resul
                             &shared,
                             frame.freeze().slice(header::TRANSFORM_HEADER_LEN..),
                             true,
+                            None,
                         )
                     });
                 if let Err(e) = r {
@@ -1067,12 +1434,18 @@ fn handle_frame(shared: &Arc<Shared>, mut frame: FrameBuf) -> std::result::Resul
     } else {
         (frame.freeze(), false)
     };
-    route(shared, plain, encrypted)
+    route(shared, plain, encrypted, None)
 }
 
 /// Splits a plain frame into its messages, adds their credits and hands each
-/// final response to its waiter.
-fn route(shared: &Shared, plain: Bytes, encrypted: bool) -> std::result::Result<(), String> {
+/// final response to its waiter. `spliced`: the frame is the head of a READ
+/// response whose data went to its sink (length, file error).
+fn route(
+    shared: &Shared,
+    plain: Bytes,
+    encrypted: bool,
+    mut spliced: Option<(usize, Option<std::io::Error>)>,
+) -> std::result::Result<(), String> {
     let ranges = header::split_compound(&plain).map_err(|e| format!("malformed reply: {e}"))?;
     for (s, e) in ranges {
         let msg = plain.slice(s..e);
@@ -1109,11 +1482,22 @@ fn route(shared: &Shared, plain: Bytes, encrypted: bool) -> std::result::Result<
         shared
             .window
             .fetch_sub(p.charge as i64 + p.extra, Ordering::AcqRel);
-        let _ = p.tx.send(Ok(Response {
-            header: h,
-            msg,
-            encrypted,
-        }));
+        let r = match spliced.take() {
+            Some((_, Some(e))) => Err(Error::Io(Arc::new(e))),
+            Some((len, None)) => Ok(Response {
+                header: h,
+                msg,
+                encrypted,
+                spliced: Some(len),
+            }),
+            None => Ok(Response {
+                header: h,
+                msg,
+                encrypted,
+                spliced: None,
+            }),
+        };
+        let _ = p.tx.send(r);
     }
     Ok(())
 }

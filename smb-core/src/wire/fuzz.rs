@@ -76,7 +76,18 @@ pub fn ioctl_response(data: &[u8]) {
 pub fn error_response(data: &[u8]) {
     let _ = session::decode_error(data);
     let _ = session::decode_empty(data);
-    let _ = io::decode_read(data);
+    if let Ok((off, len)) = io::decode_read(data) {
+        // A READ that decodes whole must look the same from its fixed part
+        // alone (the spliced receive path), or be refused there.
+        if let Some(span) = io::read_data_span(data, data.len()) {
+            assert_eq!(
+                span,
+                (off, len),
+                "READ data span disagrees with decode_read"
+            );
+        }
+    }
+    let _ = io::read_data_span(data, data.len());
     let _ = io::decode_write(data);
 }
 

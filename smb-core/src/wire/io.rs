@@ -44,6 +44,27 @@ pub fn decode_read(msg: &[u8]) -> Result<(usize, usize), DecodeError> {
     Ok((off, len))
 }
 
+/// Bytes of a READ response needed by [`read_data_span`]: the header and
+/// the fixed part.
+pub const READ_RESPONSE_FIXED: usize = HEADER_LEN + 16;
+
+/// Where the data of a READ response of `frame_len` bytes lies, read from its
+/// first [`READ_RESPONSE_FIXED`] bytes alone (the data has not arrived yet):
+/// `(DataOffset, DataLength)`, when the data is not empty, starts after the
+/// fixed part and ends exactly at the end of the frame. Anything else is
+/// `None`, and the caller reads the whole message and decodes it with
+/// [`decode_read`] instead.
+pub fn read_data_span(head: &[u8], frame_len: usize) -> Option<(usize, usize)> {
+    let mut r = Reader::at(head, HEADER_LEN, "read: header").ok()?;
+    r.structure_size(17, "read: structure size").ok()?;
+    let off = usize::from(r.u8("read: data offset").ok()?);
+    r.skip(1, "read: reserved").ok()?;
+    let len = r.u32("read: data length").ok()? as usize;
+    r.skip(8, "read: remaining + flags").ok()?;
+    (len > 0 && off >= READ_RESPONSE_FIXED && off.checked_add(len) == Some(frame_len))
+        .then_some((off, len))
+}
+
 /// Encodes a READ response (tests).
 pub fn encode_read_response(w: &mut Writer, data: &[u8]) {
     w.u16(17);
@@ -99,6 +120,38 @@ mod tests {
         for n in 0..b.len() {
             assert!(decode_read(&b[..n]).is_err(), "prefix {n}");
         }
+    }
+
+    #[test]
+    fn read_data_span_from_the_fixed_part() {
+        let mut w = Writer::new();
+        Header::default().encode(&mut w);
+        encode_read_response(&mut w, &[7u8; 1000]);
+        let b = w.into_vec();
+        let head = &b[..READ_RESPONSE_FIXED];
+        assert_eq!(read_data_span(head, b.len()), Some((0x50, 1000)));
+        // Padding after the data, a frame shorter than the data, a short head.
+        assert_eq!(read_data_span(head, b.len() + 1), None);
+        assert_eq!(read_data_span(head, b.len() - 1), None);
+        for n in 0..READ_RESPONSE_FIXED {
+            assert_eq!(read_data_span(&b[..n], b.len()), None, "prefix {n}");
+        }
+        // Data offset inside the fixed part, and empty data.
+        let mut bad = b.clone();
+        bad[HEADER_LEN + 2] = 0x40;
+        assert_eq!(read_data_span(&bad[..READ_RESPONSE_FIXED], b.len()), None);
+        let mut w = Writer::new();
+        Header::default().encode(&mut w);
+        encode_read_response(&mut w, &[]);
+        let e = w.into_vec();
+        assert_eq!(read_data_span(&e, e.len()), None);
+        // A huge DataLength does not overflow.
+        bad = b.clone();
+        bad[HEADER_LEN + 4..HEADER_LEN + 8].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(
+            read_data_span(&bad[..READ_RESPONSE_FIXED], usize::MAX),
+            None
+        );
     }
 
     #[test]

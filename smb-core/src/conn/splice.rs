@@ -1,0 +1,193 @@
+//! Zero-copy receive of READ data on Linux: socket → pipe → file with
+//! `splice(2)`, so the payload of an unsigned, unencrypted READ response is
+//! never copied into user space. The kernel moves the socket's pages into a
+//! pipe by reference and copies them once, into the destination file's page
+//! cache: one copy per byte instead of two (socket → buffer, buffer → file).
+//!
+//! Only the reader task calls this, while it owns the socket's read side, so
+//! the stream stays in frame: every byte of the payload is consumed even when
+//! the file write fails (the rest is then discarded and the waiter gets the
+//! file error).
+
+use std::fs::File;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::FileExt;
+
+use rustix::pipe::{fcntl_setpipe_size, pipe_with, splice, PipeFlags, SpliceFlags};
+use tokio::io::Interest;
+use tokio::net::TcpStream;
+
+use super::Sink;
+
+/// Pipe sizes tried, largest first (above 1 MiB needs `CAP_SYS_RESOURCE` or a
+/// raised `/proc/sys/fs/pipe-max-size`); each splice moves at most this much.
+const PIPE_SIZES: [usize; 3] = [4 << 20, 1 << 20, 256 << 10];
+
+/// The reader task's pipe.
+pub(super) struct Pipe {
+    r: OwnedFd,
+    w: OwnedFd,
+    cap: usize,
+}
+
+impl Pipe {
+    pub(super) fn new() -> io::Result<Self> {
+        let (r, w) = pipe_with(PipeFlags::CLOEXEC)?;
+        // The default 64 KiB works, only with more syscalls per MiB.
+        let cap = PIPE_SIZES
+            .iter()
+            .find_map(|&s| fcntl_setpipe_size(&w, s).ok())
+            .unwrap_or(64 * 1024);
+        Ok(Self { r, w, cap })
+    }
+}
+
+/// Writes `prefix` (payload bytes already read into the receive buffer) and
+/// then the next `len` bytes of the socket into `sink`. Returns the file
+/// error, if any: the whole payload is consumed from the socket either way
+/// (a file system that cannot take `splice` gives `EINVAL` here). `Err` is
+/// a socket failure: the connection is lost.
+pub(super) async fn to_file(
+    sock: &TcpStream,
+    pipe: &Pipe,
+    prefix: &[u8],
+    mut len: usize,
+    sink: &Sink,
+) -> Result<Option<io::Error>, String> {
+    let mut off = sink.offset;
+    let mut file_err = sink.file.write_all_at(prefix, off).err();
+    off += prefix.len() as u64;
+    while len > 0 {
+        // Fill the pipe as far as the socket has data, then empty it into
+        // the file (the file write is useful work while more data arrives).
+        let want = len.min(pipe.cap);
+        let mut in_pipe = 0;
+        while in_pipe < want {
+            let r = sock.try_io(Interest::READABLE, || {
+                splice(
+                    sock,
+                    None,
+                    &pipe.w,
+                    None,
+                    want - in_pipe,
+                    SpliceFlags::NONBLOCK | SpliceFlags::MOVE,
+                )
+                .map_err(io::Error::from)
+            });
+            match r {
+                Ok(0) => return Err("the server closed the connection".into()),
+                Ok(n) => in_pipe += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if in_pipe > 0 {
+                        break;
+                    }
+                    sock.readable()
+                        .await
+                        .map_err(|e| format!("read failed: {e}"))?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("read failed: {e}")),
+            }
+        }
+        len -= in_pipe;
+        drain(pipe, in_pipe, &sink.file, &mut off, &mut file_err)
+            .map_err(|e| format!("emptying the receive pipe: {e}"))?;
+    }
+    Ok(file_err)
+}
+
+/// Moves `n` bytes out of the pipe into `file` at `*off`; after a file error
+/// (kept in `file_err`) the bytes are read and dropped instead. An error
+/// here means the pipe itself failed.
+fn drain(
+    pipe: &Pipe,
+    mut n: usize,
+    file: &File,
+    off: &mut u64,
+    file_err: &mut Option<io::Error>,
+) -> io::Result<()> {
+    while n > 0 && file_err.is_none() {
+        match splice(&pipe.r, None, file, Some(off), n, SpliceFlags::MOVE) {
+            Ok(0) => *file_err = Some(io::ErrorKind::WriteZero.into()),
+            Ok(k) => n -= k,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => *file_err = Some(e.into()),
+        }
+    }
+    let mut trash = [0u8; 16 * 1024];
+    while n > 0 {
+        let want = n.min(trash.len());
+        match rustix::io::read(&pipe.r, &mut trash[..want]) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(k) => n -= k,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Sends `src.len` bytes of `src.file` from `src.offset` to the socket,
+/// file → pipe → socket. `Ok(Err((sent, e)))`: the file failed (or ended)
+/// after `sent` bytes, the pipe is empty, and the caller must send the
+/// rest itself. `Err`: the socket failed.
+pub(super) async fn from_file(
+    sock: &TcpStream,
+    pipe: &Pipe,
+    src: &super::Source,
+) -> Result<Result<(), (usize, io::Error)>, String> {
+    let mut off = src.offset;
+    let mut sent = 0;
+    while sent < src.len {
+        let want = (src.len - sent).min(pipe.cap);
+        // Page-cache pages go into the pipe by reference (this blocks only
+        // while the file system reads from disk: on the writer's thread).
+        let n = loop {
+            match splice(
+                &*src.file,
+                Some(&mut off),
+                &pipe.w,
+                None,
+                want,
+                SpliceFlags::MOVE,
+            ) {
+                Ok(0) => {
+                    return Ok(Err((
+                        sent,
+                        io::Error::other("source file shrank while copying"),
+                    )))
+                }
+                Ok(n) => break n,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Ok(Err((sent, e.into()))),
+            }
+        };
+        // MORE (like MSG_MORE) only while more of this frame follows: on the
+        // last piece it would hold the tail back (up to 200 ms).
+        let flags = if sent + n < src.len {
+            SpliceFlags::NONBLOCK | SpliceFlags::MOVE | SpliceFlags::MORE
+        } else {
+            SpliceFlags::NONBLOCK | SpliceFlags::MOVE
+        };
+        let mut left = n;
+        while left > 0 {
+            let r = sock.try_io(Interest::WRITABLE, || {
+                splice(&pipe.r, None, sock, None, left, flags).map_err(io::Error::from)
+            });
+            match r {
+                Ok(0) => return Err("write failed: the socket took nothing".into()),
+                Ok(k) => left -= k,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    sock.writable()
+                        .await
+                        .map_err(|e| format!("write failed: {e}"))?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("write failed: {e}")),
+            }
+        }
+        sent += n;
+    }
+    Ok(Ok(()))
+}
