@@ -1,9 +1,9 @@
 //! The tokio connection: direct-TCP framing (MS-SMB2 2.1), one reader task,
-//! one writer task, the pending map and credits (MS-SMB2 3.2.4.1.5, 3.2.5.1).
+//! one writer thread, the pending map and credits (MS-SMB2 3.2.4.1.5, 3.2.5.1).
 //!
 //! A caller builds its messages, takes credits from a [`Semaphore`], takes its
 //! MessageId range under the pending lock, signs or encrypts its own frame (so
-//! crypto spreads across cores) and hands the frame to the writer task through
+//! crypto spreads across cores) and hands the frame to the writer through
 //! a bounded channel. The reader task de-frames, decrypts, splits compounds,
 //! adds the granted credits, and routes each response to its waiter by
 //! MessageId. On failure the error is stored once, every waiter fails, and
@@ -48,6 +48,21 @@
 //!   signs header and payload where they lie). Upload CPU 0.67 -> 0.55
 //!   CPU-s/GB came from the example recycling its buffers; what remains is
 //!   the two kernel copies (source `pread`, socket send).
+//! - **Zero-copy data on Linux** ([`Sink`], [`Source`], `splice.rs`): when
+//!   a tree neither signs nor encrypts, `File::read_at_into` registers the
+//!   destination file with the request and the reader moves the READ
+//!   payload socket → pipe → file with `splice(2)`; `File::write_at_from`
+//!   has the writer move WRITE data file → pipe → socket. The reader then
+//!   does one copy per byte (into the destination's page cache) and the
+//!   writer none. 2 GiB download to tmpfs, same machine, interleaved runs:
+//!   client CPU 1.16-1.36 s → 0.89-0.92 s (smbclient 0.93-1.00 s), peak RSS
+//!   71 → 9 MiB; perf: what is left is the tmpfs write itself
+//!   (`copy_folio_from_iter_atomic` 34%, `shmem_write_end` 14%, page
+//!   allocation). 2 GiB upload: client CPU 0.91-1.15 s → 0.28-0.88 s, RSS
+//!   112 → 6 MiB.
+//! - **Writer thread**: the writer runs on a thread of its own, so socket
+//!   sends (copies of signed or encrypted frames, file reads behind a
+//!   [`Source`]) never stall the reader or the callers' runtime.
 //! - **Credits**: a second semaphore caps credits in flight at the credit
 //!   target (default 2048 = 128 MiB): Samba grants on both the interim and
 //!   the final reply of an async READ, so its grants alone let 32 queued
@@ -819,7 +834,7 @@ fn build_frame(
         let needs_contiguous = sec.cipher.is_some() || hook.is_some();
         match payload {
             // The payload (a WRITE's data) is signed where it lies and sent
-            // by the writer task's vectored write: never copied.
+            // by the writer's vectored write: never copied.
             Some(p) if !needs_contiguous && last => {
                 if flags & FLAG_SIGNED != 0 {
                     if let Some(s) = &sec.signer {
