@@ -59,5 +59,5 @@ pub use client::{Client, ClientConfig, EncryptionMode, NegotiatedInfo};
 pub use error::{Error, Result};
 pub use file::{Disposition, File, FileInfo, FileTime, FileTimes, OpenOptions};
 pub use session::{Credentials, Session};
-pub use tree::{DirEntry, DirLister, Tree};
+pub use tree::{DirEntry, DirLister, Tree, WriteStep};
 pub use wire::{Dialect, NtStatus};

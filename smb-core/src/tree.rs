@@ -27,6 +27,16 @@ pub struct DirEntry {
     pub info: FileInfo,
 }
 
+/// The step of [`Tree::write_file_as`] that failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WriteStep {
+    /// Creating the temporary file, setting its times or writing its data.
+    Write,
+    /// Renaming the written file to its final name.
+    Rename,
+}
+
 /// A connected share. Cheap to clone.
 ///
 /// Paths are relative to the share root, with `\` or `/` as separator, no
@@ -484,6 +494,156 @@ impl Tree {
         Ok(FileInfo::from_attrs(
             &wcreate::decode_close(&last.msg)?.unwrap_or(c.info),
         ))
+    }
+
+    /// Writes a small file under the temporary name `temp` and renames it over
+    /// `path` on the same handle: two round trips, one CREATE.
+    ///
+    /// 1. CREATE(`temp`, overwrite-if, with DELETE access) + SET_INFO(times)
+    ///    + WRITE, handle kept open;
+    /// 2. only once every byte is known written: SET_INFO(FileRenameInformation,
+    ///    replace) + CLOSE.
+    ///
+    /// The rename is not in the first compound on purpose: servers fail the
+    /// rest of a related chain only after a failed CREATE (MS-SMB2 3.3.5.2.7.2
+    /// makes the rest a SHOULD; Samba and ksmbd go on after a failed WRITE), so
+    /// a rename there would put a truncated file under `path` on disk full.
+    /// The times go before the WRITE: Samba then treats them as sticky and arms
+    /// no delayed write-time timer per open (source3/smbd/fileio.c), which
+    /// under load cost it more CPU than the rest of the upload.
+    ///
+    /// On failure the temporary file is deleted (best effort, on the open
+    /// handle when there is one) and `path` is untouched.
+    /// `data.len()` ≤ MaxWriteSize.
+    pub async fn write_file_as(
+        &self,
+        temp: &str,
+        path: &str,
+        data: Bytes,
+        times: FileTimes,
+    ) -> std::result::Result<FileInfo, (WriteStep, Error)> {
+        let max = self.info().max_write_size;
+        let len = u32::try_from(data.len())
+            .ok()
+            .filter(|&n| n <= max)
+            .ok_or_else(|| {
+                let msg = format!("{} bytes exceed MaxWriteSize {max}", data.len());
+                (WriteStep::Write, Error::InvalidArgument(msg))
+            })?;
+        let target = proto::wire_path(path)
+            .ok()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                let msg = format!("bad rename target {path:?}");
+                (WriteStep::Rename, Error::InvalidArgument(msg))
+            })?;
+        let file_id = self
+            .create_and_write(temp, data, len, times)
+            .await
+            .map_err(|e| (WriteStep::Write, e))?;
+        let rename = winfo::encode_rename(&target, true);
+        let reqs = vec![
+            self.set_info_msg(file_id, winfo::FILE_RENAME_INFORMATION, &rename, false),
+            self.close_msg(FileId::RELATED, true),
+        ];
+        let resps = match self.call(reqs).await {
+            Ok(r) => r,
+            Err(e) => {
+                // Connection-level failure: the server closes the handle when
+                // the session goes; try to get rid of the temp anyway.
+                self.delete_open(file_id).await;
+                return Err((WriteStep::Rename, e));
+            }
+        };
+        if let Err(e) = resps[0].check(&[]) {
+            if resps[1].check(&[]).is_ok() {
+                let _ = self.remove_file(temp).await;
+            } else {
+                // The CLOSE failed with the rename: the handle is still open.
+                self.delete_open(file_id).await;
+            }
+            return Err((WriteStep::Rename, e));
+        }
+        let info = resps[1]
+            .check(&[])
+            .and_then(|()| Ok(wcreate::decode_close(&resps[1].msg)?))
+            .map_err(|e| (WriteStep::Rename, e))?;
+        // Without post-query attributes (never from Samba) only the size is known.
+        Ok(info.map_or_else(
+            || FileInfo {
+                size: u64::from(len),
+                ..FileInfo::default()
+            },
+            |a| FileInfo::from_attrs(&a),
+        ))
+    }
+
+    /// Compound 1 of [`Self::write_file_as`]: the open handle once `data` is
+    /// written; on failure after the CREATE the file is deleted and closed.
+    async fn create_and_write(
+        &self,
+        temp: &str,
+        data: Bytes,
+        len: u32,
+        times: FileTimes,
+    ) -> Result<FileId> {
+        let mut reqs = vec![self.create_msg(
+            temp,
+            access::FILE_READ_ATTRIBUTES
+                | access::FILE_WRITE_DATA
+                | access::FILE_WRITE_ATTRIBUTES
+                | access::DELETE
+                | access::SYNCHRONIZE,
+            disposition::OVERWRITE_IF,
+            options::NON_DIRECTORY_FILE,
+        )?];
+        if !times.is_empty() {
+            reqs.push(self.set_info_msg(
+                FileId::RELATED,
+                winfo::FILE_BASIC_INFORMATION,
+                &times.to_basic().encode(),
+                true,
+            ));
+        }
+        let mut w = new_message();
+        wio::encode_write(&mut w, FileId::RELATED, 0, len, 0);
+        let mut write = self.related(Command::WRITE, w);
+        write.payload = Some(data);
+        reqs.push(write);
+        let resps = self.call(reqs).await?;
+        resps[0].check(&[])?;
+        let file_id = CreateResponse::decode(&resps[0].msg)?.file_id;
+        let rest = check_all(&resps[1..]).and_then(|()| {
+            let n = resps
+                .last()
+                .map(|r| wio::decode_write(&r.msg))
+                .transpose()?
+                .unwrap_or(0);
+            if n == len {
+                Ok(())
+            } else {
+                Err(Error::Unsupported(format!(
+                    "short write: {n} of {len} bytes"
+                )))
+            }
+        });
+        match rest {
+            Ok(()) => Ok(file_id),
+            Err(e) => {
+                self.delete_open(file_id).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Best effort: marks an open file delete-on-close and closes it.
+    async fn delete_open(&self, file_id: FileId) {
+        let buf = winfo::encode_disposition(true);
+        let reqs = vec![
+            self.set_info_msg(file_id, winfo::FILE_DISPOSITION_INFORMATION, &buf, false),
+            self.close_msg(FileId::RELATED, true),
+        ];
+        let _ = self.call(reqs).await;
     }
 
     /// Creates a directory; succeeds when it already exists as a directory.

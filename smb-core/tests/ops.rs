@@ -699,3 +699,99 @@ async fn write_at_from_local_files() {
         assert_eq!(client.credits_in_flight(), 0);
     }
 }
+
+#[tokio::test]
+async fn write_file_as_replaces_through_the_temp() {
+    let samba = Samba::shared();
+    let (dir, local) = samba.unique_dir(SHARE, "write_as");
+    let (_, _, tree) = connect(samba, SHARE).await;
+    let mtime = FileTime(133_000_000_000_000_000);
+    let times = FileTimes {
+        last_write_time: Some(mtime),
+        ..FileTimes::default()
+    };
+    let (temp, dest) = (format!("{dir}/.a.tmp"), format!("{dir}/a"));
+    std::fs::write(local.join("a"), b"old contents, longer than the new").unwrap();
+    let data = Bytes::from(pattern(70_000, 3));
+    let info = tree
+        .write_file_as(&temp, &dest, data.clone(), times)
+        .await
+        .unwrap();
+    // The times were set before the data and survive it.
+    assert_eq!((info.size, info.last_write_time), (70_000, mtime));
+    assert_eq!(std::fs::read(local.join("a")).unwrap(), data);
+    assert!(!local.join(".a.tmp").exists());
+    let st = tree.stat(&dest).await.unwrap();
+    assert_eq!((st.size, st.last_write_time), (70_000, mtime));
+
+    // Empty file, no times.
+    let info = tree
+        .write_file_as(
+            &temp,
+            &format!("{dir}/e"),
+            Bytes::new(),
+            FileTimes::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(info.size, 0);
+    assert_eq!(std::fs::read(local.join("e")).unwrap(), b"");
+}
+
+#[tokio::test]
+async fn write_file_as_failures_leave_no_temp() {
+    let samba = Samba::shared();
+    let (dir, local) = samba.unique_dir(SHARE, "write_as_fail");
+    let (_, _, tree) = connect(samba, SHARE).await;
+    let data = Bytes::from_static(b"new");
+    let temp = format!("{dir}/.x.tmp");
+
+    // The final name is a directory: the rename fails, the temp goes.
+    std::fs::create_dir(local.join("d")).unwrap();
+    let (step, err) = tree
+        .write_file_as(
+            &temp,
+            &format!("{dir}/d"),
+            data.clone(),
+            FileTimes::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(step, smb_core::WriteStep::Rename, "{err:?}");
+    assert!(err.status().is_some(), "{err:?}");
+    assert!(local.join("d").is_dir());
+    assert!(!local.join(".x.tmp").exists());
+
+    // The final directory is missing: the rename fails, the temp goes.
+    let (step, err) = tree
+        .write_file_as(
+            &temp,
+            &format!("{dir}/nope/x"),
+            data.clone(),
+            FileTimes::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(step, smb_core::WriteStep::Rename, "{err:?}");
+    assert_eq!(
+        err.status(),
+        Some(smb_core::NtStatus::OBJECT_PATH_NOT_FOUND),
+        "{err:?}"
+    );
+    assert!(!local.join(".x.tmp").exists());
+
+    // The temp cannot be created: nothing happens to the final name.
+    std::fs::write(local.join("keep"), b"kept").unwrap();
+    let (step, _) = tree
+        .write_file_as(
+            &format!("{dir}/nope/.t"),
+            &format!("{dir}/keep"),
+            data,
+            FileTimes::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(step, smb_core::WriteStep::Write);
+    assert_eq!(std::fs::read(local.join("keep")).unwrap(), b"kept");
+    assert_eq!(std::fs::read_dir(&local).unwrap().count(), 2); // d, keep
+}

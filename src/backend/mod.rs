@@ -270,12 +270,19 @@ impl Backend {
 
     /// Writes a whole small file at `temp_rel` and sets its times (one compound on SMB).
     pub async fn write_whole(&self, temp_rel: &str, data: Bytes, times: FileTimes) -> OpResult<()> {
-        dispatch!(self, b => b.write_whole(temp_rel, data, times).await)
+        match self {
+            Self::Local(b) => b.write_whole(temp_rel, data, times).await,
+            Self::Smb(b) => b
+                .write_whole(temp_rel, None, data, times)
+                .await
+                .map_err(|(_, e)| e),
+        }
     }
 
     /// Writes a whole small file at `temp_rel` with its times and renames it
-    /// over `final_rel` (one pool call locally; a compound and a rename on
-    /// SMB). The temporary file is gone on failure; the error names the step.
+    /// over `final_rel` (one pool call locally; on SMB two compounds on one
+    /// handle, the rename sent only once the data is written). The temporary
+    /// file is gone on failure; the error names the step.
     pub async fn write_small(
         &self,
         temp_rel: &str,
@@ -285,17 +292,7 @@ impl Backend {
     ) -> Result<(), (&'static str, OpError)> {
         match self {
             Self::Local(b) => b.write_small(temp_rel, final_rel, data, times).await,
-            Self::Smb(b) => {
-                if let Err(e) = b.write_whole(temp_rel, data, times).await {
-                    let _ = b.remove_file(temp_rel).await;
-                    return Err(("write", e));
-                }
-                if let Err(e) = b.rename(temp_rel, final_rel).await {
-                    let _ = b.remove_file(temp_rel).await;
-                    return Err(("rename", e));
-                }
-                Ok(())
-            }
+            Self::Smb(b) => b.write_whole(temp_rel, Some(final_rel), data, times).await,
         }
     }
 

@@ -163,12 +163,32 @@ impl SmbFs {
         Ok(w)
     }
 
-    /// Writes a small file in one compound (CREATE+WRITE+SET_INFO+CLOSE).
-    pub async fn write_whole(&self, temp_rel: &str, data: Bytes, times: FileTimes) -> OpResult<()> {
-        self.tree
-            .write_file(&self.path(temp_rel), data, times)
-            .await?;
-        Ok(())
+    /// Writes a whole small file at `temp_rel` with its times; with
+    /// `final_rel`, also renames it over `final_rel` on the same handle (one
+    /// CREATE) and leaves no temporary file on failure. The error names the step.
+    pub async fn write_whole(
+        &self,
+        temp_rel: &str,
+        final_rel: Option<&str>,
+        data: Bytes,
+        times: FileTimes,
+    ) -> Result<(), (&'static str, OpError)> {
+        let temp = self.path(temp_rel);
+        let Some(final_rel) = final_rel else {
+            return match self.tree.write_file(&temp, data, times).await {
+                Ok(_) => Ok(()),
+                Err(e) => Err(("write", e.into())),
+            };
+        };
+        match self
+            .tree
+            .write_file_as(&temp, &self.path(final_rel), data, times)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err((smb_core::WriteStep::Rename, e)) => Err(("rename", e.into())),
+            Err((_, e)) => Err(("write", e.into())),
+        }
     }
 
     /// Renames over the target.
