@@ -443,7 +443,7 @@ impl Tree {
     }
 
     /// Creates (or replaces) a small file in one round trip: compound
-    /// CREATE(overwrite-if)+WRITE+SET_INFO(times)+CLOSE. `data.len()` ≤ MaxWriteSize.
+    /// CREATE(overwrite-if)+SET_INFO(times)+WRITE+CLOSE. `data.len()` ≤ MaxWriteSize.
     pub async fn write_file(&self, path: &str, data: Bytes, times: FileTimes) -> Result<FileInfo> {
         let info = self.info();
         if data.len() > info.max_write_size as usize {
@@ -462,13 +462,9 @@ impl Tree {
             disposition::OVERWRITE_IF,
             options::NON_DIRECTORY_FILE,
         )?];
-        let mut w = new_message();
-        let len =
-            u32::try_from(data.len()).map_err(|_| Error::InvalidArgument("too large".into()))?;
-        wio::encode_write(&mut w, FileId::RELATED, 0, len, 0);
-        let mut write = self.related(Command::WRITE, w);
-        write.payload = Some(data);
-        reqs.push(write);
+        // Times before the WRITE: set explicitly on the handle they stay
+        // (a later WRITE does not move them), and Samba then arms no
+        // delayed write-time timer for the WRITE (see `write_file_as`).
         let with_times = !times.is_empty();
         if with_times {
             reqs.push(self.set_info_msg(
@@ -478,11 +474,18 @@ impl Tree {
                 true,
             ));
         }
+        let mut w = new_message();
+        let len =
+            u32::try_from(data.len()).map_err(|_| Error::InvalidArgument("too large".into()))?;
+        wio::encode_write(&mut w, FileId::RELATED, 0, len, 0);
+        let mut write = self.related(Command::WRITE, w);
+        write.payload = Some(data);
+        reqs.push(write);
         reqs.push(self.close_msg(FileId::RELATED, true));
         let resps = self.call(reqs).await?;
         check_all(&resps)?;
         let c = CreateResponse::decode(&resps[0].msg)?;
-        let n = wio::decode_write(&resps[1].msg)?;
+        let n = wio::decode_write(&resps[usize::from(with_times) + 1].msg)?;
         if n != len {
             return Err(Error::Unsupported(format!(
                 "short write: {n} of {len} bytes"
