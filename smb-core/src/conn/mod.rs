@@ -634,7 +634,11 @@ impl Connection {
             };
             match r {
                 Ok(resp) => {
-                    if let Err(e) = verify_off_thread(resp.clone(), sec).await {
+                    // Verified here, on the caller's task: handing large
+                    // verifies to the blocking pool was measured slower
+                    // (2 GiB signed download: +0.15 s user CPU, RSS 55-80
+                    // → 113-121 MiB, no faster).
+                    if let Err(e) = verify(&resp, sec) {
                         failure.get_or_insert(e);
                     }
                     out.push(resp);
@@ -729,23 +733,6 @@ fn cancel_frame(
         length_prefix(msg.len())?,
         Bytes::from(msg),
     ]))
-}
-
-/// Signed messages at least this large (READ responses) are verified on
-/// tokio's blocking pool, so that with a single-threaded runtime large
-/// verifies still spread over the cores instead of queueing behind the
-/// reader and each other.
-const PARALLEL_VERIFY_MIN: usize = 256 * 1024;
-
-/// [`verify`], on the blocking pool for large signed messages.
-async fn verify_off_thread(resp: Response, sec: &Security) -> Result<()> {
-    if resp.msg.len() < PARALLEL_VERIFY_MIN || resp.encrypted || sec.signer.is_none() {
-        return verify(&resp, sec);
-    }
-    let sec = sec.clone();
-    tokio::task::spawn_blocking(move || verify(&resp, &sec))
-        .await
-        .map_err(|e| Error::Io(Arc::new(std::io::Error::other(e))))?
 }
 
 /// Checks a response's protection: encrypted responses need nothing more;
