@@ -14,7 +14,9 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::FileExt;
 
-use rustix::pipe::{fcntl_setpipe_size, pipe_with, splice, PipeFlags, SpliceFlags};
+use rustix::pipe::{
+    fcntl_getpipe_size, fcntl_setpipe_size, pipe_with, splice, PipeFlags, SpliceFlags,
+};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
@@ -34,11 +36,15 @@ pub(super) struct Pipe {
 impl Pipe {
     pub(super) fn new() -> io::Result<Self> {
         let (r, w) = pipe_with(PipeFlags::CLOEXEC)?;
-        // The default 64 KiB works, only with more syscalls per MiB.
-        let cap = PIPE_SIZES
+        // The default works, only with more syscalls per MiB (and a user
+        // over `pipe-user-pages-soft` gets 2 pages): ask what it is.
+        let cap = match PIPE_SIZES
             .iter()
             .find_map(|&s| fcntl_setpipe_size(&w, s).ok())
-            .unwrap_or(64 * 1024);
+        {
+            Some(c) => c,
+            None => fcntl_getpipe_size(&w)?,
+        };
         Ok(Self { r, w, cap })
     }
 }
