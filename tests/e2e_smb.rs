@@ -692,3 +692,47 @@ fn password_sources() {
     assert_one_line_error(&r, 2);
     assert!(!local.path().join("d").exists());
 }
+
+/// Big files through the benchmark's splicing delay proxy at +0 ms: data
+/// arrives in bursts of many small socket buffers, which fill the receive
+/// pipe of the zero-copy READ path (capacity counted in pages) while more
+/// data waits in the socket. A reader that took "pipe full" for "socket
+/// empty" waited for a wake-up that never came and stalled near the end of
+/// the transfer (seen in the benchmark). With `--timeout 10s --retries 0`
+/// a stall fails the run instead of hanging it.
+#[test]
+fn big_files_through_a_bursty_proxy_complete() {
+    let s = samba();
+    let (rel, share_dir) = s.unique_dir(SHARE, "bursty");
+    let src = share_dir.join("src");
+    for i in 0..12 {
+        file(&src, &format!("f{i:02}.bin"), 3 * 1024 * 1024 + i * 4099);
+    }
+    file(&src, "big.bin", 40 * 1024 * 1024);
+    smb_fixture::chown_to_user(&share_dir).unwrap();
+    let upstream = format!("127.0.0.1:{}", s.port()).parse().unwrap();
+    let (proxy, stats) = delay_proxy::spawn(
+        "127.0.0.1:0",
+        delay_proxy::Config::new(upstream, std::time::Duration::ZERO),
+    )
+    .unwrap();
+    let url = format!("smb://{}/{SHARE}/{rel}/src", proxy);
+    let local = tempfile::tempdir().unwrap();
+    for round in 0..3 {
+        let down = local.path().join(format!("down{round}"));
+        let r = smbcp(&[
+            &url,
+            down.to_str().unwrap(),
+            "--user",
+            USER,
+            "--no-sign",
+            "--timeout",
+            "10s",
+            "--retries",
+            "0",
+        ]);
+        assert_eq!(r.code, 0, "round {round}: {r:?}");
+        assert_same_tree(&src, &down);
+    }
+    assert!(stats.bytes_down.load(std::sync::atomic::Ordering::Relaxed) > 3 * 70 * 1024 * 1024);
+}

@@ -70,7 +70,7 @@ pub(super) async fn to_file(
         let want = len.min(pipe.cap);
         let mut in_pipe = 0;
         while in_pipe < want {
-            let r = sock.try_io(Interest::READABLE, || {
+            let fill = || {
                 splice(
                     sock,
                     None,
@@ -80,7 +80,17 @@ pub(super) async fn to_file(
                     SpliceFlags::NONBLOCK | SpliceFlags::MOVE,
                 )
                 .map_err(io::Error::from)
-            });
+            };
+            // EAGAIN means "socket empty" only while the pipe is empty; with
+            // data in it, it may mean "pipe full" (its capacity is counted in
+            // pages, and socket data fills pages partly). Only the former
+            // may clear tokio's read readiness: clearing it with data still
+            // in the socket would wait for an edge that never comes.
+            let r = if in_pipe == 0 {
+                sock.try_io(Interest::READABLE, fill)
+            } else {
+                fill()
+            };
             match r {
                 Ok(0) => return Err("the server closed the connection".into()),
                 Ok(n) => in_pipe += n,
