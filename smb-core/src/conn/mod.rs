@@ -1065,24 +1065,20 @@ fn read_full_at(f: &std::fs::File, buf: &mut [u8], off: u64) -> std::io::Result<
 
 async fn reader_task(shared: Arc<Shared>, rd: TcpStream) {
     let mut rd = FrameReader::new(rd);
-    let lookup = |head: &[u8], n: usize| splice_target(&shared, head, n);
     let reason = loop {
-        let r = match rd.next_frame(&lookup).await {
+        let r = match rd.next_frame(&shared).await {
             Ok(Received::Frame(frame)) => {
                 shared
                     .stats_received
                     .fetch_add(frame.len() as u64 + 4, Ordering::Relaxed);
                 handle_frame(&shared, frame)
             }
-            Ok(Received::Spliced {
-                head,
-                len,
-                file_err,
-            }) => {
+            Ok(Received::Spliced(bytes)) => {
+                // Routed by the splice machinery once the data is written.
                 shared
                     .stats_received
-                    .fetch_add((head.len() + len) as u64 + 4, Ordering::Relaxed);
-                route(&shared, head, false, Some((len, file_err)))
+                    .fetch_add(bytes as u64 + 4, Ordering::Relaxed);
+                Ok(())
             }
             Err(e) => Err(e),
         };
@@ -1202,18 +1198,10 @@ impl Drop for Pooled {
 /// What [`FrameReader::next_frame`] produced.
 enum Received {
     Frame(FrameBuf),
-    /// A READ response whose data went into a [`Sink`]: its header and fixed
-    /// part, the data length, and the file error if writing failed (the
-    /// data was consumed from the socket all the same).
-    Spliced {
-        head: Bytes,
-        len: usize,
-        file_err: Option<std::io::Error>,
-    },
+    /// A READ response (this many bytes) whose data goes to a [`Sink`];
+    /// it is routed once the data is written (see `splice::FrameDone`).
+    Spliced(usize),
 }
-
-/// Decides whether a large frame's data goes to a sink (see [`splice_target`]).
-type SpliceLookup<'a> = dyn Fn(&[u8], usize) -> Option<(Sink, usize)> + Send + Sync + 'a;
 
 /// One received frame (without its 4-byte transport length), mutable so a
 /// transform frame can be decrypted in place.
@@ -1263,10 +1251,10 @@ struct FrameReader {
     rd: TcpStream,
     buf: BytesMut,
     pool: Arc<BufPool>,
-    /// The pipe for [`Sink`] reads, made on first use; `Err` once making
-    /// one failed (sinks are then filled from memory).
+    /// Pipes and drain thread for [`Sink`] reads, made on first use; `Err`
+    /// once making them failed (sinks are then filled from memory).
     #[cfg(target_os = "linux")]
-    pipe: Option<std::result::Result<splice::Pipe, ()>>,
+    drainer: Option<std::result::Result<splice::Drainer, ()>>,
 }
 
 impl FrameReader {
@@ -1276,51 +1264,56 @@ impl FrameReader {
             buf: BytesMut::with_capacity(RECV_CHUNK),
             pool: Arc::new(BufPool::default()),
             #[cfg(target_os = "linux")]
-            pipe: None,
+            drainer: None,
         }
     }
 
     /// Moves the data of an `n`-byte READ response into its sink, when
-    /// `lookup` names one (Linux only); `None`: read the frame as usual.
+    /// [`splice_target`] names one (Linux only); `None`: read the frame as
+    /// usual. The response is routed when the last byte is in the file.
     #[cfg(target_os = "linux")]
     async fn try_splice(
         &mut self,
         n: usize,
-        lookup: &SpliceLookup<'_>,
+        shared: &Arc<Shared>,
     ) -> std::result::Result<Option<Received>, String> {
         while self.buf.len() < 4 + wio::READ_RESPONSE_FIXED {
             self.fill().await?;
         }
-        let Some((sink, off)) = lookup(&self.buf[4..4 + wio::READ_RESPONSE_FIXED], n) else {
+        let Some((sink, off)) =
+            splice_target(shared, &self.buf[4..4 + wio::READ_RESPONSE_FIXED], n)
+        else {
             return Ok(None);
         };
-        let have_pipe = self
-            .pipe
+        let ready = self
+            .drainer
             .get_or_insert_with(|| {
-                splice::Pipe::new().map_err(|e| {
-                    tracing::debug!("no pipe for splice, reading into memory: {e}");
+                splice::Drainer::new().map_err(|e| {
+                    tracing::debug!("no pipes for splice, reading into memory: {e}");
                 })
             })
             .is_ok();
-        if !have_pipe {
+        if !ready {
             return Ok(None);
         }
         while self.buf.len() < 4 + off {
             self.fill().await?;
         }
-        let Some(Ok(pipe)) = &self.pipe else {
+        let Some(Ok(drainer)) = &mut self.drainer else {
             return Ok(None);
         };
         self.buf.advance(4);
         let head = self.buf.split_to(off).freeze();
         let len = n - off;
         let prefix = self.buf.split_to(self.buf.len().min(len));
-        let file_err = splice::to_file(&self.rd, pipe, &prefix, len - prefix.len(), &sink).await?;
-        Ok(Some(Received::Spliced {
-            head,
-            len,
-            file_err,
-        }))
+        let route_shared = Arc::clone(shared);
+        let done = splice::FrameDone::new(move |file_err| {
+            if let Err(e) = route(&route_shared, head, false, Some((len, file_err))) {
+                route_shared.fail(&e);
+            }
+        });
+        splice::to_file(&self.rd, drainer, &prefix, len - prefix.len(), &sink, done).await?;
+        Ok(Some(Received::Spliced(n)))
     }
 
     async fn fill(&mut self) -> std::result::Result<(), String> {
@@ -1334,10 +1327,7 @@ impl FrameReader {
         }
     }
 
-    async fn next_frame(
-        &mut self,
-        lookup: &SpliceLookup<'_>,
-    ) -> std::result::Result<Received, String> {
+    async fn next_frame(&mut self, shared: &Arc<Shared>) -> std::result::Result<Received, String> {
         while self.buf.len() < 4 {
             self.fill().await?;
         }
@@ -1350,11 +1340,11 @@ impl FrameReader {
         }
         if n >= LARGE_FRAME {
             #[cfg(target_os = "linux")]
-            if let Some(r) = self.try_splice(n, lookup).await? {
+            if let Some(r) = self.try_splice(n, shared).await? {
                 return Ok(r);
             }
             #[cfg(not(target_os = "linux"))]
-            let _ = lookup;
+            let _ = shared;
             self.buf.advance(4);
             let mut v = self.pool.take(n);
             let have = self.buf.len().min(n);

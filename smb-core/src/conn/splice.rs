@@ -4,21 +4,24 @@
 //! pipe by reference and copies them once, into the destination file's page
 //! cache: one copy per byte instead of two (socket → buffer, buffer → file).
 //!
-//! Only the reader task calls this, while it owns the socket's read side, so
-//! the stream stays in frame: every byte of the payload is consumed even when
-//! the file write fails (the rest is then discarded and the waiter gets the
-//! file error).
+//! Only the reader task reads the socket, so the stream stays in frame:
+//! every byte of the payload is consumed even when the file write fails (the
+//! rest is then discarded and the waiter gets the file error). The file
+//! writes run on a drain thread, so that the one copy left overlaps with
+//! reading the socket instead of alternating with it.
 
 use std::fs::File;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 
 use rustix::pipe::{
     fcntl_getpipe_size, fcntl_setpipe_size, pipe_with, splice, PipeFlags, SpliceFlags,
 };
 use tokio::io::Interest;
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 
 use super::Sink;
 
@@ -49,24 +52,141 @@ impl Pipe {
     }
 }
 
+/// Pipes in a [`Drainer`]'s pool: while the drain thread empties one into
+/// the file, the reader fills the next from the socket.
+const DRAIN_PIPES: usize = 4;
+
+/// One spliced READ payload in progress. When the last reference goes (the
+/// reader's and every queued piece's), `on_done` runs with the first file
+/// error: the response is routed only once every byte is in the file.
+pub(super) struct FrameDone {
+    err: std::sync::Mutex<Option<io::Error>>,
+    on_done: std::sync::Mutex<Option<OnDone>>,
+}
+
+type OnDone = Box<dyn FnOnce(Option<io::Error>) + Send>;
+
+impl FrameDone {
+    pub(super) fn new(on_done: impl FnOnce(Option<io::Error>) + Send + 'static) -> Arc<Self> {
+        Arc::new(Self {
+            err: std::sync::Mutex::new(None),
+            on_done: std::sync::Mutex::new(Some(Box::new(on_done))),
+        })
+    }
+
+    fn failed(&self) -> bool {
+        self.err.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
+    fn fail(&self, e: io::Error) {
+        self.err
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(e);
+    }
+}
+
+impl Drop for FrameDone {
+    fn drop(&mut self) {
+        let err = self.err.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+        let f = self
+            .on_done
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(f) = f {
+            f(err);
+        }
+    }
+}
+
+/// A piece of payload in a pipe, for the drain thread to write.
+struct Job {
+    pipe: Pipe,
+    n: usize,
+    file: Arc<File>,
+    offset: u64,
+    done: Arc<FrameDone>,
+}
+
+/// The reader's pipe pool and drain thread (made on first use).
+pub(super) struct Drainer {
+    jobs: std::sync::mpsc::Sender<Job>,
+    free: mpsc::Receiver<Pipe>,
+}
+
+impl Drainer {
+    pub(super) fn new() -> io::Result<Self> {
+        let (free_tx, free) = mpsc::channel(DRAIN_PIPES);
+        for _ in 0..DRAIN_PIPES {
+            free_tx
+                .try_send(Pipe::new()?)
+                .map_err(|_| io::Error::other("pipe pool full"))?;
+        }
+        let (jobs, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("smb-splice".into())
+            .spawn(move || drain_thread(&rx, &free_tx))?;
+        Ok(Self { jobs, free })
+    }
+}
+
+/// Empties pipes into their files in order and hands them back; exits when
+/// the reader (and with it the job channel) is gone.
+fn drain_thread(rx: &std::sync::mpsc::Receiver<Job>, free: &mpsc::Sender<Pipe>) {
+    while let Ok(job) = rx.recv() {
+        let mut off = job.offset;
+        let mut file_err = job
+            .done
+            .failed()
+            .then(|| io::Error::other("earlier piece failed"));
+        let pipe = match drain(&job.pipe, job.n, &job.file, &mut off, &mut file_err) {
+            Ok(()) => job.pipe,
+            Err(e) => {
+                // The pipe may still hold bytes: never reuse it.
+                job.done.fail(e);
+                match Pipe::new() {
+                    Ok(p) => p,
+                    Err(_) => return,
+                }
+            }
+        };
+        if let Some(e) = file_err {
+            job.done.fail(e);
+        }
+        drop(job.done);
+        if free.try_send(pipe).is_err() {
+            return;
+        }
+    }
+}
+
 /// Writes `prefix` (payload bytes already read into the receive buffer) and
-/// then the next `len` bytes of the socket into `sink`. Returns the file
-/// error, if any: the whole payload is consumed from the socket either way
-/// (a file system that cannot take `splice` gives `EINVAL` here). `Err` is
-/// a socket failure: the connection is lost.
+/// then the next `len` bytes of the socket into `sink`: the reader fills
+/// pipes from the socket, the drain thread empties them into the file, and
+/// `done` runs when all is written (with the file error, if any; a file
+/// system that cannot take `splice` gives `EINVAL`). The whole payload is
+/// consumed from the socket either way. `Err` is a socket failure: the
+/// connection is lost.
 pub(super) async fn to_file(
     sock: &TcpStream,
-    pipe: &Pipe,
+    drainer: &mut Drainer,
     prefix: &[u8],
     mut len: usize,
     sink: &Sink,
-) -> Result<Option<io::Error>, String> {
+    done: Arc<FrameDone>,
+) -> Result<(), String> {
     let mut off = sink.offset;
-    let mut file_err = sink.file.write_all_at(prefix, off).err();
+    if let Err(e) = sink.file.write_all_at(prefix, off) {
+        done.fail(e);
+    }
     off += prefix.len() as u64;
     while len > 0 {
-        // Fill the pipe as far as the socket has data, then empty it into
-        // the file (the file write is useful work while more data arrives).
+        let pipe = drainer
+            .free
+            .recv()
+            .await
+            .ok_or("the splice drain thread stopped")?;
         let want = len.min(pipe.cap);
         let mut in_pipe = 0;
         while in_pipe < want {
@@ -107,10 +227,19 @@ pub(super) async fn to_file(
             }
         }
         len -= in_pipe;
-        drain(pipe, in_pipe, &sink.file, &mut off, &mut file_err)
-            .map_err(|e| format!("emptying the receive pipe: {e}"))?;
+        drainer
+            .jobs
+            .send(Job {
+                pipe,
+                n: in_pipe,
+                file: Arc::clone(&sink.file),
+                offset: off,
+                done: Arc::clone(&done),
+            })
+            .map_err(|_| "the splice drain thread stopped")?;
+        off += in_pipe as u64;
     }
-    Ok(file_err)
+    Ok(())
 }
 
 /// Moves `n` bytes out of the pipe into `file` at `*off`; after a file error
