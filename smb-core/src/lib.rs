@@ -7,7 +7,7 @@
 //!   encryption (AES-128/256-CCM/GCM), preauth integrity hash; pure.
 //! - [`proto`]: handshake states, credit and MessageId window; no I/O.
 //! - `conn`: the only tokio code below the API: framing, one reader task,
-//!   one writer thread, pending map, credits.
+//!   one writer task, pending map, credits.
 //! - [`Client`], [`Session`], [`Tree`], [`File`]: the async API. Handles are
 //!   cheap `Arc` clones whose methods take `&self`, so many tasks can share
 //!   one connection and one open file.

@@ -287,7 +287,7 @@ pub(super) async fn from_file(
     while sent < src.len {
         let want = (src.len - sent).min(pipe.cap);
         // Page-cache pages go into the pipe by reference (this blocks only
-        // while the file system reads from disk: on the writer's thread).
+        // while the file system reads from disk, on the writer task).
         let n = loop {
             match splice(
                 &*src.file,
