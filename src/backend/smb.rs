@@ -327,6 +327,31 @@ fn local_or_smb(e: smb_core::Error) -> OpError {
     }
 }
 
+/// Writes `len` bytes as `write(done, piece)` calls of at most `max` bytes
+/// each, resuming after short writes (`write` returns the count written); a
+/// server that writes nothing is an error.
+async fn write_pieces<F, Fut>(len: u64, max: u32, mut write: F) -> OpResult<()>
+where
+    F: FnMut(u64, u32) -> Fut,
+    Fut: std::future::Future<Output = OpResult<u32>>,
+{
+    let mut done = 0u64;
+    while done < len {
+        let piece = u32::try_from((len - done).min(u64::from(max))).unwrap_or(max);
+        match write(done, piece).await? {
+            0 => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::WriteZero,
+                    "server wrote 0 bytes",
+                )
+                .into())
+            }
+            n => done += u64::from(n),
+        }
+    }
+    Ok(())
+}
+
 impl SmbWriter {
     /// True when [`write_from`](Self::write_from) sends a local file's data
     /// without copying it through memory (Linux, no signing or encryption).
@@ -343,45 +368,30 @@ impl SmbWriter {
         len: u32,
         src: &Arc<std::fs::File>,
     ) -> OpResult<()> {
-        let mut done = 0u32;
-        while done < len {
-            let at = offset + u64::from(done);
-            let n = self
-                .file
-                .write_at_from(at, (len - done).min(self.max_write), src, at)
+        let file = &self.file;
+        write_pieces(u64::from(len), self.max_write, |done, piece| async move {
+            let at = offset + done;
+            file.write_at_from(at, piece, src, at)
                 .await
-                .map_err(local_or_smb)?;
-            if n == 0 {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::WriteZero,
-                    "server wrote 0 bytes",
-                )
-                .into());
-            }
-            done += n;
-        }
-        Ok(())
+                .map_err(local_or_smb)
+        })
+        .await
     }
 
     /// Writes all of `data` at `offset` in MaxWriteSize pieces, resuming short writes.
     pub async fn write_at(&self, offset: u64, data: Bytes) -> OpResult<()> {
-        let mut done = 0usize;
-        while done < data.len() {
-            let end = (done + self.max_write as usize).min(data.len());
-            let n = self
-                .file
-                .write_at(offset + done as u64, data.slice(done..end))
-                .await? as usize;
-            if n == 0 {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::WriteZero,
-                    "server wrote 0 bytes",
-                )
-                .into());
-            }
-            done += n;
-        }
-        Ok(())
+        let file = &self.file;
+        let data = &data;
+        write_pieces(
+            data.len() as u64,
+            self.max_write,
+            |done, piece| async move {
+                let from = done as usize;
+                let piece = data.slice(from..from + piece as usize);
+                Ok(file.write_at(offset + done, piece).await?)
+            },
+        )
+        .await
     }
 
     /// Renames the open handle over the final name, sets times, closes.
