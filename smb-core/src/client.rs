@@ -159,8 +159,7 @@ impl Client {
                 "no dialect between min_dialect and max_dialect".into(),
             ));
         }
-        let conn = Connection::start(stream, config.credit_target, config.request_timeout)
-            .map_err(|e| Error::Io(Arc::new(e)))?;
+        let conn = Connection::start(stream, config.credit_target, config.request_timeout);
         let mut rng = rand::thread_rng();
         let mut client_guid = [0u8; 16];
         rng.fill_bytes(&mut client_guid);

@@ -82,8 +82,9 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 
 #[cfg(target_os = "linux")]
@@ -251,8 +252,6 @@ struct Shared {
     request_timeout: Duration,
     stats_sent: AtomicU64,
     stats_received: AtomicU64,
-    /// Becomes true on failure: wakes the writer out of its waits.
-    closed: watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -278,7 +277,6 @@ impl Shared {
         }
         self.credits.close();
         self.in_flight_cap.close();
-        self.closed.send_replace(true);
         if first {
             tracing::debug!(%reason, "connection failed");
         }
@@ -339,14 +337,15 @@ pub(crate) struct Source {
 pub(crate) struct Connection {
     shared: Arc<Shared>,
     tx: mpsc::Sender<Frame>,
-    reader: JoinHandle<()>,
+    tasks: [JoinHandle<()>; 2],
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        // The writer task sees the failure (or the closed channel) and exits.
         self.shared.fail("connection dropped");
-        self.reader.abort();
+        for t in &self.tasks {
+            t.abort();
+        }
     }
 }
 
@@ -354,17 +353,9 @@ impl Drop for Connection {
 const MAX_FRAME: usize = 0x00FF_FFFF;
 
 impl Connection {
-    /// Starts the reader and writer tasks on an existing stream (each on a
-    /// handle of its own; the writer exits when the connection fails or the
-    /// last sender is gone).
-    pub(crate) fn start(
-        stream: TcpStream,
-        credit_target: u16,
-        request_timeout: Duration,
-    ) -> std::io::Result<Self> {
-        let std_stream = stream.into_std()?;
-        let for_writer = std_stream.try_clone()?;
-        let stream = TcpStream::from_std(std_stream)?;
+    /// Starts the tasks on an existing stream.
+    pub(crate) fn start(stream: TcpStream, credit_target: u16, request_timeout: Duration) -> Self {
+        let (rd, wr) = stream.into_split();
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 next_message_id: 0,
@@ -381,20 +372,19 @@ impl Connection {
             request_timeout,
             stats_sent: AtomicU64::new(0),
             stats_received: AtomicU64::new(0),
-            closed: watch::channel(false).0,
         });
         let (tx, rx) = mpsc::channel::<Frame>(256);
-        // The writer is a task on the caller's runtime, on its own handle to
-        // the socket. A writer thread (own runtime) was measured: 2 GiB
-        // unsigned spliced upload 7.90/1.88/3.65 s vs 1.42/1.27/1.53 s as a
-        // task (signed: 1.92/2.07/1.79 vs 2.44/2.21/1.92), so a task it is.
-        tokio::spawn(writer_task(
-            Arc::clone(&shared),
-            TcpStream::from_std(for_writer)?,
-            rx,
-        ));
-        let reader = tokio::spawn(reader_task(Arc::clone(&shared), stream));
-        Ok(Self { shared, tx, reader })
+        let reader = tokio::spawn(reader_task(Arc::clone(&shared), rd));
+        // A task on the caller's runtime. A writer thread (own runtime) was
+        // measured: 2 GiB unsigned spliced upload 7.90/1.88/3.65 s vs
+        // 1.42/1.27/1.53 s as a task (signed: 1.92/2.07/1.79 vs
+        // 2.44/2.21/1.92), so a task it is.
+        let writer = tokio::spawn(writer_task(Arc::clone(&shared), wr, rx));
+        Self {
+            shared,
+            tx,
+            tasks: [reader, writer],
+        }
     }
 
     /// Enables multi-credit requests (after NEGOTIATE chose 2.1+ with LARGE_MTU).
@@ -879,53 +869,44 @@ fn length_prefix(len: usize) -> Result<Bytes> {
 
 /// Sends frames in order; what is already queued goes out in one vectored
 /// write. Runs until the channel closes or the connection fails.
-async fn writer_task(shared: Arc<Shared>, mut sock: TcpStream, mut rx: mpsc::Receiver<Frame>) {
-    let mut closed = shared.closed.subscribe();
+async fn writer_task(shared: Arc<Shared>, mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Frame>) {
     let mut pipe = SourcePipe::default();
     let mut batch: Vec<Bytes> = Vec::new();
-    let work = async {
-        while let Some(frame) = rx.recv().await {
-            let mut source = frame.source;
-            batch.extend(frame.parts);
-            // Coalesce what is already queued, up to the next file range.
-            while source.is_none() && batch.len() < 64 {
-                match rx.try_recv() {
-                    Ok(f) => {
-                        batch.extend(f.parts);
-                        source = f.source;
-                    }
-                    Err(_) => break,
+    while let Some(frame) = rx.recv().await {
+        let mut source = frame.source;
+        batch.extend(frame.parts);
+        // Coalesce what is already queued, up to the next file range.
+        while source.is_none() && batch.len() < 64 {
+            match rx.try_recv() {
+                Ok(f) => {
+                    batch.extend(f.parts);
+                    source = f.source;
                 }
-            }
-            let mut n: usize = batch.iter().map(Bytes::len).sum();
-            write_all_vectored(&mut sock, &mut batch)
-                .await
-                .map_err(|e| format!("write failed: {e}"))?;
-            batch.clear();
-            if let Some(src) = source {
-                send_source(&sock, &mut pipe, &src).await?;
-                n += src.len;
-            }
-            shared.stats_sent.fetch_add(n as u64, Ordering::Relaxed);
-            if shared.failed.get().is_some() {
-                break;
+                Err(_) => break,
             }
         }
-        Ok::<(), String>(())
-    };
-    tokio::select! {
-        r = work => {
-            if let Err(e) = r {
+        let mut n: usize = batch.iter().map(Bytes::len).sum();
+        if let Err(e) = write_all_vectored(&mut wr, &mut batch).await {
+            shared.fail(&format!("write failed: {e}"));
+            return;
+        }
+        batch.clear();
+        if let Some(src) = source {
+            if let Err(e) = send_source(wr.as_ref(), &mut pipe, &src).await {
                 shared.fail(&e);
                 return;
             }
+            n += src.len;
         }
-        _ = closed.wait_for(|c| *c) => return,
+        shared.stats_sent.fetch_add(n as u64, Ordering::Relaxed);
+        if shared.failed.get().is_some() {
+            break;
+        }
     }
-    let _ = sock.shutdown().await;
+    let _ = wr.shutdown().await;
 }
 
-async fn write_all_vectored(wr: &mut TcpStream, parts: &mut [Bytes]) -> std::io::Result<()> {
+async fn write_all_vectored(wr: &mut OwnedWriteHalf, parts: &mut [Bytes]) -> std::io::Result<()> {
     let mut idx = 0;
     while idx < parts.len() {
         if parts[idx].is_empty() {
@@ -1050,7 +1031,7 @@ fn read_full_at(f: &std::fs::File, buf: &mut [u8], off: u64) -> std::io::Result<
     Ok(n)
 }
 
-async fn reader_task(shared: Arc<Shared>, rd: TcpStream) {
+async fn reader_task(shared: Arc<Shared>, rd: OwnedReadHalf) {
     let mut rd = FrameReader::new(rd);
     let reason = loop {
         let r = match rd.next_frame(&shared).await {
@@ -1235,7 +1216,7 @@ impl std::ops::Deref for FrameBuf {
 /// in large reads; a large frame's body is read straight into its own pooled
 /// buffer, so READ data is copied once, by the kernel.
 struct FrameReader {
-    rd: TcpStream,
+    rd: OwnedReadHalf,
     buf: BytesMut,
     pool: Arc<BufPool>,
     /// Pipes and drain thread for [`Sink`] reads, made on first use; `Err`
@@ -1245,7 +1226,7 @@ struct FrameReader {
 }
 
 impl FrameReader {
-    fn new(rd: TcpStream) -> Self {
+    fn new(rd: OwnedReadHalf) -> Self {
         Self {
             rd,
             buf: BytesMut::with_capacity(RECV_CHUNK),
@@ -1299,7 +1280,15 @@ impl FrameReader {
                 route_shared.fail(&e);
             }
         });
-        splice::to_file(&self.rd, drainer, &prefix, len - prefix.len(), &sink, done).await?;
+        splice::to_file(
+            self.rd.as_ref(),
+            drainer,
+            &prefix,
+            len - prefix.len(),
+            &sink,
+            done,
+        )
+        .await?;
         Ok(Some(Received::Spliced(n)))
     }
 
