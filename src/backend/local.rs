@@ -174,18 +174,23 @@ fn apply_times_handle(f: &fs::File, times: &FileTimes) -> io::Result<()> {
     }
     if let Some(attrs) = times.attributes {
         let mut perms = f.metadata()?.permissions();
-        let mode = perms.mode();
-        let new = if attrs & ATTR_READONLY != 0 {
-            mode & !0o222
-        } else {
-            mode | 0o200
-        };
-        if new != mode {
+        if let Some(new) = readonly_mode(perms.mode(), attrs) {
             perms.set_mode(new);
             f.set_permissions(perms)?;
         }
     }
     Ok(())
+}
+
+/// The mode that carries the read-only attribute of `attrs` (no write bits,
+/// or the owner's write bit back), or `None` when `mode` already does.
+fn readonly_mode(mode: u32, attrs: u32) -> Option<u32> {
+    let new = if attrs & ATTR_READONLY != 0 {
+        mode & !0o222
+    } else {
+        mode | 0o200
+    };
+    (new != mode).then_some(new)
 }
 
 /// Applies times and the read-only attribute to a path.
@@ -198,15 +203,8 @@ fn apply_times(path: &Path, times: &FileTimes) -> io::Result<()> {
         filetime::set_file_times(path, a, m)?;
     }
     if let Some(attrs) = times.attributes {
-        let md = fs::metadata(path)?;
-        let mut perms = md.permissions();
-        let mode = perms.mode();
-        let new = if attrs & ATTR_READONLY != 0 {
-            mode & !0o222
-        } else {
-            mode | 0o200
-        };
-        if new != mode {
+        let mut perms = fs::metadata(path)?.permissions();
+        if let Some(new) = readonly_mode(perms.mode(), attrs) {
             perms.set_mode(new);
             fs::set_permissions(path, perms)?;
         }
