@@ -63,6 +63,14 @@
 //! signed 2 GiB upload 1.17-1.21 -> 0.87-0.95 CPU-s/GB (`--only write
 //! --sign`; unsigned: 0.53-0.63).
 //!
+//! Tried and rejected (2026-11-22): RustCrypto `ghash` 0.6 (polyval 0.7,
+//! 4 blocks per multiply) for all GMAC work, without scratch copies. In the
+//! crypto bench (hot cache) it runs 7.7-8.2 GB/s, 3-4x ring's AAD path; in a
+//! real signed 2 GiB transfer it lost, 5 interleaved rounds each: download
+//! 1.15-1.60 vs 0.71-0.90 CPU-s/GB, upload 0.82-0.94 vs 0.73-0.82. perf: its
+//! loop stalls on loads of the cold message (`compute_parts` 25% + polyval 8%
+//! of samples, against memcpy 12% + ring's VAES `aes_gcm_dec_update` 11%).
+//!
 //! Key material: [`SessionKeys`] and the NTLM keys are zeroized on drop; the
 //! expanded key schedules inside ring and RustCrypto cipher objects
 //! ([`Signer`], [`SessionCipher`]) are not (neither crate exposes that).
