@@ -117,6 +117,8 @@ pub(crate) struct ClientInner {
     pub(crate) dialects: Vec<Dialect>,
     /// The server name used in UNC paths.
     pub(crate) server_name: String,
+    /// The server's socket address, when the OS reports it.
+    pub(crate) peer: Option<SocketAddr>,
 }
 
 impl Client {
@@ -153,6 +155,7 @@ impl Client {
 
     async fn negotiate(stream: TcpStream, server_name: &str, config: ClientConfig) -> Result<Self> {
         stream.set_nodelay(true)?;
+        let peer = stream.peer_addr().ok();
         let dialects = proto::dialects(config.min_dialect, config.max_dialect);
         if dialects.is_empty() {
             return Err(Error::InvalidArgument(
@@ -234,8 +237,16 @@ impl Client {
                 capabilities,
                 dialects,
                 server_name: server_name.to_string(),
+                peer,
             }),
         })
+    }
+
+    /// The address this connection goes to (`None` if the OS did not say).
+    /// A loopback peer means the "network" is a copy by the server's CPU,
+    /// which changes what zero-copy sending is worth.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.inner.peer
     }
 
     /// The negotiated parameters.
