@@ -30,6 +30,7 @@ Register-ArgumentCompleter -Native -CommandName 'smbcp' -ScriptBlock {
             [CompletionResult]::new('--min-age', '--min-age', [CompletionResultType]::ParameterName, 'Skip files newer than AGE (same forms as --max-age) [/MINAGE:n]')
             [CompletionResult]::new('--max-delete', '--max-delete', [CompletionResultType]::ParameterName, 'Refuse to delete anything when more than N items would be deleted ("unlimited" to allow any number) [default: 1000]')
             [CompletionResult]::new('--mt', '--mt', [CompletionResultType]::ParameterName, 'Number of concurrent copy jobs (files or blocks of big files), 1–128 [/MT:n]')
+            [CompletionResult]::new('--zero-copy', '--zero-copy', [CompletionResultType]::ParameterName, 'Move file data between socket and local file inside the kernel (Linux, unsigned sessions): auto = downloads, and uploads to servers not on this machine')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retries for each file after a transient error [/R:n]')
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Wait before the first retry (doubles each retry, with jitter), e.g. 2s, 500ms [/W:n]')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Timeout for connecting and for each SMB request, e.g. 30s')

@@ -7,6 +7,9 @@ complete -c smbcp -l max-age -d 'Skip files older than AGE: days (n < 1900), a d
 complete -c smbcp -l min-age -d 'Skip files newer than AGE (same forms as --max-age) [/MINAGE:n]' -r
 complete -c smbcp -l max-delete -d 'Refuse to delete anything when more than N items would be deleted ("unlimited" to allow any number) [default: 1000]' -r
 complete -c smbcp -l mt -d 'Number of concurrent copy jobs (files or blocks of big files), 1–128 [/MT:n]' -r
+complete -c smbcp -l zero-copy -d 'Move file data between socket and local file inside the kernel (Linux, unsigned sessions): auto = downloads, and uploads to servers not on this machine' -r -f -a "auto\t'Downloads always; uploads unless the server is on this machine. Over loopback the server\'s CPU is the network: handed page-cache pages by reference, smbd copies them cold from RAM (measured: smbd 0.48-0.59 CPU-s/GB against 0.39-0.40 when we send a copy), so there an upload copies through memory'
+always\t'Whenever the session allows it, loopback included'
+never\t'Never: every byte passes through memory'"
 complete -c smbcp -l retries -d 'Retries for each file after a transient error [/R:n]' -r
 complete -c smbcp -l wait -d 'Wait before the first retry (doubles each retry, with jitter), e.g. 2s, 500ms [/W:n]' -r
 complete -c smbcp -l timeout -d 'Timeout for connecting and for each SMB request, e.g. 30s' -r

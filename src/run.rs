@@ -16,6 +16,7 @@ use crate::cli::Options;
 use crate::copy::Engine;
 use crate::exit::{Failure, Outcome};
 use crate::location::Location;
+use crate::report::summary::WindowStats;
 use crate::report::{Counter, Reporter, Stats, Summary};
 use crate::scan::{Leftovers, Scanner};
 
@@ -107,12 +108,14 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
     }
     let ticker = rep.spawn_ticker();
 
+    let rtt = src.round_trip().await.max(dst.round_trip().await);
     let engine = Arc::new(Engine::new(
         src.clone(),
         dst.clone(),
         opts.clone(),
         stats.clone(),
         rep.clone(),
+        rtt,
     ));
     let scanner = Arc::new(Scanner::new(
         src.clone(),
@@ -202,6 +205,16 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
         bytes: stats.bytes.row(),
         bytes_per_sec: bps,
         gbit_per_sec: bps * 8.0 / 1e9,
+        window: (moved > 0.0).then(|| {
+            let w = engine.window.report();
+            WindowStats {
+                rtt_ms: rtt.as_secs_f64() * 1e3,
+                start_bytes: w.start_bytes,
+                peak_bytes: w.peak_bytes,
+                final_bytes: w.final_bytes,
+                zero_copy: engine.zero_copy(),
+            }
+        }),
         exit_code: code,
         failures: stats.failures(),
     };

@@ -691,6 +691,10 @@ fn json_to_file_and_stdout() {
     assert_eq!(j["bytes"]["copied"], 10);
     assert_eq!(j["exit_code"], 0);
     assert!(j["failures"].as_array().unwrap().is_empty());
+    // Local to local: no round trip, the smallest window, no splicing.
+    assert_eq!(j["window"]["rtt_ms"], 0.0);
+    assert_eq!(j["window"]["start_bytes"], 16 << 20);
+    assert_eq!(j["window"]["zero_copy"], false);
     let r = run(&d, &["--include-same"]);
     assert_eq!(
         r.json()["files"]["copied"],
@@ -801,6 +805,7 @@ fn bad_input_gets_one_line_and_touches_nothing() {
         (vec![s, "smb://user:pw@srv/share"], 2),
         (vec![s, t, "/R"], 2),
         (vec![s, t, "--max-size", "lots"], 2),
+        (vec![s, t, "--zero-copy", "sometimes"], 2),
         (vec!["/definitely/not/here", t], 3),
     ] {
         let r = smbcp(&args);

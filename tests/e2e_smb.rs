@@ -216,6 +216,62 @@ fn guest_is_explicit_and_refused_by_this_server() {
     assert!(!share_dir.join("dst").exists());
 }
 
+/// Every `--zero-copy` mode copies the same bytes both ways; the JSON says
+/// which data path ran and where the in-flight window went. The fixture is
+/// on loopback, so `auto` downloads through the kernel and uploads through
+/// memory (see `ZeroCopy::Auto`); `always` splices uploads too.
+#[test]
+fn zero_copy_modes_copy_the_same_bytes_and_report_their_path() {
+    let s = samba();
+    let (rel, share_dir) = s.unique_dir(SHARE, "zerocopy");
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("src");
+    file(&src, "small.bin", 8 * 1024 + 3);
+    file(&src, "medium.bin", 3 * MIB + 17);
+    file(&src, "big.bin", 24 * MIB + 1);
+    for (mode, up_direct, down_direct) in [
+        ("auto", false, true),
+        ("always", true, true),
+        ("never", false, false),
+    ] {
+        let url = s.url(SHARE, &format!("{rel}/{mode}"));
+        let up = smbcp(&[
+            src.to_str().unwrap(),
+            &url,
+            "--user",
+            USER,
+            "--zero-copy",
+            mode,
+            "--json",
+            "-",
+        ]);
+        assert_eq!(up.code, 0, "{mode}: {up:?}");
+        assert_same_tree(&src, &share_dir.join(mode));
+        let down_dir = local.path().join(format!("down-{mode}"));
+        let down = smbcp(&[
+            &url,
+            down_dir.to_str().unwrap(),
+            "--user",
+            USER,
+            "--zero-copy",
+            mode,
+            "--json",
+            "-",
+        ]);
+        assert_eq!(down.code, 0, "{mode}: {down:?}");
+        assert_same_tree(&src, &down_dir);
+        for (run, direct) in [(&up, up_direct), (&down, down_direct)] {
+            let w = &run.json()["window"];
+            assert_eq!(w["zero_copy"], direct, "{mode}: {w}");
+            let start = w["start_bytes"].as_u64().unwrap();
+            assert!(start >= 16 * MIB as u64, "{mode}: {w}");
+            assert!(w["peak_bytes"].as_u64().unwrap() >= w["final_bytes"].as_u64().unwrap());
+            assert!(w["final_bytes"].as_u64().unwrap() >= start, "{mode}: {w}");
+            assert!(w["rtt_ms"].as_f64().unwrap() > 0.0, "{mode}: {w}");
+        }
+    }
+}
+
 #[test]
 fn summary_of_a_download_and_an_upload() {
     let s = samba();
@@ -255,6 +311,11 @@ fn summary_of_a_download_and_an_upload() {
     ]);
     assert_eq!(down.code, 0, "{down:?}");
     assert!(down.stdout.contains("Gbit/s"), "{}", down.stdout);
+    assert!(
+        down.stdout.contains("  Window : ") && down.stdout.contains(" in flight (started at "),
+        "{}",
+        down.stdout
+    );
     assert_same_tree(&share_dir.join("data"), &down_dir);
     // Shown with --nocapture: the closing summaries of both directions.
     let tail = |r: &Run| r.stdout[r.stdout.find("-----").unwrap()..].to_string();

@@ -8,6 +8,8 @@ use std::fmt;
 use bytes::Bytes;
 use smb_core::{FileTime, FileTimes};
 
+use crate::cli::options::ZeroCopy;
+
 pub mod local;
 mod pool;
 pub mod smb;
@@ -220,19 +222,28 @@ impl Backend {
     /// True when READ data from this (SMB) source can go straight into files
     /// of the (local, buffered) destination `dst`, inside the kernel (see
     /// [`smb::SmbReader::read_into`]).
-    pub fn reads_into_files_of(&self, dst: &Self) -> bool {
+    pub fn reads_into_files_of(&self, dst: &Self, policy: ZeroCopy) -> bool {
         match (self, dst) {
-            (Self::Smb(s), Self::Local(d)) => s.reads_into_files_directly() && !d.unbuffered(),
+            (Self::Smb(s), Self::Local(d)) => {
+                policy != ZeroCopy::Never && s.reads_into_files_directly() && !d.unbuffered()
+            }
             _ => false,
         }
     }
 
     /// True when data of this (local, buffered) source's files can go to
     /// the (SMB) destination `dst` without passing through memory (see
-    /// [`smb::SmbWriter::write_from`]).
-    pub fn files_go_directly_to(&self, dst: &Self) -> bool {
+    /// [`smb::SmbWriter::write_from`]), and `policy` wants that.
+    pub fn files_go_directly_to(&self, dst: &Self, policy: ZeroCopy) -> bool {
         match (self, dst) {
-            (Self::Local(s), Self::Smb(d)) => d.reads_into_files_directly() && !s.unbuffered(),
+            (Self::Local(s), Self::Smb(d)) => {
+                let wanted = match policy {
+                    ZeroCopy::Auto => !d.server_is_local(),
+                    ZeroCopy::Always => true,
+                    ZeroCopy::Never => false,
+                };
+                wanted && d.reads_into_files_directly() && !s.unbuffered()
+            }
             _ => false,
         }
     }
@@ -324,6 +335,14 @@ impl Backend {
     /// Largest single read/write this backend does well (the block size for big files).
     pub fn io_size(&self) -> u32 {
         dispatch!(self, b => b.io_size())
+    }
+
+    /// The round-trip time to this tree's server (zero when local).
+    pub async fn round_trip(&self) -> std::time::Duration {
+        match self {
+            Self::Local(_) => std::time::Duration::ZERO,
+            Self::Smb(b) => b.round_trip().await,
+        }
     }
 }
 

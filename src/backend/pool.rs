@@ -74,8 +74,8 @@ pub(crate) async fn run<T: Send + 'static>(
         .unwrap_or_else(|_| Err(io::Error::other("I/O call panicked")))
 }
 
-/// Block buffers kept for reuse: as many as the copy engine's byte budget
-/// (64 MiB) holds in 8 MiB blocks.
+/// Block buffers kept for reuse: as many as the copy engine's window holds
+/// in 8 MiB blocks when the data passes through memory (at most 64 MiB).
 const SPARE_BUFFERS: usize = 8;
 /// Buffers smaller than this are not worth keeping.
 const MIN_SPARE: usize = 1 << 20;

@@ -253,6 +253,31 @@ impl SmbFs {
         self.tree.reads_into_files_directly()
     }
 
+    /// The shortest of three ECHO round trips (zero if ECHO fails): sizes
+    /// the copy engine's first window.
+    pub async fn round_trip(&self) -> std::time::Duration {
+        let client = self.tree.session().client();
+        let mut best: Option<std::time::Duration> = None;
+        for _ in 0..3 {
+            let t = std::time::Instant::now();
+            if client.echo().await.is_err() {
+                break;
+            }
+            let d = t.elapsed();
+            best = Some(best.map_or(d, |b| b.min(d)));
+        }
+        best.unwrap_or_default()
+    }
+
+    /// True when the server is on this machine (a loopback address).
+    pub fn server_is_local(&self) -> bool {
+        self.tree
+            .session()
+            .client()
+            .peer_addr()
+            .is_some_and(|a| a.ip().to_canonical().is_loopback())
+    }
+
     /// Block size for big files: what one READ and one WRITE can carry.
     pub fn io_size(&self) -> u32 {
         self.max_read.min(self.max_write)

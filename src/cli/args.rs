@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Parser};
 
+use crate::cli::options::ZeroCopy;
 use crate::exit::ExitMode;
 
 /// Exit codes and credentials, shown by `--help` and in the man page.
@@ -141,6 +142,11 @@ pub struct Args {
     /// Unbuffered I/O: O_DIRECT locally, unbuffered read/write on SMB 3.0.2+ [/J].
     #[arg(long, help_heading = "Engine")]
     pub unbuffered: bool,
+
+    /// Move file data between socket and local file inside the kernel (Linux, unsigned
+    /// sessions): auto = downloads, and uploads to servers not on this machine.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ZeroCopy::Auto, help_heading = "Engine")]
+    pub zero_copy: ZeroCopy,
 
     /// Retries for each file after a transient error [/R:n].
     #[arg(long, value_name = "N", default_value_t = 3, help_heading = "Engine")]

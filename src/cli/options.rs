@@ -51,6 +51,8 @@ pub struct Options {
     pub mt: usize,
     /// Unbuffered I/O.
     pub unbuffered: bool,
+    /// When data may skip user memory.
+    pub zero_copy: ZeroCopy,
     /// Retries after transient errors.
     pub retries: u32,
     /// First retry delay.
@@ -105,6 +107,23 @@ pub struct OutputOptions {
     pub json: Option<JsonTarget>,
     /// -1 quiet, 0 normal, 1+ verbose.
     pub verbosity: i8,
+}
+
+/// When file data may move between socket and local file inside the kernel
+/// (`splice(2)`, Linux, unsigned and unencrypted sessions only).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ZeroCopy {
+    /// Downloads always; uploads unless the server is on this machine. Over
+    /// loopback the server's CPU is the network: handed page-cache pages by
+    /// reference, smbd copies them cold from RAM (measured: smbd 0.48-0.59
+    /// CPU-s/GB against 0.39-0.40 when we send a copy), so there an upload
+    /// copies through memory.
+    #[default]
+    Auto,
+    /// Whenever the session allows it, loopback included.
+    Always,
+    /// Never: every byte passes through memory.
+    Never,
 }
 
 /// Where `--json` goes.
@@ -238,6 +257,7 @@ impl TryFrom<Args> for Options {
             create_only: a.create,
             mt: a.mt as usize,
             unbuffered: a.unbuffered,
+            zero_copy: a.zero_copy,
             retries: a.retries,
             wait: parse_duration(&a.wait).context("--wait")?,
             timeout: a

@@ -3,8 +3,9 @@
 //! the file takes the next offset from one atomic cursor and does a positional
 //! read on the shared source handle and a positional write on the shared
 //! destination handle, so one huge file can fill the whole window. A byte
-//! budget (bytes read and not yet written, over all files) bounds memory
-//! independently of `--mt`, file sizes and block size.
+//! window (bytes read and not yet written, over all files; [`window`])
+//! bounds memory independently of `--mt`, file sizes and block size, and
+//! adapts to the link.
 //!
 //! Each file is written as `.<name>.smbcp-<random>.tmp` in the destination
 //! directory and renamed over the final name only once every byte is written;
@@ -25,9 +26,11 @@ use crate::report::{Counter, FailureRecord, Reporter, Stats};
 
 pub mod limiter;
 pub mod retry;
+pub mod window;
 
 use limiter::RateLimiter;
 use retry::RetryPolicy;
+use window::Window;
 
 /// One file to copy.
 #[derive(Debug, Clone)]
@@ -56,9 +59,9 @@ pub struct Engine {
     limiter: Option<Arc<RateLimiter>>,
     retry: RetryPolicy,
     block: u32,
-    /// Bytes read and not yet written, in [`BUDGET_UNIT`]s: bounds memory
-    /// whatever `--mt`, the file sizes and the block size are.
-    budget: Arc<Semaphore>,
+    /// Bytes read and not yet written: bounds memory whatever `--mt`, the
+    /// file sizes and the block size are, and sizes itself to the link.
+    pub window: Arc<Window>,
     /// SMB ↔ local where data goes between socket and file inside the
     /// kernel: files of [`DIRECT_MIN`] bytes and more take the block path.
     direct: bool,
@@ -69,25 +72,15 @@ pub struct Engine {
 /// instead of one compound with the data in memory.
 const DIRECT_MIN: u64 = 1 << 20;
 
-/// Unit of the byte budget.
-const BUDGET_UNIT: u64 = 64 * 1024;
-/// Bytes in flight (read, not yet written) over all files: 8 blocks of
-/// 8 MiB. Measured through the delay proxy at +5 ms one way (2 GiB file):
-/// 16 MiB 389-395 MB/s, 32 MiB 499-540, 64 MiB 473-545, 128 MiB 553-588,
-/// while the proxy alone at +0 ms gives 582-657: the window stops paying
-/// between 32 and 64 MiB (BDP at 1.4 GB/s and 10 ms RTT is 14 MB). An SMB
-/// destination keeps WRITE payloads a little longer (smb-core's writer frees
-/// a vectored batch as a whole), so its peak is up to twice this: 2 GiB
-/// upload peak RSS 110-118 MiB at 64 MiB, 238 MiB at 128 MiB.
-const BUDGET_BYTES: u64 = 64 << 20;
-
-/// Budget units for `len` bytes (at least one, at most the whole budget).
-fn budget_units(len: u64) -> u32 {
-    let units = len
-        .div_ceil(BUDGET_UNIT)
-        .clamp(1, BUDGET_BYTES / BUDGET_UNIT);
-    u32::try_from(units).unwrap_or(u32::MAX)
-}
+/// Ceiling of the window when the bytes in flight sit in our memory. An
+/// SMB destination keeps WRITE payloads a little longer (smb-core's writer
+/// frees a vectored batch as a whole), so peak RSS is up to twice this:
+/// 2 GiB upload peak RSS 110-118 MiB at 64 MiB, 238 MiB at 128 MiB.
+const WINDOW_MAX_MEMORY: u64 = 64 << 20;
+/// Ceiling when the data moves between socket and file inside the kernel
+/// (it costs no memory of ours). At +5 ms one way a 2 GiB download gave
+/// 473-545 MB/s at 64 MiB, 553-588 at 128 MiB.
+const WINDOW_MAX_DIRECT: u64 = 128 << 20;
 
 /// A failed step: what was being done, and the error.
 type StepError = (&'static str, OpError);
@@ -107,6 +100,12 @@ pub fn temp_name(name: &str) -> String {
 }
 
 impl Engine {
+    /// True when file data moves between socket and local file inside the
+    /// kernel in this run (SMB ↔ local, `--zero-copy`, session unsigned).
+    pub fn zero_copy(&self) -> bool {
+        self.direct
+    }
+
     /// Sets up the engine for one run.
     pub fn new(
         src: Backend,
@@ -114,8 +113,16 @@ impl Engine {
         opts: Arc<Options>,
         stats: Arc<Stats>,
         rep: Arc<Reporter>,
+        rtt: std::time::Duration,
     ) -> Self {
         let block = src.io_size().min(dst.io_size()).max(64 * 1024);
+        let direct = src.reads_into_files_of(&dst, opts.zero_copy)
+            || src.files_go_directly_to(&dst, opts.zero_copy);
+        let max = if direct {
+            WINDOW_MAX_DIRECT
+        } else {
+            WINDOW_MAX_MEMORY
+        };
         Self {
             permits: Arc::new(Semaphore::new(opts.mt)),
             cancelled: Arc::new(AtomicBool::new(false)),
@@ -125,8 +132,8 @@ impl Engine {
                 wait: opts.wait,
             },
             block,
-            budget: Arc::new(Semaphore::new(budget_units(BUDGET_BYTES) as usize)),
-            direct: src.reads_into_files_of(&dst) || src.files_go_directly_to(&dst),
+            window: Arc::new(Window::new(Window::initial(rtt, max), max)),
+            direct,
             src,
             dst,
             opts,
@@ -241,8 +248,8 @@ impl Engine {
         size: u64,
         times: smb_core::FileTimes,
     ) -> Result<(), StepError> {
-        // Held until the data is written (the semaphore is never closed).
-        let _budget = self.budget.acquire_many(budget_units(size)).await;
+        // Held until the data is written.
+        let _room = self.window.acquire(size).await;
         let data = if size == 0 {
             Bytes::new()
         } else {
@@ -264,6 +271,7 @@ impl Engine {
         }
         self.dst.write_small(temp, rel, data, times).await?;
         self.stats.bytes_moved.fetch_add(size, Relaxed);
+        self.window.done(size);
         Ok(())
     }
 
@@ -325,8 +333,10 @@ impl Engine {
         shared: &Arc<BlockState>,
         size: u64,
     ) -> BlockCtx {
-        // SMB ↔ local file: the data goes between socket and file inside the kernel.
+        // SMB ↔ local file: the data goes between socket and file inside the
+        // kernel, when the engine chose that for this pair of trees.
         let direct = match (reader, writer) {
+            _ if !self.direct => None,
             (Reader::Smb(r), Writer::Local(w)) if r.reads_into_files_directly() => {
                 w.direct_target()
             }
@@ -343,7 +353,7 @@ impl Engine {
             stats: self.stats.clone(),
             cancelled: self.cancelled.clone(),
             limiter: self.limiter.clone(),
-            budget: self.budget.clone(),
+            window: self.window.clone(),
             block: self.block,
             size,
         }
@@ -373,7 +383,7 @@ struct BlockCtx {
     stats: Arc<Stats>,
     cancelled: Arc<AtomicBool>,
     limiter: Option<Arc<RateLimiter>>,
-    budget: Arc<Semaphore>,
+    window: Arc<Window>,
     block: u32,
     size: u64,
 }
@@ -411,8 +421,8 @@ impl BlockCtx {
     }
 
     async fn one_block(&self, off: u64, len: u32) -> Result<(), StepError> {
-        // Held until the block is written (the semaphore is never closed).
-        let _budget = self.budget.acquire_many(budget_units(u64::from(len))).await;
+        // Held until the block is written.
+        let _room = self.window.acquire(u64::from(len)).await;
         if let Some(file) = &self.direct {
             if let Some(l) = &self.limiter {
                 l.acquire(u64::from(len)).await;
@@ -439,6 +449,7 @@ impl BlockCtx {
                 _ => return Err(("copy", OpError::Io(std::io::Error::other("no direct path")))),
             }
             self.stats.bytes_moved.fetch_add(u64::from(len), Relaxed);
+            self.window.done(u64::from(len));
             return Ok(());
         }
         let data = self
@@ -458,6 +469,7 @@ impl BlockCtx {
             .map_err(|e| ("write", e))?;
         self.reader.recycle(data);
         self.stats.bytes_moved.fetch_add(u64::from(len), Relaxed);
+        self.window.done(u64::from(len));
         Ok(())
     }
 }

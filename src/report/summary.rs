@@ -38,10 +38,29 @@ pub struct Summary {
     pub bytes_per_sec: f64,
     /// The same in Gbit/s.
     pub gbit_per_sec: f64,
+    /// The in-flight window; `None` when no file data was copied.
+    pub window: Option<WindowStats>,
     /// The process exit code.
     pub exit_code: u8,
     /// Per-item failures.
     pub failures: Vec<FailureRecord>,
+}
+
+/// The copy engine's in-flight window over a run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct WindowStats {
+    /// Round trip to the server(s), milliseconds (0 for local-only runs).
+    pub rtt_ms: f64,
+    /// Bytes in flight allowed at the start (from the round trip).
+    pub start_bytes: u64,
+    /// The largest window tried.
+    pub peak_bytes: u64,
+    /// The window at the end: the last size whose growth still raised
+    /// throughput, or the ceiling.
+    pub final_bytes: u64,
+    /// File data moved between socket and local file inside the kernel
+    /// (`--zero-copy`), not through our memory.
+    pub zero_copy: bool,
 }
 
 /// Human size: `25.00 MiB`, or exact bytes with `--bytes`.
@@ -140,6 +159,18 @@ impl Summary {
         );
         let _ = writeln!(s);
         let _ = writeln!(s, "{:>8} : {}", "Speed", speed(self.bytes_per_sec));
+        if let Some(w) = &self.window {
+            let _ = writeln!(
+                s,
+                "{:>8} : {} in flight (started at {}, peak {}; round trip {:.2} ms{})",
+                "Window",
+                size(w.final_bytes, exact),
+                size(w.start_bytes, exact),
+                size(w.peak_bytes, exact),
+                w.rtt_ms,
+                if w.zero_copy { "; zero-copy" } else { "" }
+            );
+        }
         let _ = writeln!(s, "{:>8} : {}", "Ended", utc(SystemTime::now()));
         if self.list_only {
             let _ = writeln!(s, "{:>8} : list only (nothing was changed)", "Mode");
@@ -194,6 +225,13 @@ mod tests {
             },
             bytes_per_sec: 125_000_000.0,
             gbit_per_sec: 1.0,
+            window: Some(WindowStats {
+                rtt_ms: 0.25,
+                start_bytes: 16 << 20,
+                peak_bytes: 36 << 20,
+                final_bytes: 24 << 20,
+                zero_copy: true,
+            }),
             exit_code: 1,
             failures: vec![FailureRecord {
                 path: "a/b".into(),
@@ -233,6 +271,9 @@ mod tests {
         assert_eq!(header.len(), files.len());
         assert!(t.contains("1.00 Gbit/s (125.0 MB/s)"));
         assert!(t.contains("0:01:01.50"));
+        assert!(t.contains(
+            "  Window : 24.00 MiB in flight (started at 16.00 MiB, peak 36.00 MiB; round trip 0.25 ms; zero-copy)"
+        ));
     }
 
     #[test]
@@ -252,6 +293,9 @@ mod tests {
         assert_eq!(v["bytes"]["failed"], 5 << 20);
         assert_eq!(v["failures"][0]["code"], "STATUS_ACCESS_DENIED");
         assert_eq!(v["exit_code"], 1);
+        assert_eq!(v["window"]["final_bytes"], 24 << 20);
+        assert_eq!(v["window"]["rtt_ms"], 0.25);
+        assert_eq!(v["window"]["zero_copy"], true);
         for key in [
             "version",
             "source",
