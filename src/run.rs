@@ -213,6 +213,7 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
                 peak_bytes: w.peak_bytes,
                 final_bytes: w.final_bytes,
                 zero_copy: engine.zero_copy(),
+                server_copy: engine.server_side(),
             }
         }),
         exit_code: code,

@@ -570,6 +570,68 @@ fn smb_to_smb_across_two_servers_with_signing_and_encryption() {
     assert_same_tree(&dir_a, &dir_e);
 }
 
+/// SMB → SMB on one server goes over one connection, so the server copies
+/// the file data itself (FSCTL_SRV_COPYCHUNK_WRITE): counted at a proxy in
+/// between, the data of the files of 1 MiB and more never comes down to
+/// smbcp. Small files still go through it.
+#[test]
+fn smb_to_smb_on_one_server_is_copied_by_the_server() {
+    let s = samba();
+    let (rel, share_dir) = s.unique_dir(SHARE, "srvcopy");
+    let src = share_dir.join("src");
+    file(&src, "big.bin", 24 * MIB + 1);
+    file(&src, "medium.bin", 3 * MIB + 17);
+    file(&src, "sub/two.bin", 2 * MIB);
+    file(&src, "small.txt", 8 * 1024 + 3);
+    smb_fixture::chown_to_user(&share_dir).unwrap();
+    let upstream = format!("127.0.0.1:{}", s.port()).parse().unwrap();
+    let (proxy, stats) = delay_proxy::spawn(
+        "127.0.0.1:0",
+        delay_proxy::Config::new(upstream, std::time::Duration::ZERO),
+    )
+    .unwrap();
+    let url = |p: &str| format!("smb://{proxy}/{SHARE}/{rel}/{p}");
+    let r = smbcp(&[
+        &url("src"),
+        &url("dst"),
+        "-s",
+        "--user",
+        USER,
+        "--json",
+        "-",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_same_tree(&src, &share_dir.join("dst"));
+    assert_eq!(r.json()["window"]["server_copy"], true, "{r:?}");
+    let down = stats.bytes_down.load(std::sync::atomic::Ordering::Relaxed);
+    let up = stats.bytes_up.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        down < 2 * MIB as u64 && up < 2 * MIB as u64,
+        "29 MiB of data crossed the wire: {down} bytes down, {up} up"
+    );
+    // A second run finds everything the same.
+    let r = smbcp(&[
+        &url("src"),
+        &url("dst"),
+        "-s",
+        "--user",
+        USER,
+        "--json",
+        "-",
+    ]);
+    assert_eq!((r.code, copied(&r)), (0, 0), "{r:?}");
+    // Another share of the same server (encrypted) is on the same connection too.
+    let (rel_e, dir_e) = s.unique_dir(smb_fixture::ENC_SHARE, "srvcopy");
+    let before = stats.bytes_down.load(std::sync::atomic::Ordering::Relaxed);
+    let enc = format!("smb://{proxy}/{}/{rel_e}", smb_fixture::ENC_SHARE);
+    let r = smbcp(&[&url("src"), &enc, "-s", "--user", USER, "--json", "-"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_same_tree(&src, &dir_e);
+    let down = stats.bytes_down.load(std::sync::atomic::Ordering::Relaxed) - before;
+    assert_eq!(r.json()["window"]["server_copy"], true, "{r:?}");
+    assert!(down < 2 * MIB as u64, "{down} bytes came down");
+}
+
 #[test]
 fn sign_no_sign_and_encrypt_flags() {
     let s = samba();

@@ -242,6 +242,12 @@ impl Client {
         })
     }
 
+    /// True when `self` and `other` are handles to the same connection (a
+    /// server-side copy's resume key is valid only there).
+    pub fn same_connection(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// The address this connection goes to (`None` if the OS did not say).
     /// A loopback peer means the "network" is a copy by the server's CPU,
     /// which changes what zero-copy sending is worth.

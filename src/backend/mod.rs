@@ -109,6 +109,20 @@ impl OpError {
         }
     }
 
+    /// The server does not do this (e.g. a server-side copy it refuses):
+    /// worth doing another way, not worth retrying.
+    pub fn is_unsupported(&self) -> bool {
+        match self {
+            Self::Io(_) => false,
+            Self::Smb(smb_core::Error::Unsupported(_)) => true,
+            Self::Smb(e) => e.status().is_some_and(|s| {
+                s == smb_core::NtStatus::NOT_SUPPORTED
+                    || s == smb_core::NtStatus::INVALID_DEVICE_REQUEST
+                    || s == smb_core::NtStatus::INVALID_PARAMETER
+            }),
+        }
+    }
+
     /// The thing does not exist.
     pub fn is_not_found(&self) -> bool {
         match self {
@@ -337,6 +351,15 @@ impl Backend {
         dispatch!(self, b => b.io_size())
     }
 
+    /// True when the server of this (SMB) source can copy file data into
+    /// the (SMB) destination `dst` itself: both trees on one connection.
+    pub fn copies_on_server_to(&self, dst: &Self) -> bool {
+        match (self, dst) {
+            (Self::Smb(s), Self::Smb(d)) => s.copies_on_server_to(d),
+            _ => false,
+        }
+    }
+
     /// The round-trip time to this tree's server (zero when local).
     pub async fn round_trip(&self) -> std::time::Duration {
         match self {
@@ -439,6 +462,28 @@ mod tests {
             OpError::Smb(smb_core::Error::Timeout(std::time::Duration::from_secs(1))).code(),
             "SMB_TIMEOUT"
         );
+    }
+
+    #[test]
+    fn a_refused_server_copy_is_unsupported_not_transient() {
+        for status in [
+            smb_core::NtStatus::NOT_SUPPORTED,
+            smb_core::NtStatus::INVALID_DEVICE_REQUEST,
+            smb_core::NtStatus::INVALID_PARAMETER,
+        ] {
+            let e = OpError::Smb(smb_core::Error::Status {
+                status,
+                command: smb_core::wire::Command(11),
+            });
+            assert!(e.is_unsupported() && !e.is_transient(), "{status}");
+        }
+        assert!(OpError::Smb(smb_core::Error::Unsupported("short copy".into())).is_unsupported());
+        let denied = OpError::Smb(smb_core::Error::Status {
+            status: smb_core::NtStatus::ACCESS_DENIED,
+            command: smb_core::wire::Command(11),
+        });
+        assert!(!denied.is_unsupported());
+        assert!(!OpError::Io(std::io::Error::other("x")).is_unsupported());
     }
 
     #[test]

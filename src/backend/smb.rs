@@ -269,6 +269,15 @@ impl SmbFs {
         best.unwrap_or_default()
     }
 
+    /// True when files of this tree can be copied into `dst` by the server
+    /// itself (FSCTL_SRV_COPYCHUNK): both on one connection.
+    pub fn copies_on_server_to(&self, dst: &Self) -> bool {
+        self.tree
+            .session()
+            .client()
+            .same_connection(dst.tree.session().client())
+    }
+
     /// True when the server is on this machine (a loopback address).
     pub fn server_is_local(&self) -> bool {
         self.tree
@@ -285,6 +294,11 @@ impl SmbFs {
 }
 
 impl SmbReader {
+    /// FSCTL_SRV_REQUEST_RESUME_KEY: names this file as a server-side copy source.
+    pub async fn resume_key(&self) -> OpResult<[u8; 24]> {
+        Ok(self.file.resume_key().await?)
+    }
+
     /// Reads `len` bytes at `offset` in MaxReadSize pieces; short only at end of file.
     pub async fn read_at(&self, offset: u64, len: u32) -> OpResult<Bytes> {
         if len <= self.max_read {
@@ -401,6 +415,15 @@ impl SmbWriter {
                 .map_err(local_or_smb)
         })
         .await
+    }
+
+    /// Has the server copy `len` bytes at `offset` of the file named by
+    /// `source_key` to the same offset of this file (FSCTL_SRV_COPYCHUNK_WRITE).
+    pub async fn server_copy(&self, source_key: [u8; 24], offset: u64, len: u32) -> OpResult<()> {
+        self.file
+            .server_copy(source_key, &[(offset, offset, len)])
+            .await?;
+        Ok(())
     }
 
     /// Writes all of `data` at `offset` in MaxWriteSize pieces, resuming short writes.

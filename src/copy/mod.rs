@@ -11,6 +11,11 @@
 //! directory and renamed over the final name only once every byte is written;
 //! times and attributes are set after that; on failure the temporary file is
 //! deleted. Small files (≤ one READ/WRITE) go through one-round-trip compounds.
+//!
+//! SMB → SMB on one connection (same server and user), files of 1 MiB and
+//! more are copied by the server (FSCTL_SRV_COPYCHUNK_WRITE, one request per
+//! block, blocks in parallel as above): their data never crosses the wire.
+//! If the server refuses, the run goes on through smbcp.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -65,6 +70,10 @@ pub struct Engine {
     /// SMB ↔ local where data goes between socket and file inside the
     /// kernel: files of [`DIRECT_MIN`] bytes and more take the block path.
     direct: bool,
+    /// SMB → SMB on one connection: the server copies the data itself
+    /// (FSCTL_SRV_COPYCHUNK), files of [`DIRECT_MIN`] bytes and more. Cleared
+    /// for the rest of the run when the server refuses.
+    server_side: Arc<AtomicBool>,
 }
 
 /// Smallest file that, when the kernel can move the data between socket and
@@ -106,6 +115,12 @@ impl Engine {
         self.direct
     }
 
+    /// True while file data goes from source to destination inside the
+    /// server (SMB → SMB on one connection, and the server agrees).
+    pub fn server_side(&self) -> bool {
+        self.server_side.load(Relaxed)
+    }
+
     /// Sets up the engine for one run.
     pub fn new(
         src: Backend,
@@ -134,6 +149,7 @@ impl Engine {
             block,
             window: Arc::new(Window::new(Window::initial(rtt, max), max)),
             direct,
+            server_side: Arc::new(AtomicBool::new(src.copies_on_server_to(&dst))),
             src,
             dst,
             opts,
@@ -207,7 +223,8 @@ impl Engine {
         } else {
             job.src.size
         };
-        if size <= u64::from(self.block) && !(self.direct && size >= DIRECT_MIN) {
+        let whole_blocks = self.direct || self.server_side();
+        if size <= u64::from(self.block) && !(whole_blocks && size >= DIRECT_MIN) {
             return self.copy_small(rel, &temp, size, times).await;
         }
         let reader = self
@@ -222,7 +239,23 @@ impl Engine {
                 return Err(("create", e));
             }
         };
-        let r = self.copy_blocks(&reader, &writer, size).await;
+        let key = match &reader {
+            Reader::Smb(r) if self.server_side() => match r.resume_key().await {
+                Ok(k) => Some(k),
+                Err(e) if e.is_unsupported() => {
+                    tracing::debug!("server-side copy refused ({e}); data goes through smbcp");
+                    self.server_side.store(false, Relaxed);
+                    None
+                }
+                Err(e) => {
+                    let _ = reader.close().await;
+                    writer.abort().await;
+                    return Err(("server copy", e));
+                }
+            },
+            _ => None,
+        };
+        let r = self.copy_blocks(&reader, &writer, size, key).await;
         let _ = reader.close().await;
         if let Err(e) = r {
             writer.abort().await;
@@ -281,6 +314,7 @@ impl Engine {
         reader: &Reader,
         writer: &Writer,
         size: u64,
+        key: Option<[u8; 24]>,
     ) -> Result<(), StepError> {
         let shared = Arc::new(BlockState {
             cursor: AtomicU64::new(0),
@@ -298,7 +332,7 @@ impl Engine {
                 let Ok(permit) = self.permits.clone().try_acquire_owned() else {
                     break;
                 };
-                let ctx = self.block_ctx(reader, writer, &shared, size);
+                let ctx = self.block_ctx(reader, writer, &shared, size, key);
                 helpers.spawn(async move {
                     let _permit = permit;
                     ctx.one_block_loop(u64::MAX).await;
@@ -307,7 +341,7 @@ impl Engine {
             }
             // The lead worker does one block at a time so it can recruit helpers in between.
             if !self
-                .block_ctx(reader, writer, &shared, size)
+                .block_ctx(reader, writer, &shared, size, key)
                 .one_block_loop(1)
                 .await
             {
@@ -332,6 +366,7 @@ impl Engine {
         writer: &Writer,
         shared: &Arc<BlockState>,
         size: u64,
+        server_key: Option<[u8; 24]>,
     ) -> BlockCtx {
         // SMB ↔ local file: the data goes between socket and file inside the
         // kernel, when the engine chose that for this pair of trees.
@@ -349,6 +384,8 @@ impl Engine {
             reader: reader.clone(),
             writer: writer.clone(),
             direct,
+            server_key,
+            server_side: self.server_side.clone(),
             shared: shared.clone(),
             stats: self.stats.clone(),
             cancelled: self.cancelled.clone(),
@@ -379,6 +416,9 @@ struct BlockCtx {
     /// The local file an SMB reader writes into or an SMB writer reads
     /// from itself.
     direct: Option<Arc<std::fs::File>>,
+    /// The source's resume key when the server copies the data itself.
+    server_key: Option<[u8; 24]>,
+    server_side: Arc<AtomicBool>,
     shared: Arc<BlockState>,
     stats: Arc<Stats>,
     cancelled: Arc<AtomicBool>,
@@ -423,6 +463,25 @@ impl BlockCtx {
     async fn one_block(&self, off: u64, len: u32) -> Result<(), StepError> {
         // Held until the block is written.
         let _room = self.window.acquire(u64::from(len)).await;
+        if let (Some(key), Writer::Smb(w), true) = (
+            self.server_key,
+            &self.writer,
+            self.server_side.load(Relaxed),
+        ) {
+            match w.server_copy(key, off, len).await {
+                Ok(()) => {
+                    self.stats.bytes_moved.fetch_add(u64::from(len), Relaxed);
+                    self.window.done(u64::from(len));
+                    return Ok(());
+                }
+                // Refused: this block, and later files, go through smbcp.
+                Err(e) if e.is_unsupported() => {
+                    tracing::debug!("server-side copy refused ({e}); data goes through smbcp");
+                    self.server_side.store(false, Relaxed);
+                }
+                Err(e) => return Err(("server copy", e)),
+            }
+        }
         if let Some(file) = &self.direct {
             if let Some(l) = &self.limiter {
                 l.acquire(u64::from(len)).await;

@@ -61,6 +61,9 @@ pub struct WindowStats {
     /// File data moved between socket and local file inside the kernel
     /// (`--zero-copy`), not through our memory.
     pub zero_copy: bool,
+    /// File data of SMB → SMB copies was copied by the server itself
+    /// (FSCTL_SRV_COPYCHUNK), not sent through smbcp.
+    pub server_copy: bool,
 }
 
 /// Human size: `25.00 MiB`, or exact bytes with `--bytes`.
@@ -162,13 +165,18 @@ impl Summary {
         if let Some(w) = &self.window {
             let _ = writeln!(
                 s,
-                "{:>8} : {} in flight (started at {}, peak {}; round trip {:.2} ms{})",
+                "{:>8} : {} in flight (started at {}, peak {}; round trip {:.2} ms{}{})",
                 "Window",
                 size(w.final_bytes, exact),
                 size(w.start_bytes, exact),
                 size(w.peak_bytes, exact),
                 w.rtt_ms,
-                if w.zero_copy { "; zero-copy" } else { "" }
+                if w.zero_copy { "; zero-copy" } else { "" },
+                if w.server_copy {
+                    "; server-side copy"
+                } else {
+                    ""
+                }
             );
         }
         let _ = writeln!(s, "{:>8} : {}", "Ended", utc(SystemTime::now()));
@@ -231,6 +239,7 @@ mod tests {
                 peak_bytes: 36 << 20,
                 final_bytes: 24 << 20,
                 zero_copy: true,
+                server_copy: false,
             }),
             exit_code: 1,
             failures: vec![FailureRecord {
