@@ -12,6 +12,16 @@ fn samba() -> &'static Samba {
     Samba::shared()
 }
 
+/// A delay proxy at +0 ms in front of `s`: bursty delivery, and byte counts.
+fn proxy_to(s: &Samba) -> (std::net::SocketAddr, std::sync::Arc<delay_proxy::Stats>) {
+    let upstream = format!("127.0.0.1:{}", s.port()).parse().unwrap();
+    delay_proxy::spawn(
+        "127.0.0.1:0",
+        delay_proxy::Config::new(upstream, std::time::Duration::ZERO),
+    )
+    .unwrap()
+}
+
 #[test]
 fn download_upload_and_smb_to_smb_byte_for_byte() {
     let s = samba();
@@ -584,22 +594,11 @@ fn smb_to_smb_on_one_server_is_copied_by_the_server() {
     file(&src, "sub/two.bin", 2 * MIB);
     file(&src, "small.txt", 8 * 1024 + 3);
     smb_fixture::chown_to_user(&share_dir).unwrap();
-    let upstream = format!("127.0.0.1:{}", s.port()).parse().unwrap();
-    let (proxy, stats) = delay_proxy::spawn(
-        "127.0.0.1:0",
-        delay_proxy::Config::new(upstream, std::time::Duration::ZERO),
-    )
-    .unwrap();
-    let url = |p: &str| format!("smb://{proxy}/{SHARE}/{rel}/{p}");
-    let r = smbcp(&[
-        &url("src"),
-        &url("dst"),
-        "-s",
-        "--user",
-        USER,
-        "--json",
-        "-",
-    ]);
+    let (proxy, stats) = proxy_to(s);
+    let src_url = format!("smb://{proxy}/{SHARE}/{rel}/src");
+    let copy = |dst: &str| smbcp(&[&src_url, dst, "-s", "--user", USER, "--json", "-"]);
+    let dst_url = format!("smb://{proxy}/{SHARE}/{rel}/dst");
+    let r = copy(&dst_url);
     assert_eq!(r.code, 0, "{r:?}");
     assert_same_tree(&src, &share_dir.join("dst"));
     assert_eq!(r.json()["window"]["server_copy"], true, "{r:?}");
@@ -610,21 +609,13 @@ fn smb_to_smb_on_one_server_is_copied_by_the_server() {
         "29 MiB of data crossed the wire: {down} bytes down, {up} up"
     );
     // A second run finds everything the same.
-    let r = smbcp(&[
-        &url("src"),
-        &url("dst"),
-        "-s",
-        "--user",
-        USER,
-        "--json",
-        "-",
-    ]);
+    let r = copy(&dst_url);
     assert_eq!((r.code, copied(&r)), (0, 0), "{r:?}");
     // Another share of the same server (encrypted) is on the same connection too.
     let (rel_e, dir_e) = s.unique_dir(smb_fixture::ENC_SHARE, "srvcopy");
     let before = stats.bytes_down.load(std::sync::atomic::Ordering::Relaxed);
     let enc = format!("smb://{proxy}/{}/{rel_e}", smb_fixture::ENC_SHARE);
-    let r = smbcp(&[&url("src"), &enc, "-s", "--user", USER, "--json", "-"]);
+    let r = copy(&enc);
     assert_eq!(r.code, 0, "{r:?}");
     assert_same_tree(&src, &dir_e);
     let down = stats.bytes_down.load(std::sync::atomic::Ordering::Relaxed) - before;
@@ -833,12 +824,7 @@ fn big_files_through_a_bursty_proxy_complete() {
     }
     file(&src, "big.bin", 40 * 1024 * 1024);
     smb_fixture::chown_to_user(&share_dir).unwrap();
-    let upstream = format!("127.0.0.1:{}", s.port()).parse().unwrap();
-    let (proxy, stats) = delay_proxy::spawn(
-        "127.0.0.1:0",
-        delay_proxy::Config::new(upstream, std::time::Duration::ZERO),
-    )
-    .unwrap();
+    let (proxy, stats) = proxy_to(s);
     let url = format!("smb://{}/{SHARE}/{rel}/src", proxy);
     let local = tempfile::tempdir().unwrap();
     for round in 0..3 {
