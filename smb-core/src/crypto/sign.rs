@@ -14,8 +14,6 @@ use aes::cipher::{BlockEncrypt, KeyInit};
 use aes::Aes128;
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM};
 use cmac::Cmac;
-use ghash::universal_hash::UniversalHash;
-use ghash::GHash;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -79,23 +77,17 @@ enum Kind {
     Gmac(Box<Gmac>),
 }
 
-/// AES-128-GMAC keys: aws-lc for contiguous messages (its GCM hashes AAD
-/// with the same aggregated GHASH as ciphertext: 8.2-8.6 GB/s on cold
-/// 8 MiB buffers here, against 4.1-4.2 GB/s for ring's open of a scratch
-/// copy, which was the fastest ring path), and a streaming GHASH (RustCrypto)
-/// for small messages in pieces.
+/// AES-128-GMAC keys for aws-lc, whose GCM hashes AAD with the same
+/// aggregated GHASH as ciphertext: 8.2-8.6 GB/s on cold 8 MiB buffers here,
+/// against 4.1-4.2 GB/s for ring's open of a scratch copy, which was the
+/// fastest ring path.
 #[derive(Clone)]
 struct Gmac {
     /// Shared: aws-lc keys are not `Clone`.
     aead: std::sync::Arc<LessSafeKey>,
-    aes: Aes128,
     /// The hash subkey H = AES_K(0^128).
     h: [u8; 16],
 }
-
-/// Messages in pieces at least this long are joined in a scratch buffer
-/// and hashed by aws-lc; shorter ones stream through RustCrypto's GHASH.
-const GMAC_JOIN_MIN: usize = 16 * 1024;
 
 thread_local! {
     /// Per-thread scratch for joining a WRITE's header and payload: reused,
@@ -167,84 +159,22 @@ impl Gmac {
         ct_eq(&want.to_be_bytes(), &sig)
     }
 
-    /// The GMAC of the concatenation of `parts` (its nonce fields in the
-    /// first 32 bytes), joined in a per-thread scratch buffer.
-    fn tag_joined(&self, parts: &[&[u8]], total: usize, nonce: [u8; 12]) -> [u8; 16] {
+    /// The GMAC of the concatenation of `parts` (at least a header long),
+    /// joined in a per-thread scratch buffer.
+    fn tag_joined(&self, parts: &[&[u8]]) -> [u8; 16] {
         SCRATCH.with(|cell| {
             let mut scratch = cell.borrow_mut();
             scratch.clear();
-            scratch.reserve(total);
+            scratch.reserve(parts.iter().map(|p| p.len()).sum());
             for p in parts {
                 scratch.extend_from_slice(p);
             }
-            let tag = self.tag(&scratch, nonce);
+            let tag = self.tag(&scratch, gmac_nonce(&scratch));
             if scratch.capacity() > SCRATCH_KEEP {
                 *scratch = Vec::new();
             }
             tag
         })
-    }
-}
-
-/// GHASH over a message fed in pieces of any length (GCM AAD, no ciphertext).
-struct GhashStream {
-    gh: GHash,
-    carry: [u8; 16],
-    n: usize,
-    total: u64,
-}
-
-impl GhashStream {
-    fn new(h: &[u8; 16]) -> Self {
-        Self {
-            gh: GHash::new(h.into()),
-            carry: [0; 16],
-            n: 0,
-            total: 0,
-        }
-    }
-
-    fn update(&mut self, mut data: &[u8]) {
-        self.total += data.len() as u64;
-        if self.n > 0 {
-            let k = (16 - self.n).min(data.len());
-            self.carry[self.n..self.n + k].copy_from_slice(&data[..k]);
-            self.n += k;
-            data = &data[k..];
-            if self.n < 16 {
-                return;
-            }
-            self.gh.update(&[self.carry.into()]);
-            self.n = 0;
-        }
-        let full = data.len() / 16 * 16;
-        // A whole number of blocks: update_padded adds no padding here.
-        self.gh.update_padded(&data[..full]);
-        let rest = &data[full..];
-        self.carry[..rest.len()].copy_from_slice(rest);
-        self.n = rest.len();
-    }
-
-    /// The GMAC tag: GHASH with the length block, XOR AES_K(nonce || 1).
-    fn finish(mut self, aes: &Aes128, nonce: &[u8; 12]) -> [u8; 16] {
-        if self.n > 0 {
-            self.carry[self.n..].fill(0);
-            self.gh.update(&[self.carry.into()]);
-        }
-        let mut len_block = [0u8; 16];
-        len_block[..8].copy_from_slice(&(self.total * 8).to_be_bytes());
-        self.gh.update(&[len_block.into()]);
-        let s = self.gh.finalize();
-        let mut j0 = [0u8; 16];
-        j0[..12].copy_from_slice(nonce);
-        j0[15] = 1;
-        let mut block = j0.into();
-        aes.encrypt_block(&mut block);
-        let mut out = [0u8; 16];
-        for (o, (a, b)) in out.iter_mut().zip(s.iter().zip(block.iter())) {
-            *o = a ^ b;
-        }
-        out
     }
 }
 
@@ -309,7 +239,6 @@ impl Signer {
                     aead: std::sync::Arc::new(LessSafeKey::new(
                         UnboundKey::new(&AES_128_GCM, &k16).expect("a 16-byte key fits AES-128"),
                     )),
-                    aes,
                     h: h.into(),
                 }))
             }
@@ -344,10 +273,11 @@ impl Signer {
         ct_eq(&self.compute_streaming(msg), &msg[SIG_START..SIG_END])
     }
 
-    /// Signs the message `head || payload` without joining the two: the
-    /// signature is written into `head` (which holds the 64-byte header and
-    /// must be at least that long; otherwise nothing is done). A WRITE's
-    /// payload is thus signed where it lies and sent with a vectored write.
+    /// Signs the message `head || payload`: the signature is written into
+    /// `head` (which holds the 64-byte header and must be at least that long;
+    /// otherwise nothing is done), so the payload is sent where it lies with
+    /// a vectored write. HMAC and CMAC read the two where they are; GMAC
+    /// joins them in a reused scratch buffer (aws-lc's AAD is one slice).
     pub fn sign_parts(&self, head: &mut [u8], payload: &[u8]) {
         if head.len() < SIG_END {
             return;
@@ -405,26 +335,7 @@ impl Signer {
                 }
                 mac.finalize().into_bytes().into()
             }
-            Kind::Gmac(g) => {
-                // The nonce fields (12..20, 24..32) lie in the first part.
-                let mut head = [0u8; 32];
-                let mut filled = 0;
-                for p in parts {
-                    let k = (32 - filled).min(p.len());
-                    head[filled..filled + k].copy_from_slice(&p[..k]);
-                    filled += k;
-                }
-                let nonce = gmac_nonce(&head);
-                let total: usize = parts.iter().map(|p| p.len()).sum();
-                if total >= GMAC_JOIN_MIN {
-                    return g.tag_joined(parts, total, nonce);
-                }
-                let mut gh = GhashStream::new(&g.h);
-                for p in parts {
-                    gh.update(p);
-                }
-                gh.finish(&g.aes, &nonce)
-            }
+            Kind::Gmac(g) => g.tag_joined(parts),
         }
     }
 }
@@ -433,6 +344,8 @@ impl Signer {
 mod tests {
     use aes_gcm::aead::AeadInPlace;
     use aes_gcm::{Aes128Gcm, KeyInit};
+    use ghash::universal_hash::UniversalHash;
+    use ghash::GHash;
     use hex_literal::hex;
 
     use super::*;
@@ -488,8 +401,8 @@ mod tests {
                 113,
                 4096 + 3,
                 70_001,
-                GMAC_JOIN_MIN - 1,
-                GMAC_JOIN_MIN,
+                16 * 1024 - 1,
+                16 * 1024,
                 1 << 20,
             ] {
                 let mut whole = message(len, 9, 9, 1234);
@@ -527,7 +440,7 @@ mod tests {
             (333, 1, 5),
             (333, 0, CMD_CANCEL),
             (333, 1, CMD_CANCEL),
-            (GMAC_JOIN_MIN, 1, 8),
+            (16 * 1024, 1, 8),
             (8 << 20, 1, 8),
             (70_001, 0, 9),
         ] {
