@@ -248,7 +248,9 @@ impl SmbFs {
         Ok(self.tree.remove_dir(&self.path(rel)).await?)
     }
 
-    /// See [`SmbReader::reads_into_files_directly`].
+    /// True when [`SmbReader::read_into`] and [`SmbWriter::write_from`]
+    /// move data between socket and a local file inside the kernel (Linux,
+    /// no signing or encryption on this tree).
     pub fn reads_into_files_directly(&self) -> bool {
         self.tree.reads_into_files_directly()
     }
@@ -314,13 +316,6 @@ impl SmbReader {
             out.extend_from_slice(&chunk);
         }
         Ok(out.into())
-    }
-
-    /// True when [`read_into`](Self::read_into) moves data into a local
-    /// file without copying it through memory (Linux, no signing or
-    /// encryption).
-    pub fn reads_into_files_directly(&self) -> bool {
-        self.file.reads_into_files_directly()
     }
 
     /// Reads `len` bytes at `offset` into `dest` at the same offset, in
@@ -392,12 +387,6 @@ where
 }
 
 impl SmbWriter {
-    /// True when [`write_from`](Self::write_from) sends a local file's data
-    /// without copying it through memory (Linux, no signing or encryption).
-    pub fn writes_from_files_directly(&self) -> bool {
-        self.file.reads_into_files_directly()
-    }
-
     /// Writes `len` bytes of the local file `src` at `offset` (same offset
     /// in both), in MaxWriteSize pieces, resuming short writes. A failure
     /// to read `src` is an [`OpError::Io`].

@@ -372,12 +372,8 @@ impl Engine {
         // kernel, when the engine chose that for this pair of trees.
         let direct = match (reader, writer) {
             _ if !self.direct => None,
-            (Reader::Smb(r), Writer::Local(w)) if r.reads_into_files_directly() => {
-                w.direct_target()
-            }
-            (Reader::Local(r), Writer::Smb(w)) if w.writes_from_files_directly() => {
-                r.direct_source()
-            }
+            (Reader::Smb(_), Writer::Local(w)) => w.direct_target(),
+            (Reader::Local(r), Writer::Smb(_)) => r.direct_source(),
             _ => None,
         };
         BlockCtx {
@@ -470,8 +466,7 @@ impl BlockCtx {
         ) {
             match w.server_copy(key, off, len).await {
                 Ok(()) => {
-                    self.stats.bytes_moved.fetch_add(u64::from(len), Relaxed);
-                    self.window.done(u64::from(len));
+                    self.moved(len);
                     return Ok(());
                 }
                 // Refused: this block, and later files, go through smbcp.
@@ -507,8 +502,7 @@ impl BlockCtx {
                 // `direct` is only set for the two pairs above.
                 _ => return Err(("copy", OpError::Io(std::io::Error::other("no direct path")))),
             }
-            self.stats.bytes_moved.fetch_add(u64::from(len), Relaxed);
-            self.window.done(u64::from(len));
+            self.moved(len);
             return Ok(());
         }
         let data = self
@@ -527,9 +521,14 @@ impl BlockCtx {
             .await
             .map_err(|e| ("write", e))?;
         self.reader.recycle(data);
+        self.moved(len);
+        Ok(())
+    }
+
+    /// Counts a block as copied, for the progress and for the window.
+    fn moved(&self, len: u32) {
         self.stats.bytes_moved.fetch_add(u64::from(len), Relaxed);
         self.window.done(u64::from(len));
-        Ok(())
     }
 }
 
