@@ -108,7 +108,8 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
     }
     let ticker = rep.spawn_ticker();
 
-    let rtt = src.round_trip().await.max(dst.round_trip().await);
+    let (src_rtt, dst_rtt) = tokio::join!(src.round_trip(), dst.round_trip());
+    let rtt = src_rtt.max(dst_rtt);
     let engine = Arc::new(Engine::new(
         src.clone(),
         dst.clone(),
