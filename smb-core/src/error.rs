@@ -33,7 +33,20 @@ pub enum Error {
     BadSignature,
     /// The connection is gone; every pending and later request fails with this.
     #[error("connection lost: {0}")]
-    ConnectionLost(Arc<str>),
+    ConnectionLost(crate::proto::conn::LostReason),
+    /// The server granted no credits for the request within the request
+    /// timeout (MS-SMB2 3.2.4.1.5): a bounded error, never an endless wait.
+    #[error(
+        "the server granted no credits for {waited:?} ({available} available, {needed} needed)"
+    )]
+    CreditStarved {
+        /// Credits the request needed.
+        needed: u64,
+        /// Credits granted and unspent.
+        available: u64,
+        /// How long it waited.
+        waited: std::time::Duration,
+    },
     /// A request (or connect) took longer than the configured timeout.
     #[error("timed out after {0:?}")]
     Timeout(std::time::Duration),
@@ -65,7 +78,10 @@ impl Error {
     /// credentials, bad input).
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Io(_) | Self::ConnectionLost(_) | Self::Timeout(_) => true,
+            Self::Io(_)
+            | Self::ConnectionLost(_)
+            | Self::Timeout(_)
+            | Self::CreditStarved { .. } => true,
             Self::Status { status, .. } => status.is_transient(),
             _ => false,
         }

@@ -4,6 +4,8 @@
 //! Nothing here touches sockets or clocks: the async layer feeds bytes and
 //! values in and sends what comes out.
 
+pub mod conn;
+pub mod frame;
 pub mod session;
 
 use crate::wire::negotiate::{
