@@ -8,6 +8,9 @@ pub mod conn;
 pub mod frame;
 pub mod session;
 
+#[cfg(test)]
+mod harness;
+
 use crate::wire::negotiate::{
     cipher, signing, NegotiateContext, NegotiateRequest, NegotiateResponse, CAP_ENCRYPTION,
     CAP_LARGE_MTU, CTX_ENCRYPTION, CTX_PREAUTH, CTX_SIGNING, HASH_SHA512, SECURITY_SIGNING_ENABLED,
