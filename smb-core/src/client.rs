@@ -182,11 +182,11 @@ impl Client {
             )
             .await?
             .pop()
-            .ok_or_else(|| Error::Unsupported("no NEGOTIATE response".into()))?;
+            .ok_or_else(|| Error::Protocol("no NEGOTIATE response".into()))?;
         resp.check(&[])?;
         let neg = NegotiateResponse::decode(&resp.msg)?;
         let negotiated = proto::handle_negotiate_response(neg, &dialects)
-            .map_err(|e| Error::Unsupported(e.to_string()))?;
+            .map_err(|e| Error::Protocol(e.to_string()))?;
         let preauth = (negotiated.dialect == Dialect::SMB3_1_1).then(|| {
             let mut h = PreauthHash::new();
             h.update(&sent);
@@ -194,7 +194,7 @@ impl Client {
             h
         });
         if config.encryption == EncryptionMode::Required && negotiated.cipher.is_none() {
-            return Err(Error::Unsupported(format!(
+            return Err(Error::Security(format!(
                 "encryption required but the server negotiated SMB {} without encryption",
                 negotiated.dialect
             )));
@@ -328,6 +328,6 @@ impl Client {
             .call(vec![req], sec, None)
             .await?
             .pop()
-            .ok_or_else(|| Error::Unsupported("missing response".into()))
+            .ok_or_else(|| Error::Protocol("missing response".into()))
     }
 }

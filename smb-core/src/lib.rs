@@ -56,7 +56,7 @@ mod session;
 mod tree;
 
 pub use client::{Client, ClientConfig, EncryptionMode, NegotiatedInfo};
-pub use error::{Error, Result};
+pub use error::{Action, Error, Result};
 pub use file::{Disposition, File, FileInfo, FileTime, FileTimes, OpenOptions};
 pub use session::{Credentials, Session};
 pub use tree::{DirEntry, DirLister, Tree, WriteStep};

@@ -96,7 +96,7 @@ impl FrameCipher for CipherAdapter {
     fn encrypt_in_place(&self, frame: &mut [u8]) -> Result<()> {
         self.cipher
             .encrypt_in_place(self.session_id, frame)
-            .map_err(|e| Error::Unsupported(e.to_string()))
+            .map_err(|e| Error::Security(e.to_string()))
     }
     fn decrypt_in_place(&self, frame: &mut [u8]) -> Result<()> {
         self.cipher
@@ -167,7 +167,7 @@ impl Session {
         let encrypt_all = est.session_flags & SESSION_FLAG_ENCRYPT_DATA != 0
             || ci.config.encryption == EncryptionMode::Required;
         if encrypt_all && cipher.is_none() {
-            return Err(Error::Unsupported(
+            return Err(Error::Security(
                 "encryption is required but this session cannot encrypt".into(),
             ));
         }
@@ -203,7 +203,7 @@ impl Session {
             )
             .await?
             .pop()
-            .ok_or_else(|| Error::Unsupported("missing SESSION_SETUP response".into()))
+            .ok_or_else(|| Error::Protocol("missing SESSION_SETUP response".into()))
     }
 
     /// Connects to a share by name (`"share"`, not a UNC path).
@@ -233,7 +233,7 @@ impl Session {
         let body = wsession::TreeConnectResponse::decode(&resp.msg)?;
         let share_encrypt = body.share_flags & wsession::SHAREFLAG_ENCRYPT_DATA != 0;
         if share_encrypt && self.inner.cipher.is_none() {
-            return Err(Error::Unsupported(format!(
+            return Err(Error::Security(format!(
                 "share {share} requires encryption, which this session cannot do"
             )));
         }
@@ -288,7 +288,7 @@ impl Session {
             .call(vec![tree.outgoing(Command::IOCTL, w)], &sec, None)
             .await?
             .pop();
-        let resp = resp.ok_or_else(|| Error::Unsupported("missing IOCTL response".into()))?;
+        let resp = resp.ok_or_else(|| Error::Protocol("missing IOCTL response".into()))?;
         resp.check(&[])?;
         let out = ValidateNegotiateResponse::decode(IoctlResponse::decode(&resp.msg)?.output)?;
         let n = &ci.negotiated;

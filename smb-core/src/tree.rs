@@ -213,7 +213,7 @@ impl Tree {
         self.call(vec![req])
             .await?
             .pop()
-            .ok_or_else(|| Error::Unsupported("missing response".into()))
+            .ok_or_else(|| Error::Protocol("missing response".into()))
     }
 
     fn create_msg(&self, path: &str, acc: u32, disp: u32, opts: u32) -> Result<Outgoing> {
@@ -280,7 +280,7 @@ impl Tree {
         }
         let last = resps
             .last()
-            .ok_or_else(|| Error::Unsupported("missing response".into()))?;
+            .ok_or_else(|| Error::Protocol("missing response".into()))?;
         let info = wcreate::decode_close(&last.msg)?.unwrap_or(create.info);
         Ok(FileInfo::from_attrs(&info))
     }
@@ -394,7 +394,7 @@ impl Tree {
     }
 
     /// Reads a whole small file in one round trip (compound CREATE+READ+CLOSE).
-    /// Fails with STATUS_BUFFER_OVERFLOW-like [`crate::Error::Unsupported`] if the
+    /// Fails with [`crate::Error::FileGrew`] if the
     /// file is larger than `max_len`, which must be ≤ MaxReadSize.
     pub async fn read_file(&self, path: &str, max_len: u32) -> Result<(Bytes, FileInfo)> {
         let info = self.info();
@@ -434,10 +434,10 @@ impl Tree {
         resps[2].check(&[])?;
         let info = FileInfo::from_attrs(&wcreate::decode_close(&resps[2].msg)?.unwrap_or(c.info));
         if info.size > data.len() as u64 {
-            return Err(Error::Unsupported(format!(
-                "{path}: {} bytes is larger than max_len {max_len}",
-                info.size
-            )));
+            return Err(Error::FileGrew {
+                size: info.size,
+                max_len,
+            });
         }
         Ok((data, info))
     }
@@ -472,13 +472,11 @@ impl Tree {
         let c = CreateResponse::decode(&resps[0].msg)?;
         let n = wio::decode_write(&resps[usize::from(with_times) + 1].msg)?;
         if n != len {
-            return Err(Error::Unsupported(format!(
-                "short write: {n} of {len} bytes"
-            )));
+            return Err(Error::Protocol(format!("short write: {n} of {len} bytes")));
         }
         let last = resps
             .last()
-            .ok_or_else(|| Error::Unsupported("missing response".into()))?;
+            .ok_or_else(|| Error::Protocol("missing response".into()))?;
         Ok(FileInfo::from_attrs(
             &wcreate::decode_close(&last.msg)?.unwrap_or(c.info),
         ))
@@ -625,9 +623,7 @@ impl Tree {
             if n == len {
                 Ok(())
             } else {
-                Err(Error::Unsupported(format!(
-                    "short write: {n} of {len} bytes"
-                )))
+                Err(Error::Protocol(format!("short write: {n} of {len} bytes")))
             }
         });
         match rest {

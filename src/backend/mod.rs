@@ -162,6 +162,11 @@ fn smb_kind(e: &smb_core::Error) -> &'static str {
         E::ConnectionLost(_) => "SMB_CONNECTION_LOST",
         E::Timeout(_) => "SMB_TIMEOUT",
         E::Unsupported(_) => "SMB_UNSUPPORTED",
+        E::Protocol(_) => "SMB_PROTOCOL_ERROR",
+        E::Security(_) => "SMB_SECURITY",
+        E::CreditStarved { .. } => "SMB_CREDIT_STARVED",
+        E::FileGrew { .. } => "SMB_FILE_GREW",
+        E::Reestablish { .. } => "SMB_REESTABLISH",
         E::InvalidArgument(_) => "SMB_INVALID_ARGUMENT",
         _ => "SMB_ERROR",
     }

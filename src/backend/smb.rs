@@ -108,7 +108,7 @@ impl SmbFs {
             let want = u32::try_from(want).unwrap_or(u32::MAX).min(self.max_read);
             match self.tree.read_file(&self.path(rel), want).await {
                 Ok((data, _)) => return Ok(data),
-                Err(smb_core::Error::Unsupported(_)) => {}
+                Err(smb_core::Error::FileGrew { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
         }

@@ -224,7 +224,7 @@ impl ExpectFinal {
                 let cipher = match c {
                     Some(c) if p.dialect.is_smb3() => Some(
                         SessionCipher::from_keys(c, &keys, nonce_salt)
-                            .map_err(|e| Error::Unsupported(e.to_string()))?,
+                            .map_err(|e| Error::Security(e.to_string()))?,
                     ),
                     _ => None,
                 };
