@@ -1,7 +1,11 @@
-//! [`Client`]: one TCP connection to one server, negotiated and shared.
+//! [`Client`]: one TCP connection to one server, negotiated and shared, and
+//! the means to dial it again. The client owns a connection slot with a
+//! generation number; [`Client::reconnect`] (one caller dials, the others
+//! wait for it) puts a new connection in the slot, and sessions, trees and
+//! files re-establish themselves lazily when they see a newer generation.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use rand::RngCore;
@@ -102,21 +106,41 @@ pub struct Client {
     pub(crate) inner: Arc<ClientInner>,
 }
 
+/// Where to dial.
+#[derive(Clone, Debug)]
+enum Target {
+    Host(String, u16),
+    Addr(SocketAddr),
+}
+
 #[derive(Debug)]
 pub(crate) struct ClientInner {
     pub(crate) config: ClientConfig,
+    target: Target,
+    /// The server name used in UNC paths.
+    pub(crate) server_name: String,
+    /// Our ClientGuid: the same on every connection of this client (MS-SMB2
+    /// 3.2.4.2.2.2), so a server can match a reconnect to its durable handles.
+    pub(crate) client_guid: [u8; 16],
+    slot: RwLock<Arc<Generation>>,
+    /// Held by the one task that dials again.
+    redial: tokio::sync::Mutex<()>,
+}
+
+/// One negotiated connection of a [`Client`].
+#[derive(Debug)]
+pub(crate) struct Generation {
+    /// Counts connections of this client from 1.
+    pub(crate) number: u64,
     pub(crate) conn: Connection,
     pub(crate) negotiated: Negotiated,
     pub(crate) info: NegotiatedInfo,
     /// The connection's preauth integrity hash after NEGOTIATE (3.1.1 only).
     pub(crate) preauth: Option<PreauthHash>,
     /// What we sent in NEGOTIATE, for FSCTL_VALIDATE_NEGOTIATE_INFO.
-    pub(crate) client_guid: [u8; 16],
     pub(crate) security_mode: u16,
     pub(crate) capabilities: u32,
     pub(crate) dialects: Vec<Dialect>,
-    /// The server name used in UNC paths.
-    pub(crate) server_name: String,
     /// The server's socket address, when the OS reports it.
     pub(crate) peer: Option<SocketAddr>,
 }
@@ -124,17 +148,8 @@ pub(crate) struct ClientInner {
 impl Client {
     /// Connects to `host:port` over direct TCP (TCP_NODELAY) and negotiates.
     pub async fn connect(host: &str, port: u16, config: ClientConfig) -> Result<Self> {
-        let limit = config.connect_timeout;
-        let host_owned = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-        tokio::time::timeout(limit, async move {
-            let stream = TcpStream::connect((host_owned.as_str(), port)).await?;
-            Self::negotiate(stream, &host_owned, config).await
-        })
-        .await
-        .map_err(|_| Error::Timeout(limit))?
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        Self::start(Target::Host(host.clone(), port), &host, config).await
     }
 
     /// Connects to a resolved address; `server_name` is used in UNC paths
@@ -144,106 +159,64 @@ impl Client {
         server_name: &str,
         config: ClientConfig,
     ) -> Result<Self> {
-        let limit = config.connect_timeout;
-        tokio::time::timeout(limit, async move {
-            let stream = TcpStream::connect(addr).await?;
-            Self::negotiate(stream, server_name, config).await
-        })
-        .await
-        .map_err(|_| Error::Timeout(limit))?
+        Self::start(Target::Addr(addr), server_name, config).await
     }
 
-    async fn negotiate(stream: TcpStream, server_name: &str, config: ClientConfig) -> Result<Self> {
-        stream.set_nodelay(true)?;
-        let peer = stream.peer_addr().ok();
-        let dialects = proto::dialects(config.min_dialect, config.max_dialect);
-        if dialects.is_empty() {
-            return Err(Error::InvalidArgument(
-                "no dialect between min_dialect and max_dialect".into(),
-            ));
-        }
-        let conn = Connection::start(stream, config.credit_target, config.request_timeout);
-        let mut rng = rand::thread_rng();
+    async fn start(target: Target, server_name: &str, config: ClientConfig) -> Result<Self> {
         let mut client_guid = [0u8; 16];
-        rng.fill_bytes(&mut client_guid);
-        let mut salt = [0u8; 32];
-        rng.fill_bytes(&mut salt);
-        let req = proto::negotiate_request(dialects.clone(), client_guid, salt, config.sign);
-        let (security_mode, capabilities) = (req.security_mode, req.capabilities);
-        let mut w = new_message();
-        req.encode(&mut w);
-        let mut sent = Vec::new();
-        let mut hook = |b: &[u8]| sent = b.to_vec();
-        let resp = conn
-            .call(
-                vec![Outgoing::new(Command::NEGOTIATE, w, 0, 0)],
-                &Security::default(),
-                Some(&mut hook),
-            )
-            .await?
-            .pop()
-            .ok_or_else(|| Error::Protocol("no NEGOTIATE response".into()))?;
-        resp.check(&[])?;
-        let neg = NegotiateResponse::decode(&resp.msg)?;
-        let negotiated = proto::handle_negotiate_response(neg, &dialects)
-            .map_err(|e| Error::Protocol(e.to_string()))?;
-        let preauth = (negotiated.dialect == Dialect::SMB3_1_1).then(|| {
-            let mut h = PreauthHash::new();
-            h.update(&sent);
-            h.update(&resp.msg);
-            h
-        });
-        if config.encryption == EncryptionMode::Required && negotiated.cipher.is_none() {
-            return Err(Error::Security(format!(
-                "encryption required but the server negotiated SMB {} without encryption",
-                negotiated.dialect
-            )));
-        }
-        conn.set_large_mtu(negotiated.large_mtu());
-        let io_cap = if negotiated.large_mtu() {
-            config.max_io_size.max(65536)
-        } else {
-            65536
-        };
-        let info = NegotiatedInfo {
-            dialect: negotiated.dialect,
-            max_read_size: negotiated.max_read_size.min(io_cap),
-            max_write_size: negotiated.max_write_size.min(io_cap),
-            max_transact_size: negotiated.max_transact_size,
-            large_mtu: negotiated.large_mtu(),
-            server_requires_signing: negotiated.server_requires_signing(),
-            cipher: negotiated.cipher.map(proto::cipher_name),
-            signing_algorithm: proto::signing_name(negotiated.signing),
-        };
-        if info.large_mtu {
-            // The largest single request must fit in the window, plus one
-            // credit so small requests keep flowing beside it.
-            let biggest = info
-                .max_read_size
-                .max(info.max_write_size)
-                .max(info.max_transact_size.min(io_cap));
-            conn.raise_credit_target(usize::from(proto::credit_charge(biggest as usize)) + 1);
-        }
-        tracing::debug!(dialect = %info.dialect, "negotiated");
+        rand::thread_rng().fill_bytes(&mut client_guid);
+        let first = dial(&target, &config, client_guid, 1).await?;
         Ok(Self {
             inner: Arc::new(ClientInner {
                 config,
-                conn,
-                negotiated,
-                info,
-                preauth,
-                client_guid,
-                security_mode,
-                capabilities,
-                dialects,
+                target,
                 server_name: server_name.to_string(),
-                peer,
+                client_guid,
+                slot: RwLock::new(Arc::new(first)),
+                redial: tokio::sync::Mutex::new(()),
             }),
         })
     }
 
-    /// True when `self` and `other` are handles to the same connection (a
-    /// server-side copy's resume key is valid only there).
+    /// The current connection.
+    pub(crate) fn generation(&self) -> Arc<Generation> {
+        Arc::clone(&self.inner.slot.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The number of the current connection: 1 for the first, one more
+    /// after each successful [`Client::reconnect`].
+    pub fn generation_number(&self) -> u64 {
+        self.generation().number
+    }
+
+    /// Dials the server again and negotiates, unless another caller already
+    /// did since connection number `seen` failed: one task dials, the others
+    /// wait for it and share the result. Sessions, trees and open files
+    /// re-establish themselves on their next use. Returns the new
+    /// generation number. One attempt: the caller owns the backoff and the
+    /// budget.
+    pub async fn reconnect(&self, seen: u64) -> Result<u64> {
+        let _one = self.inner.redial.lock().await;
+        let current = self.generation();
+        if current.number > seen && current.conn.check_alive().is_ok() {
+            return Ok(current.number);
+        }
+        let i = &self.inner;
+        let next = dial(
+            &i.target,
+            &i.config,
+            i.client_guid,
+            current.number + 1,
+        )
+        .await?;
+        let number = next.number;
+        tracing::debug!(generation = number, "reconnected");
+        *i.slot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        Ok(number)
+    }
+
+    /// True when `self` and `other` are handles to the same client (a
+    /// server-side copy's resume key is valid only on its connection).
     pub fn same_connection(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
@@ -252,12 +225,12 @@ impl Client {
     /// A loopback peer means the "network" is a copy by the server's CPU,
     /// which changes what zero-copy sending is worth.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
-        self.inner.peer
+        self.generation().peer
     }
 
-    /// The negotiated parameters.
+    /// The negotiated parameters of the current connection.
     pub fn negotiated(&self) -> NegotiatedInfo {
-        self.inner.info.clone()
+        self.generation().info.clone()
     }
 
     /// Authenticates with NTLMv2 inside SPNEGO and returns the session.
@@ -270,6 +243,7 @@ impl Client {
         let mut w = new_message();
         wsession::encode_empty(&mut w);
         let resp = self
+            .generation()
             .call1(Outgoing::new(Command::ECHO, w, 0, 0), &Security::default())
             .await?;
         resp.check(&[])?;
@@ -279,12 +253,12 @@ impl Client {
 
     /// Credits the server has granted and we have not yet spent.
     pub fn credits_available(&self) -> usize {
-        self.inner.conn.credits_available()
+        self.generation().conn.credits_available()
     }
 
     /// Credits spent on requests still waiting for their final response.
     pub fn credits_in_flight(&self) -> usize {
-        self.inner.conn.credits_outstanding()
+        self.generation().conn.credits_outstanding()
     }
 
     /// The most request/response payload this connection keeps in flight:
@@ -299,35 +273,143 @@ impl Client {
     /// use at least 4-8. Each returned `Bytes` pins a pooled 8 MiB receive
     /// buffer until dropped: write it out and drop it promptly.
     pub fn max_bytes_in_flight(&self) -> u64 {
-        self.inner.conn.credit_target() as u64 * 65536
+        self.generation().conn.credit_target() as u64 * 65536
     }
 
-    /// Bytes (sent, received) on this connection's socket so far, framing included.
+    /// Bytes (sent, received) on the current connection's socket so far,
+    /// framing included.
     pub fn bytes_transferred(&self) -> (u64, u64) {
-        self.inner.conn.bytes_transferred()
+        self.generation().conn.bytes_transferred()
     }
 
-    /// `Err(ConnectionLost)` once the connection has failed.
+    /// `Err(ConnectionLost)` once the current connection has failed.
     pub fn check_alive(&self) -> Result<()> {
-        self.inner.conn.check_alive()
+        self.generation().conn.check_alive()
     }
 
     /// The configuration this client was created with.
     pub fn config(&self) -> &ClientConfig {
         &self.inner.config
     }
+}
 
+impl Generation {
     /// Sends one request and returns its response.
     pub(crate) async fn call1(
         &self,
         req: Outgoing,
         sec: &Security,
     ) -> Result<crate::conn::Response> {
-        self.inner
-            .conn
+        self.conn
             .call(vec![req], sec, None)
             .await?
             .pop()
             .ok_or_else(|| Error::Protocol("missing response".into()))
     }
+}
+
+/// Dials `target`, negotiates, and returns connection number `number`.
+async fn dial(
+    target: &Target,
+    config: &ClientConfig,
+    client_guid: [u8; 16],
+    number: u64,
+) -> Result<Generation> {
+    let limit = config.connect_timeout;
+    tokio::time::timeout(limit, async move {
+        let stream = match target {
+            Target::Host(h, p) => TcpStream::connect((h.as_str(), *p)).await?,
+            Target::Addr(a) => TcpStream::connect(a).await?,
+        };
+        negotiate(stream, config, client_guid, number).await
+    })
+    .await
+    .map_err(|_| Error::Timeout(limit))?
+}
+
+async fn negotiate(
+    stream: TcpStream,
+    config: &ClientConfig,
+    client_guid: [u8; 16],
+    number: u64,
+) -> Result<Generation> {
+    stream.set_nodelay(true)?;
+    let peer = stream.peer_addr().ok();
+    let dialects = proto::dialects(config.min_dialect, config.max_dialect);
+    if dialects.is_empty() {
+        return Err(Error::InvalidArgument(
+            "no dialect between min_dialect and max_dialect".into(),
+        ));
+    }
+    let conn = Connection::start(stream, config.credit_target, config.request_timeout);
+    let mut salt = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut salt);
+    let req = proto::negotiate_request(dialects.clone(), client_guid, salt, config.sign);
+    let (security_mode, capabilities) = (req.security_mode, req.capabilities);
+    let mut w = new_message();
+    req.encode(&mut w);
+    let mut sent = Vec::new();
+    let mut hook = |b: &[u8]| sent = b.to_vec();
+    let resp = conn
+        .call(
+            vec![Outgoing::new(Command::NEGOTIATE, w, 0, 0)],
+            &Security::default(),
+            Some(&mut hook),
+        )
+        .await?
+        .pop()
+        .ok_or_else(|| Error::Protocol("no NEGOTIATE response".into()))?;
+    resp.check(&[])?;
+    let neg = NegotiateResponse::decode(&resp.msg)?;
+    let negotiated = proto::handle_negotiate_response(neg, &dialects)
+        .map_err(|e| Error::Protocol(e.to_string()))?;
+    let preauth = (negotiated.dialect == Dialect::SMB3_1_1).then(|| {
+        let mut h = PreauthHash::new();
+        h.update(&sent);
+        h.update(&resp.msg);
+        h
+    });
+    if config.encryption == EncryptionMode::Required && negotiated.cipher.is_none() {
+        return Err(Error::Security(format!(
+            "encryption required but the server negotiated SMB {} without encryption",
+            negotiated.dialect
+        )));
+    }
+    conn.set_large_mtu(negotiated.large_mtu());
+    let io_cap = if negotiated.large_mtu() {
+        config.max_io_size.max(65536)
+    } else {
+        65536
+    };
+    let info = NegotiatedInfo {
+        dialect: negotiated.dialect,
+        max_read_size: negotiated.max_read_size.min(io_cap),
+        max_write_size: negotiated.max_write_size.min(io_cap),
+        max_transact_size: negotiated.max_transact_size,
+        large_mtu: negotiated.large_mtu(),
+        server_requires_signing: negotiated.server_requires_signing(),
+        cipher: negotiated.cipher.map(proto::cipher_name),
+        signing_algorithm: proto::signing_name(negotiated.signing),
+    };
+    if info.large_mtu {
+        // The largest single request must fit in the window, plus one
+        // credit so small requests keep flowing beside it.
+        let biggest = info
+            .max_read_size
+            .max(info.max_write_size)
+            .max(info.max_transact_size.min(io_cap));
+        conn.raise_credit_target(usize::from(proto::credit_charge(biggest as usize)) + 1);
+    }
+    tracing::debug!(dialect = %info.dialect, "negotiated");
+    Ok(Generation {
+        number,
+        conn,
+        negotiated,
+        info,
+        preauth,
+        security_mode,
+        capabilities,
+        dialects,
+        peer,
+    })
 }

@@ -1,14 +1,17 @@
-//! [`File`]: an open handle, shareable across tasks for positional I/O.
+//! [`File`]: an open handle, shareable across tasks for positional I/O. It
+//! remembers its path, open options and CreateGuid, so after a reconnect it
+//! opens the file again by itself (a plain reopen of the existing file) the
+//! first time it is used on the new connection.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
 use crate::conn::new_message;
 use crate::error::{Error, Result};
-use crate::tree::Tree;
+use crate::tree::{Tree, TreeState};
 use crate::wire::create::{self as wcreate, FileId, CLOSE_FLAG_POSTQUERY_ATTRIB};
 use crate::wire::info as winfo;
 use crate::wire::ioctl::{self, CopyChunkResponse, IoctlResponse};
@@ -166,9 +169,28 @@ pub struct File {
 pub(crate) struct FileInner {
     pub(crate) info: FileInfo,
     tree: Tree,
-    file_id: FileId,
+    /// Where the file is now (a rename on the handle moves it).
+    path: RwLock<String>,
+    options: OpenOptions,
+    /// Names this open to the server across reconnects (MS-SMB2 2.2.13.2.10);
+    /// kept for durable handles.
+    #[allow(dead_code)]
+    create_guid: [u8; 16],
+    /// Opened again after a reconnect (false for a directory being listed:
+    /// a new handle would restart the enumeration).
+    reopen: bool,
+    state: RwLock<Arc<FileState>>,
+    /// Held by the one task that opens the file again after a reconnect.
+    reopening: tokio::sync::Mutex<()>,
     unbuffered: bool,
     closed: AtomicBool,
+}
+
+/// The handle as opened on one tree connection.
+#[derive(Debug)]
+pub(crate) struct FileState {
+    pub(crate) tree: Arc<TreeState>,
+    pub(crate) id: FileId,
 }
 
 impl Drop for FileInner {
@@ -179,12 +201,16 @@ impl Drop for FileInner {
             return;
         }
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            let tree = self.tree.clone();
-            let id = self.file_id;
+            // On the connection it was opened on: after a reconnect the old
+            // handle is gone with its connection, and nothing is sent.
+            let st = Arc::clone(&self.state.read().unwrap_or_else(|e| e.into_inner()));
             rt.spawn(async move {
                 let mut w = new_message();
-                wcreate::encode_close(&mut w, id, 0);
-                let _ = tree.call1(tree.outgoing(Command::CLOSE, w)).await;
+                wcreate::encode_close(&mut w, st.id, 0);
+                let _ = st
+                    .tree
+                    .call1(crate::conn::Outgoing::new(Command::CLOSE, w, 0, 0))
+                    .await;
             });
         }
     }
@@ -248,24 +274,107 @@ fn read_exact_at(f: &std::fs::File, buf: &mut [u8], off: u64) -> std::io::Result
 }
 
 impl File {
-    pub(crate) fn new(tree: Tree, file_id: FileId, info: FileInfo, unbuffered: bool) -> Self {
+    fn new(
+        tree: Tree,
+        t: Arc<TreeState>,
+        path: &str,
+        options: &OpenOptions,
+        (id, info): (FileId, FileInfo),
+        reopen: bool,
+    ) -> Self {
+        let mut create_guid = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut create_guid);
         Self {
             inner: Arc::new(FileInner {
                 info,
                 tree,
-                file_id,
-                unbuffered,
+                path: RwLock::new(path.to_string()),
+                options: options.clone(),
+                create_guid,
+                reopen,
+                state: RwLock::new(Arc::new(FileState { tree: t, id })),
+                reopening: tokio::sync::Mutex::new(()),
+                unbuffered: options.unbuffered,
                 closed: AtomicBool::new(false),
             }),
         }
     }
 
-    pub(crate) fn tree(&self) -> &Tree {
-        &self.inner.tree
+    /// Opens `path` on `tree` (see [`Tree::open`]).
+    pub(crate) async fn open(tree: &Tree, path: &str, options: &OpenOptions) -> Result<Self> {
+        let t = tree.current().await?;
+        let opened = tree.create_on(&t, path, options).await?;
+        Ok(Self::new(tree.clone(), t, path, options, opened, true))
     }
 
-    pub(crate) fn file_id(&self) -> FileId {
-        self.inner.file_id
+    /// A directory handle being listed: never reopened after a reconnect
+    /// (the listing must start over instead).
+    pub(crate) fn listing(
+        tree: Tree,
+        t: Arc<TreeState>,
+        path: &str,
+        id: FileId,
+        info: FileInfo,
+    ) -> Self {
+        let opts = OpenOptions {
+            read: true,
+            directory: true,
+            ..OpenOptions::default()
+        };
+        Self::new(tree, t, path, &opts, (id, info), false)
+    }
+
+    fn state(&self) -> Arc<FileState> {
+        Arc::clone(&self.inner.state.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The handle on the client's current connection: after a reconnect the
+    /// first caller opens the file again (the session and tree come back
+    /// first) and the others wait for it. The reopen opens the existing file
+    /// with the same access; a file that cannot be opened again is
+    /// [`Error::Reestablish`] naming it.
+    pub(crate) async fn handle(&self) -> Result<(Arc<TreeState>, FileId)> {
+        let t = self.inner.tree.current().await?;
+        let st = self.state();
+        if Arc::ptr_eq(&st.tree, &t) {
+            return Ok((t, st.id));
+        }
+        let path = self.inner.path.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let what = || format!("file `{path}`");
+        if !self.inner.reopen {
+            return Err(Error::Reestablish {
+                what: what(),
+                reason: Box::new(Error::ConnectionLost(
+                    crate::proto::conn::LostReason::Dropped,
+                )),
+            });
+        }
+        let _one = self.inner.reopening.lock().await;
+        let st = self.state();
+        if Arc::ptr_eq(&st.tree, &t) {
+            return Ok((t, st.id));
+        }
+        // The file exists now (we created it, or it was opened): open it
+        // as it is, never truncate what was written before the reconnect.
+        let opts = OpenOptions {
+            disposition: Disposition::Open,
+            ..self.inner.options.clone()
+        };
+        let (id, _) = self
+            .inner
+            .tree
+            .create_on(&t, &path, &opts)
+            .await
+            .map_err(|e| Error::Reestablish {
+                what: what(),
+                reason: Box::new(e),
+            })?;
+        tracing::debug!(%path, "reopened after a reconnect");
+        *self.inner.state.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(FileState {
+            tree: Arc::clone(&t),
+            id,
+        });
+        Ok((t, id))
     }
 
     /// Metadata returned by CREATE.
@@ -274,7 +383,7 @@ impl File {
     }
 
     fn dialect(&self) -> Dialect {
-        self.inner.tree.session().client().inner.negotiated.dialect
+        self.inner.tree.session().client().generation().negotiated.dialect
     }
 
     /// Reads up to `len` bytes at `offset` (one READ; `len` is capped at MaxReadSize).
@@ -286,11 +395,12 @@ impl File {
     /// `max_read_size` in flight on the handle (4 at loopback, more with
     /// latency; see [`Client::max_bytes_in_flight`](crate::Client::max_bytes_in_flight)).
     pub async fn read_at(&self, offset: u64, len: u32) -> Result<Bytes> {
-        let Some(req) = self.read_request(offset, len) else {
+        let (t, fid) = self.handle().await?;
+        let Some(req) = self.read_request(fid, offset, len) else {
             return Ok(Bytes::new());
         };
         let len = req.expect_len;
-        let resp = self.inner.tree.call1(req).await?;
+        let resp = t.call1(req).await?;
         if resp.header.status == NtStatus::END_OF_FILE {
             return Ok(Bytes::new());
         }
@@ -304,9 +414,9 @@ impl File {
 
     /// A READ of up to `len` bytes at `offset` (capped at MaxReadSize;
     /// `expect_len` is the capped length); `None` when that is zero.
-    fn read_request(&self, offset: u64, len: u32) -> Option<crate::conn::Outgoing> {
+    fn read_request(&self, fid: FileId, offset: u64, len: u32) -> Option<crate::conn::Outgoing> {
         let tree = &self.inner.tree;
-        let len = len.min(tree.session().client().inner.info.max_read_size);
+        let len = len.min(tree.session().client().generation().info.max_read_size);
         if len == 0 {
             return None;
         }
@@ -316,7 +426,7 @@ impl File {
             0
         };
         let mut w = new_message();
-        wio::encode_read(&mut w, self.inner.file_id, offset, len, flags);
+        wio::encode_read(&mut w, fid, offset, len, flags);
         let mut req = tree.outgoing(Command::READ, w);
         req.expect_len = len as usize;
         Some(req)
@@ -366,7 +476,8 @@ impl File {
         dest: &Arc<std::fs::File>,
         dest_offset: u64,
     ) -> Result<u32> {
-        let Some(mut req) = self.read_request(offset, len) else {
+        let (t, fid) = self.handle().await?;
+        let Some(mut req) = self.read_request(fid, offset, len) else {
             return Ok(0);
         };
         let len = req.expect_len;
@@ -377,7 +488,7 @@ impl File {
                 max_len: len,
             });
         }
-        let resp = self.inner.tree.call1(req).await?;
+        let resp = t.call1(req).await?;
         if resp.header.status == NtStatus::END_OF_FILE {
             return Ok(0);
         }
@@ -410,7 +521,7 @@ impl File {
     /// Returns the count the server wrote.
     pub async fn write_at(&self, offset: u64, data: Bytes) -> Result<u32> {
         let tree = &self.inner.tree;
-        let max = tree.session().client().inner.info.max_write_size;
+        let max = tree.session().client().generation().info.max_write_size;
         let len = u32::try_from(data.len())
             .ok()
             .filter(|l| *l <= max)
@@ -420,11 +531,12 @@ impl File {
                     data.len()
                 ))
             })?;
+        let (t, fid) = self.handle().await?;
         let mut w = new_message();
-        wio::encode_write(&mut w, self.inner.file_id, offset, len, self.write_flags());
+        wio::encode_write(&mut w, fid, offset, len, self.write_flags());
         let mut req = tree.outgoing(Command::WRITE, w);
         req.payload = Some(data);
-        let resp = tree.call1(req).await?;
+        let resp = t.call1(req).await?;
         resp.check(&[])?;
         Ok(wio::decode_write(&resp.msg)?)
     }
@@ -460,14 +572,15 @@ impl File {
             return self.write_at(offset, Bytes::from(data)).await;
         }
         let tree = &self.inner.tree;
-        let max = tree.session().client().inner.info.max_write_size;
+        let max = tree.session().client().generation().info.max_write_size;
         if len > max {
             return Err(Error::InvalidArgument(format!(
                 "write of {len} bytes exceeds MaxWriteSize {max}"
             )));
         }
+        let (t, fid) = self.handle().await?;
         let mut w = new_message();
-        wio::encode_write(&mut w, self.inner.file_id, offset, len, self.write_flags());
+        wio::encode_write(&mut w, fid, offset, len, self.write_flags());
         let mut req = tree.outgoing(Command::WRITE, w);
         req.source = Some(crate::conn::Source {
             file: Arc::clone(src),
@@ -475,27 +588,27 @@ impl File {
             len: len as usize,
             error: Arc::default(),
         });
-        let resp = tree.call1(req).await?;
+        let resp = t.call1(req).await?;
         resp.check(&[])?;
         Ok(wio::decode_write(&resp.msg)?)
     }
 
     /// FLUSH.
     pub async fn flush(&self) -> Result<()> {
-        let tree = &self.inner.tree;
+        let (t, fid) = self.handle().await?;
         let mut w = new_message();
-        wcreate::encode_flush(&mut w, self.inner.file_id);
-        let resp = tree.call1(tree.outgoing(Command::FLUSH, w)).await?;
+        wcreate::encode_flush(&mut w, fid);
+        let resp = t.call1(self.inner.tree.outgoing(Command::FLUSH, w)).await?;
         resp.check(&[])?;
         crate::wire::session::decode_empty(&resp.msg)?;
         Ok(())
     }
 
     async fn set_info(&self, class: u8, buf: &[u8]) -> Result<()> {
-        let tree = &self.inner.tree;
+        let (t, fid) = self.handle().await?;
         let mut w = new_message();
-        winfo::encode_set_info(&mut w, self.inner.file_id, class, buf);
-        let resp = tree.call1(tree.outgoing(Command::SET_INFO, w)).await?;
+        winfo::encode_set_info(&mut w, fid, class, buf);
+        let resp = t.call1(self.inner.tree.outgoing(Command::SET_INFO, w)).await?;
         resp.check(&[])?;
         winfo::decode_set_info(&resp.msg)?;
         Ok(())
@@ -528,7 +641,10 @@ impl File {
             winfo::FILE_RENAME_INFORMATION,
             &winfo::encode_rename(&target, replace),
         )
-        .await
+        .await?;
+        // A reopen after a reconnect must find it under its new name.
+        *self.inner.path.write().unwrap_or_else(|e| e.into_inner()) = target;
+        Ok(())
     }
 
     /// Marks the file for deletion on close (FileDispositionInformation). Needs DELETE access.
@@ -542,15 +658,12 @@ impl File {
 
     /// QUERY_INFO FileAllInformation (basic + standard).
     pub async fn query_info(&self) -> Result<FileInfo> {
-        let tree = &self.inner.tree;
+        let (t, fid) = self.handle().await?;
         let mut w = new_message();
-        winfo::encode_query_info(
-            &mut w,
-            self.inner.file_id,
-            winfo::FILE_ALL_INFORMATION,
-            4096,
-        );
-        let resp = tree.call1(tree.outgoing(Command::QUERY_INFO, w)).await?;
+        winfo::encode_query_info(&mut w, fid, winfo::FILE_ALL_INFORMATION, 4096);
+        let resp = t
+            .call1(self.inner.tree.outgoing(Command::QUERY_INFO, w))
+            .await?;
         // BUFFER_OVERFLOW: a long name did not fit; the fixed part we need did.
         resp.check(&[NtStatus::BUFFER_OVERFLOW])?;
         let buf = crate::wire::dir::decode_output_buffer(&resp.msg)?;
@@ -573,12 +686,12 @@ impl File {
         max_out: u32,
         also_ok: &[NtStatus],
     ) -> Result<(NtStatus, Vec<u8>)> {
-        let tree = &self.inner.tree;
+        let (t, fid) = self.handle().await?;
         let mut w = new_message();
-        ioctl::encode_ioctl(&mut w, ctl, self.inner.file_id, input, max_out);
-        let mut req = tree.outgoing(Command::IOCTL, w);
+        ioctl::encode_ioctl(&mut w, ctl, fid, input, max_out);
+        let mut req = self.inner.tree.outgoing(Command::IOCTL, w);
         req.expect_len = max_out as usize;
-        let resp = tree.call1(req).await?;
+        let resp = t.call1(req).await?;
         resp.check(also_ok)?;
         let out = IoctlResponse::decode(&resp.msg)?;
         Ok((resp.header.status, out.output.to_vec()))
@@ -633,10 +746,16 @@ impl File {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Err(Error::InvalidArgument("file already closed".into()));
         }
-        let tree = &self.inner.tree;
+        // On the connection the handle lives on: after a reconnect the old
+        // handle went with its connection (and the server closed it), so
+        // there is nothing to close unless it was opened again.
+        let st = self.state();
         let mut w = new_message();
-        wcreate::encode_close(&mut w, self.inner.file_id, CLOSE_FLAG_POSTQUERY_ATTRIB);
-        let resp = tree.call1(tree.outgoing(Command::CLOSE, w)).await?;
+        wcreate::encode_close(&mut w, st.id, CLOSE_FLAG_POSTQUERY_ATTRIB);
+        let resp = st
+            .tree
+            .call1(self.inner.tree.outgoing(Command::CLOSE, w))
+            .await?;
         resp.check(&[])?;
         Ok(wcreate::decode_close(&resp.msg)?
             .map_or_else(|| self.inner.info.clone(), |a| FileInfo::from_attrs(&a)))

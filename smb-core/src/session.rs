@@ -1,22 +1,25 @@
-//! [`Session`]: an authenticated user on a [`crate::Client`].
+//! [`Session`]: an authenticated user on a [`crate::Client`]. It remembers
+//! its credentials, so after a reconnect it logs on again by itself on the
+//! new connection (with PreviousSessionId, MS-SMB2 3.2.4.2.3) the first
+//! time it is used there.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use rand::RngCore;
 use zeroize::Zeroizing;
 
 use crate::auth::Authenticator;
-use crate::client::{Client, EncryptionMode};
+use crate::client::{Client, EncryptionMode, Generation};
 use crate::conn::{new_message, FrameCipher, FrameSigner, Outgoing, Security};
 use crate::crypto::{SessionCipher, Signer};
 use crate::error::{Error, Result};
 use crate::file::FileTime;
 use crate::proto;
 use crate::proto::session::{ExpectChallenge, SetupParams};
-use crate::tree::Tree;
+use crate::tree::{Tree, TreeState};
 use crate::wire::create::FileId;
 use crate::wire::ioctl::{self, IoctlResponse};
 use crate::wire::negotiate::{self as wneg, ValidateNegotiateResponse};
@@ -55,8 +58,19 @@ pub struct Session {
 
 #[derive(Debug)]
 pub(crate) struct SessionInner {
-    pub(crate) id: u64,
     pub(crate) client: Client,
+    creds: Credentials,
+    state: RwLock<Arc<SessionState>>,
+    /// Held by the one task that logs on again after a reconnect.
+    relogon: tokio::sync::Mutex<()>,
+}
+
+/// The session as established on one connection.
+#[derive(Debug)]
+pub(crate) struct SessionState {
+    /// The connection it lives on.
+    pub(crate) gen: Arc<Generation>,
+    pub(crate) id: u64,
     signer: Option<Arc<dyn FrameSigner>>,
     cipher: Option<Arc<dyn FrameCipher>>,
     /// Sign every request (server requires it, or the config asks).
@@ -67,6 +81,30 @@ pub(crate) struct SessionInner {
     cipher_name: Option<&'static str>,
     guest: bool,
     validated: AtomicBool,
+}
+
+impl SessionState {
+    /// How to protect a request on a tree that does (or does not) require encryption.
+    pub(crate) fn security(&self, tree_encrypt: bool) -> Security {
+        if (self.encrypt_all || tree_encrypt) && self.cipher.is_some() {
+            Security {
+                signer: None,
+                cipher: self.cipher.clone(),
+            }
+        } else if self.sign_all {
+            Security {
+                signer: self.signer.clone(),
+                cipher: None,
+            }
+        } else {
+            Security::default()
+        }
+    }
+
+    /// True when every request of the session is encrypted.
+    pub(crate) fn encrypts_all(&self) -> bool {
+        self.encrypt_all
+    }
 }
 
 /// Adapts the crypto layer's [`Signer`] to the connection.
@@ -111,215 +149,69 @@ fn now_filetime() -> u64 {
 }
 
 impl Session {
-    /// SESSION_SETUP loop (MS-SMB2 3.2.4.2.3, 3.2.5.3) with the 3.1.1 preauth
-    /// hash, key derivation and verification of the final response.
+    /// Logs on (see [`logon`]) and returns the session.
     pub(crate) async fn setup(client: Client, creds: &Credentials) -> Result<Self> {
-        let ci = &client.inner;
-        let auth = if creds.guest {
-            Authenticator::anonymous()
-        } else {
-            Authenticator::new(&creds.user, &creds.domain, &creds.password, "SMBCP")
-        };
-        let params = SetupParams::new(&ci.negotiated, ci.config.sign);
-        let sign_required = params.sign_required;
-
-        // Leg 1: NEGOTIATE_MESSAGE.
-        let mut w = new_message();
-        let mut st = ExpectChallenge::start(
-            auth,
-            ci.preauth.clone(),
-            params,
-            &ci.negotiated.security_buffer,
-            &mut w,
-        )?;
-        let resp = Self::send_setup(ci, w, 0, &mut |b: &[u8]| st.handle_sent(b)).await?;
-
-        // Leg 2: AUTHENTICATE_MESSAGE.
-        let mut rng = rand::thread_rng();
-        let (mut cc, mut key) = ([0u8; 8], [0u8; 16]);
-        rng.fill_bytes(&mut cc);
-        rng.fill_bytes(&mut key);
-        let salt = rng.next_u32();
-        let mut w = new_message();
-        let (mut st, session_id) =
-            st.handle_response(&resp.msg, now_filetime(), cc, key, &mut w)?;
-        let resp = Self::send_setup(ci, w, session_id, &mut |b: &[u8]| st.handle_sent(b)).await?;
-        let est = st.handle_response(&resp.msg, creds.guest, salt)?;
-
-        let session_id = est.session_id;
-        let mut signer: Option<Arc<dyn FrameSigner>> = None;
-        let mut cipher: Option<Arc<dyn FrameCipher>> = None;
-        let mut signing_name = None;
-        let mut cipher_name = None;
-        if let Some(c) = est.crypto {
-            signing_name = Some(proto::signing_name(c.signing.id()));
-            signer = Some(Arc::new(SignerAdapter(c.signer)));
-            if let Some(sc) = c.cipher {
-                cipher_name = Some(proto::cipher_name(sc.cipher().id()));
-                let fc: Arc<dyn FrameCipher> = Arc::new(CipherAdapter {
-                    cipher: sc,
-                    session_id,
-                });
-                ci.conn.register_cipher(session_id, Arc::clone(&fc));
-                cipher = Some(fc);
-            }
-        }
-        let encrypt_all = est.session_flags & SESSION_FLAG_ENCRYPT_DATA != 0
-            || ci.config.encryption == EncryptionMode::Required;
-        if encrypt_all && cipher.is_none() {
-            return Err(Error::Security(
-                "encryption is required but this session cannot encrypt".into(),
-            ));
-        }
-        let sign_all = signer.is_some() && sign_required;
+        let gen = client.generation();
+        let state = logon(&client, &gen, creds, 0).await?;
         Ok(Self {
             inner: Arc::new(SessionInner {
-                id: session_id,
                 client,
-                signer,
-                cipher,
-                sign_all,
-                encrypt_all,
-                signing_name,
-                cipher_name,
-                guest: est.guest,
-                validated: AtomicBool::new(false),
+                creds: creds.clone(),
+                state: RwLock::new(Arc::new(state)),
+                relogon: tokio::sync::Mutex::new(()),
             }),
         })
     }
 
-    /// Sends one SESSION_SETUP request (unsigned, as the protocol requires).
-    async fn send_setup(
-        ci: &crate::client::ClientInner,
-        w: crate::wire::Writer,
-        session_id: u64,
-        hook: &mut (dyn FnMut(&[u8]) + Send),
-    ) -> Result<crate::conn::Response> {
-        ci.conn
-            .call(
-                vec![Outgoing::new(Command::SESSION_SETUP, w, session_id, 0)],
-                &Security::default(),
-                Some(hook),
-            )
-            .await?
-            .pop()
-            .ok_or_else(|| Error::Protocol("missing SESSION_SETUP response".into()))
+    fn state(&self) -> Arc<SessionState> {
+        Arc::clone(&self.inner.state.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The session on the client's current connection: after a reconnect,
+    /// the first caller logs on again (with PreviousSessionId) and the
+    /// others wait for it. A connection that is down is
+    /// [`Error::ConnectionLost`]; a logon that fails is
+    /// [`Error::Reestablish`].
+    pub(crate) async fn current(&self) -> Result<Arc<SessionState>> {
+        let st = self.state();
+        if st.gen.number == self.inner.client.generation_number() {
+            return Ok(st);
+        }
+        let _one = self.inner.relogon.lock().await;
+        let st = self.state();
+        let gen = self.inner.client.generation();
+        if st.gen.number == gen.number {
+            return Ok(st);
+        }
+        gen.conn.check_alive()?;
+        let new = logon(&self.inner.client, &gen, &self.inner.creds, st.id)
+            .await
+            .map_err(|e| Error::Reestablish {
+                what: "session".into(),
+                reason: Box::new(e),
+            })?;
+        if new.guest && !st.guest {
+            // Never carry on as a guest where we were a user.
+            return Err(Error::Reestablish {
+                what: "session".into(),
+                reason: Box::new(Error::Auth(
+                    "the server made the new logon a guest session".into(),
+                )),
+            });
+        }
+        let new = Arc::new(new);
+        *self.inner.state.write().unwrap_or_else(|e| e.into_inner()) = Arc::clone(&new);
+        Ok(new)
     }
 
     /// Connects to a share by name (`"share"`, not a UNC path).
     pub async fn tree_connect(&self, share: &str) -> Result<Tree> {
-        if share.is_empty() || share.contains(['\\', '/', '\0']) {
+        if share.is_empty() || share.contains(['\\', '/', '\0']) || share == "." || share == ".." {
             return Err(Error::InvalidArgument(format!("bad share name {share:?}")));
         }
-        let ci = &self.inner.client.inner;
-        let unc = format!("\\\\{}\\{}", ci.server_name, share);
-        let mut w = new_message();
-        wsession::encode_tree_connect(&mut w, &unc);
-        // 3.1.1 TREE_CONNECT is always signed (or encrypted) when the session
-        // has a key (MS-SMB2 3.2.4.1.1); servers disconnect otherwise.
-        let mut sec = self.security(false);
-        if sec.cipher.is_none() && ci.negotiated.dialect == Dialect::SMB3_1_1 {
-            sec.signer = self.inner.signer.clone();
-        }
-        let resp = self
-            .inner
-            .client
-            .call1(
-                Outgoing::new(Command::TREE_CONNECT, w, self.inner.id, 0),
-                &sec,
-            )
-            .await?;
-        resp.check(&[])?;
-        let body = wsession::TreeConnectResponse::decode(&resp.msg)?;
-        let share_encrypt = body.share_flags & wsession::SHAREFLAG_ENCRYPT_DATA != 0;
-        if share_encrypt && self.inner.cipher.is_none() {
-            return Err(Error::Security(format!(
-                "share {share} requires encryption, which this session cannot do"
-            )));
-        }
-        let tree = Tree::new(
-            self.clone(),
-            resp.header.tree_id,
-            share_encrypt,
-            share.to_string(),
-        );
-        let d = ci.negotiated.dialect;
-        if (d == Dialect::SMB3_0 || d == Dialect::SMB3_0_2)
-            && !self.inner.validated.swap(true, Ordering::AcqRel)
-        {
-            if let Err(e) = self.validate_negotiate(&tree).await {
-                let _ = tree.disconnect().await;
-                return Err(e);
-            }
-        }
-        Ok(tree)
-    }
-
-    /// FSCTL_VALIDATE_NEGOTIATE_INFO (MS-SMB2 3.2.5.5), signed, for 3.0 and 3.0.2.
-    async fn validate_negotiate(&self, tree: &Tree) -> Result<()> {
-        let Some(signer) = self.inner.signer.clone() else {
-            return Ok(()); // guest/anonymous: nothing to sign with
-        };
-        let ci = &self.inner.client.inner;
-        let input = wneg::validate_negotiate_input(
-            ci.capabilities,
-            &ci.client_guid,
-            ci.security_mode,
-            &ci.dialects,
-        );
-        let mut w = new_message();
-        ioctl::encode_ioctl(
-            &mut w,
-            ioctl::FSCTL_VALIDATE_NEGOTIATE_INFO,
-            FileId::RELATED,
-            &input,
-            24,
-        );
-        let sec = if tree.encrypted() || self.inner.encrypt_all {
-            self.security(true)
-        } else {
-            Security {
-                signer: Some(signer),
-                cipher: None,
-            }
-        };
-        let resp = ci
-            .conn
-            .call(vec![tree.outgoing(Command::IOCTL, w)], &sec, None)
-            .await?
-            .pop();
-        let resp = resp.ok_or_else(|| Error::Protocol("missing IOCTL response".into()))?;
-        resp.check(&[])?;
-        let out = ValidateNegotiateResponse::decode(IoctlResponse::decode(&resp.msg)?.output)?;
-        let n = &ci.negotiated;
-        if out.capabilities != n.capabilities
-            || out.guid != n.server_guid
-            || out.security_mode != n.security_mode
-            || out.dialect != n.dialect
-        {
-            return Err(Error::Auth(
-                "FSCTL_VALIDATE_NEGOTIATE_INFO mismatch: possible downgrade attack".into(),
-            ));
-        }
-        Ok(())
-    }
-
-    /// How to protect a request on a tree that does (or does not) require encryption.
-    pub(crate) fn security(&self, tree_encrypt: bool) -> Security {
-        let i = &self.inner;
-        if (i.encrypt_all || tree_encrypt) && i.cipher.is_some() {
-            Security {
-                signer: None,
-                cipher: i.cipher.clone(),
-            }
-        } else if i.sign_all {
-            Security {
-                signer: i.signer.clone(),
-                cipher: None,
-            }
-        } else {
-            Security::default()
-        }
+        let st = self.current().await?;
+        let tree = connect_tree(self, &st, share).await?;
+        Ok(Tree::new(self.clone(), share.to_string(), tree))
     }
 
     /// The client this session runs on.
@@ -327,25 +219,26 @@ impl Session {
         &self.inner.client
     }
 
-    /// The session's id.
+    /// The session's id (on the connection it was last established on).
     pub fn id(&self) -> u64 {
-        self.inner.id
+        self.state().id
     }
 
     /// True for a guest or anonymous session.
     pub fn is_guest(&self) -> bool {
-        self.inner.guest
+        self.state().guest
     }
 
     /// True when every request of the session is encrypted.
     pub fn encrypts_all(&self) -> bool {
-        self.inner.encrypt_all
+        self.state().encrypt_all
     }
 
     /// Signing algorithm in use, if messages are signed ("HMAC-SHA256", "AES-128-CMAC", "AES-128-GMAC").
     pub fn signing_algorithm(&self) -> Option<&'static str> {
-        if self.inner.sign_all {
-            self.inner.signing_name
+        let st = self.state();
+        if st.sign_all {
+            st.signing_name
         } else {
             None
         }
@@ -354,13 +247,14 @@ impl Session {
     /// Signing algorithm of the session's key, whether or not requests are signed
     /// (the final SESSION_SETUP and VALIDATE_NEGOTIATE are always signed with it).
     pub fn session_signing_algorithm(&self) -> Option<&'static str> {
-        self.inner.signing_name
+        self.state().signing_name
     }
 
     /// Cipher in use, if the session encrypts ("AES-128-CCM", ...).
     pub fn cipher(&self) -> Option<&'static str> {
-        if self.inner.encrypt_all {
-            self.inner.cipher_name
+        let st = self.state();
+        if st.encrypt_all {
+            st.cipher_name
         } else {
             None
         }
@@ -368,27 +262,215 @@ impl Session {
 
     /// The cipher the session would use for an encrypted share, if any.
     pub fn available_cipher(&self) -> Option<&'static str> {
-        self.inner.cipher_name
+        self.state().cipher_name
     }
 
     /// Ends the session.
     pub async fn logoff(&self) -> Result<()> {
+        let st = self.state();
         let mut w = new_message();
         wsession::encode_empty(&mut w);
-        let resp = self
-            .inner
-            .client
+        let resp = st
+            .gen
             .call1(
-                Outgoing::new(Command::LOGOFF, w, self.inner.id, 0),
-                &self.security(false),
+                Outgoing::new(Command::LOGOFF, w, st.id, 0),
+                &st.security(false),
             )
             .await?;
-        self.inner
-            .client
-            .inner
-            .conn
-            .unregister_cipher(self.inner.id);
+        st.gen.conn.unregister_cipher(st.id);
         resp.check(&[])?;
         Ok(())
     }
+}
+
+/// SESSION_SETUP loop (MS-SMB2 3.2.4.2.3, 3.2.5.3) on connection `gen` with
+/// the 3.1.1 preauth hash, key derivation and verification of the final
+/// response. `previous`: the SessionId this session had on a lost connection.
+async fn logon(
+    client: &Client,
+    gen: &Arc<Generation>,
+    creds: &Credentials,
+    previous: u64,
+) -> Result<SessionState> {
+    let config = client.config();
+    let auth = if creds.guest {
+        Authenticator::anonymous()
+    } else {
+        Authenticator::new(&creds.user, &creds.domain, &creds.password, "SMBCP")
+    };
+    let mut params = SetupParams::new(&gen.negotiated, config.sign);
+    params.previous_session_id = previous;
+    let sign_required = params.sign_required;
+
+    // Leg 1: NEGOTIATE_MESSAGE.
+    let mut w = new_message();
+    let mut st = ExpectChallenge::start(
+        auth,
+        gen.preauth.clone(),
+        params,
+        &gen.negotiated.security_buffer,
+        &mut w,
+    )?;
+    let resp = send_setup(gen, w, 0, &mut |b: &[u8]| st.handle_sent(b)).await?;
+
+    // Leg 2: AUTHENTICATE_MESSAGE.
+    let (mut cc, mut key) = ([0u8; 8], [0u8; 16]);
+    let salt = {
+        let mut rng = rand::thread_rng();
+        rng.fill_bytes(&mut cc);
+        rng.fill_bytes(&mut key);
+        rng.next_u32()
+    };
+    let mut w = new_message();
+    let (mut st, session_id) = st.handle_response(&resp.msg, now_filetime(), cc, key, &mut w)?;
+    let resp = send_setup(gen, w, session_id, &mut |b: &[u8]| st.handle_sent(b)).await?;
+    let est = st.handle_response(&resp.msg, creds.guest, salt)?;
+
+    let session_id = est.session_id;
+    let mut signer: Option<Arc<dyn FrameSigner>> = None;
+    let mut cipher: Option<Arc<dyn FrameCipher>> = None;
+    let mut signing_name = None;
+    let mut cipher_name = None;
+    if let Some(c) = est.crypto {
+        signing_name = Some(proto::signing_name(c.signing.id()));
+        signer = Some(Arc::new(SignerAdapter(c.signer)));
+        if let Some(sc) = c.cipher {
+            cipher_name = Some(proto::cipher_name(sc.cipher().id()));
+            let fc: Arc<dyn FrameCipher> = Arc::new(CipherAdapter {
+                cipher: sc,
+                session_id,
+            });
+            gen.conn.register_cipher(session_id, Arc::clone(&fc));
+            cipher = Some(fc);
+        }
+    }
+    let encrypt_all = est.session_flags & SESSION_FLAG_ENCRYPT_DATA != 0
+        || config.encryption == EncryptionMode::Required;
+    if encrypt_all && cipher.is_none() {
+        return Err(Error::Security(
+            "encryption is required but this session cannot encrypt".into(),
+        ));
+    }
+    let sign_all = signer.is_some() && sign_required;
+    Ok(SessionState {
+        gen: Arc::clone(gen),
+        id: session_id,
+        signer,
+        cipher,
+        sign_all,
+        encrypt_all,
+        signing_name,
+        cipher_name,
+        guest: est.guest,
+        validated: AtomicBool::new(false),
+    })
+}
+
+/// Sends one SESSION_SETUP request (unsigned, as the protocol requires).
+async fn send_setup(
+    gen: &Generation,
+    w: crate::wire::Writer,
+    session_id: u64,
+    hook: &mut (dyn FnMut(&[u8]) + Send),
+) -> Result<crate::conn::Response> {
+    gen.conn
+        .call(
+            vec![Outgoing::new(Command::SESSION_SETUP, w, session_id, 0)],
+            &Security::default(),
+            Some(hook),
+        )
+        .await?
+        .pop()
+        .ok_or_else(|| Error::Protocol("missing SESSION_SETUP response".into()))
+}
+
+/// TREE_CONNECT to `share` with session state `st` (and, on 3.0/3.0.2,
+/// FSCTL_VALIDATE_NEGOTIATE_INFO once per session).
+pub(crate) async fn connect_tree(
+    session: &Session,
+    st: &Arc<SessionState>,
+    share: &str,
+) -> Result<TreeState> {
+    let gen = &st.gen;
+    let unc = format!("\\\\{}\\{}", session.inner.client.inner.server_name, share);
+    let mut w = new_message();
+    wsession::encode_tree_connect(&mut w, &unc);
+    // 3.1.1 TREE_CONNECT is always signed (or encrypted) when the session
+    // has a key (MS-SMB2 3.2.4.1.1); servers disconnect otherwise.
+    let mut sec = st.security(false);
+    if sec.cipher.is_none() && gen.negotiated.dialect == Dialect::SMB3_1_1 {
+        sec.signer = st.signer.clone();
+    }
+    let resp = gen
+        .call1(Outgoing::new(Command::TREE_CONNECT, w, st.id, 0), &sec)
+        .await?;
+    resp.check(&[])?;
+    let body = wsession::TreeConnectResponse::decode(&resp.msg)?;
+    let share_encrypt = body.share_flags & wsession::SHAREFLAG_ENCRYPT_DATA != 0;
+    if share_encrypt && st.cipher.is_none() {
+        return Err(Error::Security(format!(
+            "share {share} requires encryption, which this session cannot do"
+        )));
+    }
+    let tree = TreeState {
+        session: Arc::clone(st),
+        id: resp.header.tree_id,
+        encrypt: share_encrypt,
+    };
+    let d = gen.negotiated.dialect;
+    if (d == Dialect::SMB3_0 || d == Dialect::SMB3_0_2) && !st.validated.swap(true, Ordering::AcqRel)
+    {
+        if let Err(e) = validate_negotiate(session, &tree).await {
+            let _ = crate::tree::disconnect_state(&tree).await;
+            return Err(e);
+        }
+    }
+    Ok(tree)
+}
+
+/// FSCTL_VALIDATE_NEGOTIATE_INFO (MS-SMB2 3.2.5.5), signed, for 3.0 and 3.0.2.
+async fn validate_negotiate(session: &Session, tree: &TreeState) -> Result<()> {
+    let st = &tree.session;
+    let Some(signer) = st.signer.clone() else {
+        return Ok(()); // guest/anonymous: nothing to sign with
+    };
+    let gen = &st.gen;
+    let input = wneg::validate_negotiate_input(
+        gen.capabilities,
+        &session.inner.client.inner.client_guid,
+        gen.security_mode,
+        &gen.dialects,
+    );
+    let mut w = new_message();
+    ioctl::encode_ioctl(
+        &mut w,
+        ioctl::FSCTL_VALIDATE_NEGOTIATE_INFO,
+        FileId::RELATED,
+        &input,
+        24,
+    );
+    let sec = if tree.encrypt || st.encrypt_all {
+        st.security(true)
+    } else {
+        Security {
+            signer: Some(signer),
+            cipher: None,
+        }
+    };
+    let resp = gen
+        .call1(Outgoing::new(Command::IOCTL, w, st.id, tree.id), &sec)
+        .await?;
+    resp.check(&[])?;
+    let out = ValidateNegotiateResponse::decode(IoctlResponse::decode(&resp.msg)?.output)?;
+    let n = &gen.negotiated;
+    if out.capabilities != n.capabilities
+        || out.guid != n.server_guid
+        || out.security_mode != n.security_mode
+        || out.dialect != n.dialect
+    {
+        return Err(Error::Auth(
+            "FSCTL_VALIDATE_NEGOTIATE_INFO mismatch: possible downgrade attack".into(),
+        ));
+    }
+    Ok(())
 }

@@ -1,6 +1,8 @@
-//! [`Tree`]: a connected share, with path-based helpers.
+//! [`Tree`]: a connected share, with path-based helpers. It remembers its
+//! share name, so after a reconnect it connects again by itself (on the
+//! session's new logon) the first time it is used there.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 
@@ -8,7 +10,7 @@ use crate::conn::{new_message, Outgoing, Response, Security};
 use crate::error::{Error, Result};
 use crate::file::{Disposition, File, FileInfo, FileTime, FileTimes, OpenOptions};
 use crate::proto;
-use crate::session::Session;
+use crate::session::{connect_tree, Session, SessionState};
 use crate::wire::codec::utf16le;
 use crate::wire::create::{
     self as wcreate, access, disposition, options, share, CreateRequest, CreateResponse,
@@ -48,10 +50,60 @@ pub struct Tree {
 
 #[derive(Debug)]
 pub(crate) struct TreeInner {
-    pub(crate) id: u32,
     pub(crate) session: Session,
-    pub(crate) encrypt: bool,
     pub(crate) share: String,
+    state: RwLock<Arc<TreeState>>,
+    /// Held by the one task that connects the tree again after a reconnect.
+    reconnect: tokio::sync::Mutex<()>,
+}
+
+/// The tree as connected on one session logon.
+#[derive(Debug)]
+pub(crate) struct TreeState {
+    /// The session logon (and through it, the connection) it lives on.
+    pub(crate) session: Arc<SessionState>,
+    pub(crate) id: u32,
+    /// SMB2_SHAREFLAG_ENCRYPT_DATA.
+    pub(crate) encrypt: bool,
+}
+
+impl TreeState {
+    /// How requests on this tree are protected.
+    pub(crate) fn security(&self) -> Security {
+        self.session.security(self.encrypt)
+    }
+
+    /// Sends one request or a compound on this tree and waits for every response.
+    pub(crate) async fn call(&self, mut reqs: Vec<Outgoing>) -> Result<Vec<Response>> {
+        for r in &mut reqs {
+            r.session_id = self.session.id;
+            r.tree_id = self.id;
+        }
+        self.session
+            .gen
+            .conn
+            .call(reqs, &self.security(), None)
+            .await
+    }
+
+    /// Sends one request and returns its response.
+    pub(crate) async fn call1(&self, req: Outgoing) -> Result<Response> {
+        self.call(vec![req])
+            .await?
+            .pop()
+            .ok_or_else(|| Error::Protocol("missing response".into()))
+    }
+}
+
+/// TREE_DISCONNECT of one connected state.
+pub(crate) async fn disconnect_state(t: &TreeState) -> Result<()> {
+    let mut w = new_message();
+    wsession::encode_empty(&mut w);
+    let resp = t
+        .call1(Outgoing::new(Command::TREE_DISCONNECT, w, 0, 0))
+        .await?;
+    resp.check(&[])?;
+    Ok(())
 }
 
 impl FileInfo {
@@ -143,20 +195,49 @@ fn check_all(resps: &[Response]) -> Result<()> {
 }
 
 impl Tree {
-    pub(crate) fn new(session: Session, id: u32, encrypt: bool, share: String) -> Self {
+    pub(crate) fn new(session: Session, share: String, state: TreeState) -> Self {
         Self {
             inner: Arc::new(TreeInner {
-                id,
                 session,
-                encrypt,
                 share,
+                state: RwLock::new(Arc::new(state)),
+                reconnect: tokio::sync::Mutex::new(()),
             }),
         }
     }
 
-    /// The tree id.
+    fn state(&self) -> Arc<TreeState> {
+        Arc::clone(&self.inner.state.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The tree on the client's current connection: after a reconnect, the
+    /// first caller connects it again (once the session has logged on
+    /// again) and the others wait for it.
+    pub(crate) async fn current(&self) -> Result<Arc<TreeState>> {
+        let sess = self.inner.session.current().await?;
+        let st = self.state();
+        if Arc::ptr_eq(&st.session, &sess) {
+            return Ok(st);
+        }
+        let _one = self.inner.reconnect.lock().await;
+        let st = self.state();
+        if Arc::ptr_eq(&st.session, &sess) {
+            return Ok(st);
+        }
+        let new = connect_tree(&self.inner.session, &sess, &self.inner.share)
+            .await
+            .map_err(|e| Error::Reestablish {
+                what: format!("tree `{}`", self.inner.share),
+                reason: Box::new(e),
+            })?;
+        let new = Arc::new(new);
+        *self.inner.state.write().unwrap_or_else(|e| e.into_inner()) = Arc::clone(&new);
+        Ok(new)
+    }
+
+    /// The tree id (on the connection it was last connected on).
     pub fn id(&self) -> u32 {
-        self.inner.id
+        self.state().id
     }
 
     /// The session this tree belongs to.
@@ -171,16 +252,19 @@ impl Tree {
 
     /// True when the share requires encryption (SMB2_SHAREFLAG_ENCRYPT_DATA) and we honour it.
     pub fn encrypted(&self) -> bool {
-        self.inner.encrypt
+        self.state().encrypt
     }
 
     /// True when requests on this tree are encrypted (share or session demand).
     pub fn encrypts(&self) -> bool {
-        self.inner.encrypt || self.inner.session.encrypts_all()
+        let st = self.state();
+        st.encrypt || st.session.encrypts_all()
     }
 
     pub(crate) fn outgoing(&self, command: Command, msg: Writer) -> Outgoing {
-        Outgoing::new(command, msg, self.inner.session.id(), self.inner.id)
+        // SessionId and TreeId are filled at send time, from the state the
+        // request goes out on.
+        Outgoing::new(command, msg, 0, 0)
     }
 
     /// True when [`File::read_at_into`] on this tree moves READ data from
@@ -192,29 +276,18 @@ impl Tree {
     }
 
     pub(crate) fn security(&self) -> Security {
-        self.inner.session.security(self.inner.encrypt)
+        self.state().security()
     }
 
     pub(crate) fn info(&self) -> crate::client::NegotiatedInfo {
         self.inner.session.client().negotiated()
     }
 
+    /// Sends on the current tree state (re-established first when needed).
     pub(crate) async fn call(&self, reqs: Vec<Outgoing>) -> Result<Vec<Response>> {
-        self.inner
-            .session
-            .client()
-            .inner
-            .conn
-            .call(reqs, &self.security(), None)
-            .await
+        self.current().await?.call(reqs).await
     }
 
-    pub(crate) async fn call1(&self, req: Outgoing) -> Result<Response> {
-        self.call(vec![req])
-            .await?
-            .pop()
-            .ok_or_else(|| Error::Protocol("missing response".into()))
-    }
 
     fn create_msg(&self, path: &str, acc: u32, disp: u32, opts: u32) -> Result<Outgoing> {
         let p =
@@ -287,16 +360,21 @@ impl Tree {
 
     /// Opens (or creates) a file or directory.
     pub async fn open(&self, path: &str, options: &OpenOptions) -> Result<File> {
+        File::open(self, path, options).await
+    }
+
+    /// CREATE on tree state `t`: the handle and its metadata.
+    pub(crate) async fn create_on(
+        &self,
+        t: &TreeState,
+        path: &str,
+        options: &OpenOptions,
+    ) -> Result<(FileId, FileInfo)> {
         let (acc, disp, opts) = create_fields(options);
-        let resp = self.call1(self.create_msg(path, acc, disp, opts)?).await?;
+        let resp = t.call1(self.create_msg(path, acc, disp, opts)?).await?;
         resp.check(&[])?;
         let c = CreateResponse::decode(&resp.msg)?;
-        Ok(File::new(
-            self.clone(),
-            c.file_id,
-            FileInfo::from_attrs(&c.info),
-            options.unbuffered,
-        ))
+        Ok((c.file_id, FileInfo::from_attrs(&c.info)))
     }
 
     /// Metadata of `path` (one compound CREATE+CLOSE with post-query).
@@ -331,15 +409,11 @@ impl Tree {
             q.expect_len = FIRST as usize;
             q
         };
-        let resps = self.call(vec![create, query(), query()]).await?;
+        let t = self.current().await?;
+        let resps = t.call(vec![create, query(), query()]).await?;
         resps[0].check(&[])?;
         let c = CreateResponse::decode(&resps[0].msg)?;
-        let dir = File::new(
-            self.clone(),
-            c.file_id,
-            FileInfo::from_attrs(&c.info),
-            false,
-        );
+        let dir = File::listing(self.clone(), t, path, c.file_id, FileInfo::from_attrs(&c.info));
         let mut lister = DirLister {
             dir,
             out_len: self.dir_buffer_len(),
@@ -385,7 +459,9 @@ impl Tree {
             directory: true,
             ..OpenOptions::default()
         };
-        let dir = self.open(path, &opts).await?;
+        let t = self.current().await?;
+        let (id, info) = self.create_on(&t, path, &opts).await?;
+        let dir = File::listing(self.clone(), t, path, id, info);
         Ok(DirLister {
             dir,
             out_len: self.dir_buffer_len(),
@@ -523,8 +599,10 @@ impl Tree {
                 let msg = format!("bad rename target {path:?}");
                 (WriteStep::Rename, Error::InvalidArgument(msg))
             })?;
+        // Both compounds go out on one tree state: the handle lives there.
+        let t = self.current().await.map_err(|e| (WriteStep::Write, e))?;
         let file_id = self
-            .create_and_write(temp, data, len, times)
+            .create_and_write(&t, temp, data, len, times)
             .await
             .map_err(|e| (WriteStep::Write, e))?;
         let rename = winfo::encode_rename(&target, true);
@@ -532,12 +610,12 @@ impl Tree {
             self.set_info_msg(file_id, winfo::FILE_RENAME_INFORMATION, &rename, false),
             self.close_msg(FileId::RELATED, true),
         ];
-        let resps = match self.call(reqs).await {
+        let resps = match t.call(reqs).await {
             Ok(r) => r,
             Err(e) => {
                 // Connection-level failure: the server closes the handle when
                 // the session goes; try to get rid of the temp anyway.
-                self.delete_open(file_id).await;
+                self.delete_open(&t, file_id).await;
                 return Err((WriteStep::Rename, e));
             }
         };
@@ -546,7 +624,7 @@ impl Tree {
                 let _ = self.remove_file(temp).await;
             } else {
                 // The CLOSE failed with the rename: the handle is still open.
-                self.delete_open(file_id).await;
+                self.delete_open(&t, file_id).await;
             }
             return Err((WriteStep::Rename, e));
         }
@@ -595,6 +673,7 @@ impl Tree {
     /// written; on failure after the CREATE the file is deleted and closed.
     async fn create_and_write(
         &self,
+        t: &TreeState,
         temp: &str,
         data: Bytes,
         len: u32,
@@ -611,7 +690,7 @@ impl Tree {
             options::NON_DIRECTORY_FILE,
         )?];
         self.push_times_then_write(&mut reqs, &times, data, len);
-        let resps = self.call(reqs).await?;
+        let resps = t.call(reqs).await?;
         resps[0].check(&[])?;
         let file_id = CreateResponse::decode(&resps[0].msg)?.file_id;
         let rest = check_all(&resps[1..]).and_then(|()| {
@@ -629,20 +708,20 @@ impl Tree {
         match rest {
             Ok(()) => Ok(file_id),
             Err(e) => {
-                self.delete_open(file_id).await;
+                self.delete_open(t, file_id).await;
                 Err(e)
             }
         }
     }
 
     /// Best effort: marks an open file delete-on-close and closes it.
-    async fn delete_open(&self, file_id: FileId) {
+    async fn delete_open(&self, t: &TreeState, file_id: FileId) {
         let buf = winfo::encode_disposition(true);
         let reqs = vec![
             self.set_info_msg(file_id, winfo::FILE_DISPOSITION_INFORMATION, &buf, false),
             self.close_msg(FileId::RELATED, true),
         ];
-        let _ = self.call(reqs).await;
+        let _ = t.call(reqs).await;
     }
 
     /// Creates a directory; succeeds when it already exists as a directory.
@@ -718,13 +797,7 @@ impl Tree {
 
     /// TREE_DISCONNECT.
     pub async fn disconnect(&self) -> Result<()> {
-        let mut w = new_message();
-        wsession::encode_empty(&mut w);
-        let resp = self
-            .call1(self.outgoing(Command::TREE_DISCONNECT, w))
-            .await?;
-        resp.check(&[])?;
-        Ok(())
+        disconnect_state(&self.state()).await
     }
 }
 
@@ -766,12 +839,12 @@ impl DirLister {
             if self.done {
                 return Ok(None);
             }
-            let tree = self.dir.tree();
+            let (t, fid) = self.dir.handle().await?;
             let mut w = new_message();
-            wdir::encode_query_directory(&mut w, self.dir.file_id(), 0, "*", self.out_len);
-            let mut req = tree.outgoing(Command::QUERY_DIRECTORY, w);
+            wdir::encode_query_directory(&mut w, fid, 0, "*", self.out_len);
+            let mut req = Outgoing::new(Command::QUERY_DIRECTORY, w, 0, 0);
             req.expect_len = self.out_len as usize;
-            let resp = tree.call1(req).await?;
+            let resp = t.call1(req).await?;
             match parse_dir_batch(&resp)? {
                 None => {
                     self.done = true;

@@ -249,7 +249,7 @@ async fn encryption_required_refused_on_smb2() {
         .await
         .unwrap_err();
     println!("[enc_on_smb2] {err}");
-    assert!(matches!(err, Error::Unsupported(_)), "{err:?}");
+    assert!(matches!(err, Error::Security(_)), "{err:?}");
 }
 
 #[tokio::test]

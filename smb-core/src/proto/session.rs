@@ -28,6 +28,10 @@ pub struct SetupParams {
     pub cipher: Option<u16>,
     /// We (or the server) require signing.
     pub sign_required: bool,
+    /// The SessionId this session had on a connection that was lost
+    /// (MS-SMB2 3.2.4.2.3), so the server can drop the old one; 0 for a
+    /// new logon.
+    pub previous_session_id: u64,
 }
 
 impl SetupParams {
@@ -38,6 +42,7 @@ impl SetupParams {
             signing: neg.signing,
             cipher: neg.cipher,
             sign_required: neg.server_requires_signing() || client_wants_signing,
+            previous_session_id: 0,
         }
     }
 }
@@ -56,6 +61,7 @@ fn encode(w: &mut Writer, params: &SetupParams, token: &[u8]) {
     SessionSetupRequest {
         security_mode: security_mode as u8,
         capabilities: 0,
+        previous_session_id: params.previous_session_id,
         token,
     }
     .encode(w);
@@ -256,6 +262,7 @@ mod tests {
             signing: 2,
             cipher: Some(2),
             sign_required: false,
+            previous_session_id: 0,
         }
     }
 

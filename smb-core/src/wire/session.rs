@@ -23,6 +23,8 @@ pub struct SessionSetupRequest<'a> {
     pub security_mode: u8,
     /// Capabilities.
     pub capabilities: u32,
+    /// PreviousSessionId: the session being re-established after a reconnect, or 0.
+    pub previous_session_id: u64,
     /// The SPNEGO token.
     pub token: &'a [u8],
 }
@@ -38,7 +40,7 @@ impl SessionSetupRequest<'_> {
         let off = w.len();
         w.u16(0);
         w.u16(len16(self.token.len()));
-        w.u64(0); // PreviousSessionId
+        w.u64(self.previous_session_id);
         w.patch_u16(off, len16(w.len()));
         w.bytes(self.token);
         if self.token.is_empty() {
