@@ -148,7 +148,10 @@ pub(crate) struct Generation {
 impl Client {
     /// Connects to `host:port` over direct TCP (TCP_NODELAY) and negotiates.
     pub async fn connect(host: &str, port: u16, config: ClientConfig) -> Result<Self> {
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         Self::start(Target::Host(host.clone(), port), &host, config).await
     }
 
@@ -202,13 +205,7 @@ impl Client {
             return Ok(current.number);
         }
         let i = &self.inner;
-        let next = dial(
-            &i.target,
-            &i.config,
-            i.client_guid,
-            current.number + 1,
-        )
-        .await?;
+        let next = dial(&i.target, &i.config, i.client_guid, current.number + 1).await?;
         let number = next.number;
         tracing::debug!(generation = number, "reconnected");
         *i.slot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);

@@ -339,7 +339,12 @@ impl File {
         if Arc::ptr_eq(&st.tree, &t) {
             return Ok((t, st.id));
         }
-        let path = self.inner.path.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let path = self
+            .inner
+            .path
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let what = || format!("file `{path}`");
         if !self.inner.reopen {
             return Err(Error::Reestablish {
@@ -383,7 +388,13 @@ impl File {
     }
 
     fn dialect(&self) -> Dialect {
-        self.inner.tree.session().client().generation().negotiated.dialect
+        self.inner
+            .tree
+            .session()
+            .client()
+            .generation()
+            .negotiated
+            .dialect
     }
 
     /// Reads up to `len` bytes at `offset` (one READ; `len` is capped at MaxReadSize).
@@ -608,7 +619,9 @@ impl File {
         let (t, fid) = self.handle().await?;
         let mut w = new_message();
         winfo::encode_set_info(&mut w, fid, class, buf);
-        let resp = t.call1(self.inner.tree.outgoing(Command::SET_INFO, w)).await?;
+        let resp = t
+            .call1(self.inner.tree.outgoing(Command::SET_INFO, w))
+            .await?;
         resp.check(&[])?;
         winfo::decode_set_info(&resp.msg)?;
         Ok(())

@@ -418,7 +418,8 @@ pub(crate) async fn connect_tree(
         encrypt: share_encrypt,
     };
     let d = gen.negotiated.dialect;
-    if (d == Dialect::SMB3_0 || d == Dialect::SMB3_0_2) && !st.validated.swap(true, Ordering::AcqRel)
+    if (d == Dialect::SMB3_0 || d == Dialect::SMB3_0_2)
+        && !st.validated.swap(true, Ordering::AcqRel)
     {
         if let Err(e) = validate_negotiate(session, &tree).await {
             let _ = crate::tree::disconnect_state(&tree).await;

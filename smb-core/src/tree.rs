@@ -288,7 +288,6 @@ impl Tree {
         self.current().await?.call(reqs).await
     }
 
-
     fn create_msg(&self, path: &str, acc: u32, disp: u32, opts: u32) -> Result<Outgoing> {
         let p =
             proto::wire_path(path).map_err(|e| Error::InvalidArgument(format!("{path:?}: {e}")))?;
@@ -413,7 +412,13 @@ impl Tree {
         let resps = t.call(vec![create, query(), query()]).await?;
         resps[0].check(&[])?;
         let c = CreateResponse::decode(&resps[0].msg)?;
-        let dir = File::listing(self.clone(), t, path, c.file_id, FileInfo::from_attrs(&c.info));
+        let dir = File::listing(
+            self.clone(),
+            t,
+            path,
+            c.file_id,
+            FileInfo::from_attrs(&c.info),
+        );
         let mut lister = DirLister {
             dir,
             out_len: self.dir_buffer_len(),

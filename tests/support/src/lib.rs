@@ -14,6 +14,9 @@
 //! When `smbd` is not installed, [`Samba::get`] panics with the exact command to
 //! install it: a test never skips silently.
 
+pub mod fault;
+pub use fault::FaultProxy;
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs;
