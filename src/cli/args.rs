@@ -96,6 +96,12 @@ pub struct Args {
     #[arg(long, help_heading = "Selection")]
     pub exclude_extra: bool,
 
+    /// Follow symlinks in a local SOURCE (default: skip them, each listed as *Symlink);
+    /// a link back to a directory on its own path is skipped as a loop. Never follows
+    /// destination symlinks.
+    #[arg(long, help_heading = "Selection")]
+    pub follow_links: bool,
+
     /// Copy files even when they are the same (size and time) [/IS].
     #[arg(long, help_heading = "Selection")]
     pub include_same: bool,

@@ -41,6 +41,8 @@ pub struct Options {
     pub max_delete: Option<u64>,
     /// Delete source files once copied.
     pub move_files: bool,
+    /// Follow symlinks in a local source (loops by device and inode refused).
+    pub follow_links: bool,
     /// Also remove emptied source directories.
     pub move_dirs: bool,
     /// Change nothing, only report.
@@ -209,6 +211,8 @@ impl TryFrom<Args> for Options {
             include_same: a.include_same,
             fft: a.fft,
             case_insensitive: dest.is_smb(),
+            src_links: !source.is_smb(),
+            dst_links: !dest.is_smb(),
         };
         let copy = parse_copy_flags(&a.copy).context("--copy")?;
         if !copy.data {
@@ -252,6 +256,7 @@ impl TryFrom<Args> for Options {
             purge: a.purge || a.mirror,
             max_delete,
             move_files: a.move_files || a.move_all,
+            follow_links: a.follow_links,
             move_dirs: a.move_all,
             list_only: a.list_only,
             create_only: a.create,

