@@ -832,4 +832,57 @@ mod tests {
         .unwrap();
         assert_ne!(fs::metadata(&p).unwrap().permissions().mode() & 0o200, 0);
     }
+
+    #[test]
+    fn symlinks_are_listed_as_themselves_unless_followed() {
+        use std::os::unix::fs::symlink;
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("root");
+        fs::create_dir_all(root.join("d")).unwrap();
+        fs::create_dir(t.path().join("out")).unwrap();
+        fs::write(t.path().join("out/secret"), b"s").unwrap();
+        symlink("../out", root.join("ldir")).unwrap();
+        symlink("..", root.join("d/up")).unwrap();
+        symlink("nowhere", root.join("dangling")).unwrap();
+        let fs = LocalFs::new(root.clone(), false);
+        let kinds = |list: Vec<Entry>| {
+            let mut v: Vec<_> = list
+                .into_iter()
+                .map(|e| (e.name.clone(), e.is_dir, LinkKind::of(&e)))
+                .collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        };
+        rt().block_on(async {
+            let k = kinds(fs.list_dir("").await.unwrap());
+            assert_eq!(
+                k,
+                [
+                    ("d".to_string(), true, None),
+                    ("dangling".to_string(), false, Some(LinkKind::NotFollowed)),
+                    ("ldir".to_string(), false, Some(LinkKind::NotFollowed)),
+                ]
+            );
+            // Reads through a link are refused, never followed.
+            let e = fs.read_whole("ldir/secret", 1).await.unwrap_err();
+            assert_eq!(e.code(), "ELOOP", "{e}");
+            assert!(fs.list_dir("ldir").await.is_err());
+            fs.set_follow_links(true);
+            let k = kinds(fs.list_dir("").await.unwrap());
+            assert_eq!(
+                k[1],
+                ("dangling".to_string(), false, Some(LinkKind::Dangling))
+            );
+            assert_eq!(k[2], ("ldir".to_string(), true, None));
+            assert_eq!(&fs.read_whole("ldir/secret", 1).await.unwrap()[..], b"s");
+            let k = kinds(fs.list_dir("d").await.unwrap());
+            assert_eq!(k, [("up".to_string(), false, Some(LinkKind::Loop))]);
+            // Deletes never follow, even so.
+            assert_eq!(
+                fs.remove_file("ldir/secret").await.unwrap_err().code(),
+                "ELOOP"
+            );
+            assert!(t.path().join("out/secret").exists());
+        });
+    }
 }
