@@ -291,3 +291,90 @@ fn move_never_deletes_through_a_link() {
         "the moved link itself is gone"
     );
 }
+
+// ----- 3. names cannot forge report lines -----
+
+/// Names holding controls: a newline that forges a line, CR, ESC/CSI, DEL,
+/// a C1 CSI and a right-to-left override.
+const HOSTILE: [&str; 6] = [
+    "evil\n        New File           0  forged.txt",
+    "esc\x1b[31mred\x1b[0m",
+    "cr\rback",
+    "del\x7fx",
+    "c1\u{9b}2J",
+    "bidi\u{202e}txt.exe",
+];
+
+/// True when `text` holds a control character other than the line ends.
+fn has_controls(text: &str) -> bool {
+    text.chars()
+        .any(|c| (c.is_control() && c != '\n') || c == '\u{202e}')
+}
+
+#[test]
+fn control_characters_in_names_are_escaped_in_every_human_output() {
+    let t = tmp();
+    for n in HOSTILE {
+        file(&t.src, n, 3);
+    }
+    // A destination link in the way makes an error line about a hostile name.
+    let blocked = "lnk\x1b[2J\nsmbcp: error: forged";
+    file(&t.src, blocked, 3);
+    fs::create_dir(&t.dst).unwrap();
+    symlink("../victim/keep.txt", t.dst.join(blocked)).unwrap();
+    let log = t.tmp.path().join("run.log");
+    let json = t.tmp.path().join("run.json");
+    let r = smbcp(&[
+        t.src.to_str().unwrap(),
+        t.dst.to_str().unwrap(),
+        "--log",
+        log.to_str().unwrap(),
+        "--tee",
+        "--json",
+        json.to_str().unwrap(),
+        "--no-progress",
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let log = fs::read_to_string(&log).unwrap();
+    for (what, text) in [("stdout", &r.stdout), ("stderr", &r.stderr), ("log", &log)] {
+        assert!(!has_controls(text), "{what} holds raw controls: {text:?}");
+        assert!(
+            !text.lines().any(|l| l
+                .trim_start()
+                .starts_with("New File           0  forged.txt")),
+            "{what}: a name forged a file line: {text}"
+        );
+        assert!(
+            !text.lines().any(|l| l.starts_with("smbcp: error: forged")),
+            "{what}: a name forged an error line: {text}"
+        );
+    }
+    assert!(
+        r.stdout
+            .contains("  evil\\n        New File           0  forged.txt"),
+        "{r:?}"
+    );
+    for escaped in [
+        "esc\\x1b[31mred\\x1b[0m",
+        "cr\\rback",
+        "del\\x7fx",
+        "c1\\u{9b}2J",
+        "bidi\\u{202e}txt.exe",
+    ] {
+        assert!(r.stdout.contains(escaped), "{escaped}: {r:?}");
+        assert!(log.contains(escaped), "{escaped}: {log}");
+    }
+    let err: Vec<_> = r.stderr.lines().filter(|l| l.contains("lnk")).collect();
+    assert_eq!(
+        err,
+        ["smbcp: error: copy lnk\\x1b[2J\\nsmbcp: error: forged: ELOOP: destination path is a symlink, not followed"],
+        "{r:?}"
+    );
+    // The JSON report keeps the name exact.
+    let doc: serde_json::Value = serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(doc["failures"][0]["path"].as_str(), Some(blocked));
+    // And the names were copied exactly.
+    for n in HOSTILE {
+        assert!(t.dst.join(n).is_file(), "{n:?}");
+    }
+}
