@@ -378,3 +378,133 @@ fn control_characters_in_names_are_escaped_in_every_human_output() {
         assert!(t.dst.join(n).is_file(), "{n:?}");
     }
 }
+
+// ----- 4. credentials -----
+
+#[test]
+fn passwords_in_locations_are_refused_and_never_echoed() {
+    let t = tmp();
+    for (loc, want) in [
+        (
+            "smb://u:hunter2@127.0.0.1/share/x",
+            "a password in the URL is not accepted",
+        ),
+        (
+            "smb://u%3Ahunter2@127.0.0.1/share",
+            "a password in the URL is not accepted",
+        ),
+        (
+            "//u:hunter2@127.0.0.1/share",
+            "a user or password in a UNC path is not accepted",
+        ),
+        (
+            "\\\\u:hunter2@127.0.0.1\\share",
+            "a user or password in a UNC path is not accepted",
+        ),
+        ("//127.0.0.1/../x", "\"..\" is not a share name"),
+        ("smb://127.0.0.1/./x", "\".\" is not a share name"),
+    ] {
+        for args in [
+            [loc, t.dst.to_str().unwrap()],
+            [t.src.to_str().unwrap(), loc],
+        ] {
+            let r = smbcp(&[args[0], args[1], "--json", "-"]);
+            assert_one_line_error(&r, 2);
+            assert!(r.stderr.contains(want), "{loc}: {r:?}");
+            assert!(
+                !r.stderr.contains("hunter2") && !r.stdout.contains("hunter2"),
+                "{r:?}"
+            );
+        }
+    }
+    assert!(!t.dst.exists(), "a usage error touches nothing");
+}
+
+/// Writes a private (0600) file.
+fn secret_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let p = dir.join(name);
+    fs::write(&p, text).unwrap();
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+    p
+}
+
+#[test]
+fn empty_passwords_are_refused_unless_asked_for() {
+    let t = tmp();
+    let pw = secret_file(t.tmp.path(), "pw", "\n");
+    let url = "smb://u@127.0.0.1:1/share";
+    let r = smbcp(&[
+        url,
+        t.dst.to_str().unwrap(),
+        "--password-file",
+        pw.to_str().unwrap(),
+    ]);
+    assert_one_line_error(&r, 2);
+    assert!(
+        r.stderr
+            .contains("the password from --password-file is empty; pass --empty-password"),
+        "{r:?}"
+    );
+    let r = smbcp_env(&[url, t.dst.to_str().unwrap()], &[("SMBCP_PASSWORD", "")]);
+    assert_one_line_error(&r, 2);
+    assert!(r.stderr.contains("is empty"), "{r:?}");
+    // Asked for, the run gets as far as connecting (port 1: refused, fatal).
+    let r = smbcp(&[
+        url,
+        t.dst.to_str().unwrap(),
+        "--password-file",
+        pw.to_str().unwrap(),
+        "--empty-password",
+    ]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(!t.dst.exists());
+}
+
+#[test]
+fn cr_only_auth_files_work_and_never_leak_the_password() {
+    use smb_fixture::{Samba, PASSWORD, SHARE, USER};
+    let s = Samba::shared();
+    let (rel, share_dir) = s.unique_dir(SHARE, "crauth");
+    file(&share_dir.join("src"), "a.txt", 5);
+    smb_fixture::chown_to_user(&share_dir).unwrap();
+    let t = tmp();
+    let url = s.url(SHARE, &format!("{rel}/src"));
+    let good = secret_file(
+        t.tmp.path(),
+        "good",
+        &format!("username={USER}\rpassword={PASSWORD}\r"),
+    );
+    let r = smbcp_env(
+        &[
+            &url,
+            t.dst.to_str().unwrap(),
+            "--auth-file",
+            good.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(t.dst.join("a.txt").is_file());
+    let bad = secret_file(
+        t.tmp.path(),
+        "bad",
+        &format!("username={USER}\rpassword=Wrong-hunter2\rdomain=WG"),
+    );
+    let r = smbcp_env(
+        &[
+            &url,
+            t.dst.to_str().unwrap(),
+            "--auth-file",
+            bad.to_str().unwrap(),
+            "--json",
+            "-",
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(
+        !r.stderr.contains("hunter2") && !r.stdout.contains("hunter2"),
+        "{r:?}"
+    );
+}

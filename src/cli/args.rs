@@ -277,6 +277,11 @@ pub struct Args {
     #[arg(long, value_name = "FILE", help_heading = "Credentials")]
     pub auth_file: Option<PathBuf>,
 
+    /// Accept an empty password (from --password-file, --password-stdin, --auth-file,
+    /// SMBCP_PASSWORD or the prompt); without it an empty one is an error.
+    #[arg(long, conflicts_with = "guest", help_heading = "Credentials")]
+    pub empty_password: bool,
+
     /// Log on as guest (no password).
     #[arg(long, conflicts_with_all = ["password_file", "password_stdin", "auth_file"], help_heading = "Credentials")]
     pub guest: bool,

@@ -150,6 +150,8 @@ pub struct AuthSource {
     pub auth_file: Option<PathBuf>,
     /// `--guest`.
     pub guest: bool,
+    /// `--empty-password`: an empty password is meant, not a mistake.
+    pub empty_password: bool,
 }
 
 impl TryFrom<Args> for Options {
@@ -298,6 +300,7 @@ impl TryFrom<Args> for Options {
                 password_stdin: a.password_stdin,
                 auth_file: a.auth_file,
                 guest: a.guest,
+                empty_password: a.empty_password,
             },
         })
     }
