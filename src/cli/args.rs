@@ -171,11 +171,12 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", help_heading = "Engine")]
     pub timeout: Option<String>,
 
-    /// Sign every SMB message, even when the server does not require it.
+    /// Sign every SMB message, even when the server does not require it (the default).
     #[arg(long, help_heading = "Engine")]
     pub sign: bool,
 
-    /// Sign SMB messages only when the server requires it (the default).
+    /// Sign SMB messages only when the server requires it: faster, and needed for
+    /// --zero-copy, but a man in the middle can then change what is copied.
     #[arg(long, conflicts_with = "sign", help_heading = "Engine")]
     pub no_sign: bool,
 

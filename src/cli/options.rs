@@ -63,7 +63,7 @@ pub struct Options {
     pub timeout: Option<Duration>,
     /// Throughput limit in bytes per second.
     pub bwlimit: Option<u64>,
-    /// Sign every SMB message.
+    /// Sign every SMB message (`ClientConfig::sign`): on unless `--no-sign`.
     pub sign: bool,
     /// Require encryption.
     pub encrypt: bool,
@@ -273,7 +273,8 @@ impl TryFrom<Args> for Options {
                 .map(parse_duration)
                 .transpose()
                 .context("--timeout")?,
-            sign: a.sign && !a.no_sign,
+            // Signed by default: unsigned traffic can be altered on the way.
+            sign: !a.no_sign,
             encrypt: a.encrypt,
             bwlimit: a
                 .bwlimit
@@ -573,5 +574,18 @@ mod tests {
         let o = opts(&["--json", "-", "--log-append", "x.log"]).unwrap();
         assert_eq!(o.output.json, Some(JsonTarget::Stdout));
         assert_eq!(o.output.log, Some(("x.log".into(), true)));
+    }
+
+    #[test]
+    fn signing_is_the_default_and_guest_and_empty_password_are_explicit() {
+        let o = opts(&[]).unwrap();
+        assert!(o.sign && !o.auth.guest && !o.auth.empty_password && !o.follow_links);
+        assert!(opts(&["--sign"]).unwrap().sign);
+        assert!(!opts(&["--no-sign"]).unwrap().sign);
+        assert!(opts(&["--guest"]).unwrap().auth.guest);
+        assert!(opts(&["--empty-password"]).unwrap().auth.empty_password);
+        assert!(opts(&["--follow-links"]).unwrap().follow_links);
+        let conflict = ["smbcp", "a", "b", "--guest", "--empty-password"];
+        assert!(Args::try_parse_from(conflict).is_err());
     }
 }
