@@ -1,7 +1,13 @@
 //! SMB credentials: the user from `--user [DOMAIN\]NAME` or the URL, the
 //! password from `--password-stdin`, `--password-file`, a Samba-style
 //! `--auth-file`, `SMBCP_PASSWORD`, or a prompt when stdin is a terminal —
-//! never from the command line. `--guest` is explicit.
+//! never from the command line. `--guest` is explicit, and so is an empty
+//! password (`--empty-password`): an empty first line is far more often a
+//! mistake (a blank file, a closed pipe) than an account without one.
+//!
+//! Lines end at LF, CRLF or a lone CR, so a file saved with old Mac line
+//! endings cannot run its `password=` into the user name; and no error
+//! message ever includes a password or a value that might hold one.
 
 use std::fs;
 use std::io::{self, BufRead as _, IsTerminal as _, Write as _};
@@ -41,14 +47,28 @@ fn check_private(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The lines of a secrets file: split at LF, CRLF and lone CR alike.
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    text.split(['\r', '\n'])
+}
+
 /// The first line, without its line ending.
 fn first_line(text: &str) -> Zeroizing<String> {
-    Zeroizing::new(text.lines().next().unwrap_or_default().to_string())
+    Zeroizing::new(lines(text).next().unwrap_or_default().to_string())
+}
+
+/// Refuses a user or domain holding control characters (never quoted: a
+/// mangled file could have put the password there).
+fn check_name(what: &str, value: &str, from: &str) -> anyhow::Result<()> {
+    if value.chars().any(char::is_control) {
+        bail!("the {what} from {from} holds a control character");
+    }
+    Ok(())
 }
 
 fn parse_auth_file(text: &str) -> AuthFile {
     let mut f = AuthFile::default();
-    for line in text.lines() {
+    for line in lines(text) {
         let line = line.trim_start();
         if line.starts_with('#') || line.starts_with(';') {
             continue;
@@ -122,6 +142,8 @@ pub fn resolve(
         (None, None, None) => (String::new(), None),
     };
     let domain = domain.or(file.domain).unwrap_or_default();
+    check_name("user", &user, "the command line, URL or --auth-file")?;
+    check_name("domain", &domain, "the command line, URL or --auth-file")?;
     if auth.guest {
         return Ok(Credentials {
             user,
@@ -133,32 +155,36 @@ pub fn resolve(
     if user.is_empty() {
         bail!("no SMB user: pass --user [DOMAIN\\]NAME, put it in the URL (smb://user@{server}/share), or use --guest");
     }
-    let password = if auth.password_stdin {
+    let (password, from) = if auth.password_stdin {
         let mut line = Zeroizing::new(String::new());
         io::stdin()
             .lock()
             .read_line(&mut line)
             .context("reading the password from stdin")?;
-        first_line(&line)
+        (first_line(&line), "stdin")
     } else if let Some(p) = &auth.password_file {
         check_private(p)?;
-        first_line(&Zeroizing::new(
+        let text = Zeroizing::new(
             fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
-        ))
+        );
+        (first_line(&text), "--password-file")
     } else if let Some(pw) = file.password {
-        pw
+        (pw, "--auth-file")
     } else if let Ok(pw) = std::env::var(PASSWORD_ENV) {
-        Zeroizing::new(pw)
+        (Zeroizing::new(pw), PASSWORD_ENV)
     } else if io::stdin().is_terminal() {
         let who = if domain.is_empty() {
             user.clone()
         } else {
             format!("{domain}\\{user}")
         };
-        prompt(&format!("{who}@{server}"))?
+        (prompt(&format!("{who}@{server}"))?, "the prompt")
     } else {
         bail!("no password for {user}: set {PASSWORD_ENV}, or use --password-file, --password-stdin or --auth-file");
     };
+    if password.is_empty() && !auth.empty_password {
+        bail!("the password from {from} is empty; pass --empty-password if the account has none");
+    }
     Ok(Credentials {
         user,
         domain,
@@ -247,5 +273,59 @@ mod tests {
         )
         .unwrap();
         assert!(g.guest && g.password.is_empty());
+    }
+
+    fn private_file(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+        let p = dir.join(name);
+        fs::write(&p, text).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+        p
+    }
+
+    #[test]
+    fn cr_only_line_endings_split_lines() {
+        let f = parse_auth_file("username=bob\rpassword=hunter2\rdomain=WG\r");
+        assert_eq!(f.user.as_deref(), Some("bob"));
+        assert_eq!(f.password.as_deref().map(String::as_str), Some("hunter2"));
+        assert_eq!(f.domain.as_deref(), Some("WG"));
+        assert_eq!(first_line("pw\rnext").as_str(), "pw");
+        assert_eq!(first_line("pw\r\nnext").as_str(), "pw");
+        // A user that still holds a control character is refused, unquoted.
+        let dir = tempfile::tempdir().unwrap();
+        let auth = AuthSource {
+            user: Some("bob\u{1b}hunter2".into()),
+            password_file: Some(private_file(dir.path(), "pw", "x\n")),
+            ..AuthSource::default()
+        };
+        let e = format!("{:#}", resolve(&auth, None, "srv").unwrap_err());
+        assert!(
+            e.contains("control character") && !e.contains("hunter2"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn empty_passwords_need_empty_password() {
+        let dir = tempfile::tempdir().unwrap();
+        for (text, name) in [("\n", "nl"), ("", "empty"), ("\r\nsecond", "crlf")] {
+            let mut auth = AuthSource {
+                user: Some("u".into()),
+                password_file: Some(private_file(dir.path(), name, text)),
+                ..AuthSource::default()
+            };
+            let e = format!("{:#}", resolve(&auth, None, "srv").unwrap_err());
+            assert!(
+                e.contains("is empty") && e.contains("--empty-password"),
+                "{e}"
+            );
+            auth.empty_password = true;
+            let c = resolve(&auth, None, "srv").unwrap();
+            assert!(c.password.is_empty() && !c.guest);
+        }
+        let auth = AuthSource {
+            auth_file: Some(private_file(dir.path(), "a", "username=u\npassword=\n")),
+            ..AuthSource::default()
+        };
+        assert!(format!("{:#}", resolve(&auth, None, "srv").unwrap_err()).contains("--auth-file"));
     }
 }

@@ -3,6 +3,10 @@
 //! Three SMB spellings are accepted: `\\server\share\dir`, `//server/share/dir`
 //! and `smb://[domain;user@]server[:port]/share/dir` (percent-encoding allowed
 //! in the URL form). Anything else is a local path.
+//!
+//! A password is never accepted in a location (`smb://u:pw@…`, `//u:pw@…`,
+//! `\\u:pw@…`), and no error shows one: messages quote the argument through
+//! [`redacted`]. The share names `.` and `..` are refused.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -46,14 +50,17 @@ impl Location {
         }
         let lower = s.get(..6).map(str::to_ascii_lowercase);
         if lower.as_deref() == Some("smb://") {
-            return parse_url(&s[6..]).with_context(|| format!("bad SMB URL {s:?}"));
+            return parse_url(&s[6..]).with_context(|| format!("bad SMB URL {:?}", redacted(s)));
         }
         if s.contains("://") {
-            bail!("unsupported URL scheme in {s:?} (only smb:// is supported)");
+            bail!(
+                "unsupported URL scheme in {:?} (only smb:// is supported)",
+                redacted(s)
+            );
         }
         if let Some(rest) = s.strip_prefix("\\\\").or_else(|| s.strip_prefix("//")) {
             return parse_unc(rest, SMB_PORT, None, None)
-                .with_context(|| format!("bad UNC path {s:?}"));
+                .with_context(|| format!("bad UNC path {:?}", redacted(s)));
         }
         Ok(Self::Local(PathBuf::from(s)))
     }
@@ -99,9 +106,15 @@ fn parse_unc(
     if server.is_empty() {
         bail!("missing server name");
     }
+    if server.contains('@') {
+        bail!("a user or password in a UNC path is not accepted; use --user and SMBCP_PASSWORD, --password-file or a prompt");
+    }
     let share = parts.next().unwrap_or_default();
     if share.is_empty() {
         bail!("missing share name (expected \\\\server\\share[\\dir])");
+    }
+    if share == "." || share == ".." {
+        bail!("{share:?} is not a share name");
     }
     check_component(share)?;
     let mut comps = Vec::new();
@@ -123,6 +136,29 @@ fn parse_unc(
         user,
         domain,
     }))
+}
+
+/// `s` for an error message: the user information of an SMB location
+/// (`smb://user:pw@`, `//user:pw@`, `\\\\user:pw@`) replaced by `***` when it
+/// may hold a password (a `:`, or a `%`-escape that could hide one).
+pub fn redacted(s: &str) -> std::borrow::Cow<'_, str> {
+    let start = if s.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("smb://")) {
+        6
+    } else if s.starts_with("\\\\") || s.starts_with("//") {
+        2
+    } else if let Some(i) = s.find("://") {
+        i + 3
+    } else {
+        return s.into();
+    };
+    let rest = &s[start..];
+    let authority = rest.split(['/', '\\']).next().unwrap_or_default();
+    match authority.rsplit_once('@') {
+        Some((userinfo, _)) if userinfo.contains([':', '%']) => {
+            format!("{}***{}", &s[..start], &rest[userinfo.len()..]).into()
+        }
+        _ => s.into(),
+    }
 }
 
 /// Rejects characters Windows never allows in a name.
@@ -293,9 +329,37 @@ mod tests {
             "\\\\srv\\sh*re",
             "ftp://srv/x",
             "smb://[::1/s",
+            "//srv/../x",
+            "\\\\srv\\.",
+            "smb://srv/%2e%2e/x",
+            "smb://srv/./x",
         ] {
             assert!(Location::parse(bad).is_err(), "{bad:?} should be rejected");
         }
+    }
+
+    #[test]
+    fn passwords_are_refused_and_never_shown() {
+        for bad in [
+            "smb://u:hunter2@srv/s",
+            "smb://D;u:hunter2@srv/s/x",
+            "smb://u%3Ahunter2@srv/s",
+            "//u:hunter2@srv/s",
+            "\\\\u:hunter2@srv\\s",
+            "//u@srv/s",
+            "ftp://u:hunter2@srv/s",
+        ] {
+            let e = format!("{:#}", Location::parse(bad).unwrap_err());
+            assert!(!e.contains("hunter2"), "{bad}: {e}");
+            assert!(
+                e.contains("not accepted") || e.contains("unsupported"),
+                "{bad}: {e}"
+            );
+        }
+        assert_eq!(redacted("smb://u:pw@h/s/a@b"), "smb://***@h/s/a@b");
+        assert_eq!(redacted("\\\\u:pw@h\\s"), "\\\\***@h\\s");
+        assert_eq!(redacted("smb://u@h/s"), "smb://u@h/s");
+        assert_eq!(redacted("/local/u:pw@x"), "/local/u:pw@x");
     }
 
     #[test]

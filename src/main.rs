@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use smbcp::report::escape::escape;
 use smbcp::{parse, Parsed};
 
 fn main() -> ExitCode {
@@ -13,7 +14,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Parsed::Usage(msg, mode) => {
-            eprintln!("smbcp: error: {msg}");
+            eprintln!("smbcp: error: {}", escape(&msg));
             return mode.usage_code();
         }
     };
@@ -24,7 +25,8 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
             let msg = format!("{:#}", f.error());
-            eprintln!("smbcp: error: {msg}");
+            // Escaped for the terminal; the JSON document keeps it exact.
+            eprintln!("smbcp: error: {}", escape(&msg));
             let code = mode.failure_code(&f);
             if let Some(target) = json {
                 // A report consumer gets a document even when nothing ran.

@@ -13,11 +13,18 @@
 //!
 //! Times are FILETIME ticks (100 ns); `--fft` allows 2 seconds of difference.
 //! A destination whose size differs is never Same, whatever the times say.
+//!
+//! Symlinks of a local tree, listed as themselves ([`LinkKind`]), are never
+//! walked into: a source link is skipped (and protects the destination entry
+//! of its name), a source entry whose destination is a link is refused
+//! (nothing is written through it or over it), and a destination-only link is
+//! an extra file, so a purge unlinks the link and never what it points to.
 
 use std::time::SystemTime;
 
 use globset::GlobSet;
 
+use crate::backend::local::LinkKind;
 use crate::backend::Entry;
 
 /// 2 seconds in FILETIME ticks.
@@ -134,6 +141,11 @@ pub struct Selection {
     /// Match names case-insensitively (an SMB destination: `File.txt` and
     /// `file.txt` are one file there, so they must never be "new" + "extra").
     pub case_insensitive: bool,
+    /// Source entries marked as symlinks ([`LinkKind::of`]) are links: a
+    /// local source.
+    pub src_links: bool,
+    /// Destination entries marked as symlinks are links: a local destination.
+    pub dst_links: bool,
 }
 
 impl Selection {
@@ -208,6 +220,11 @@ pub struct DirPlan {
     pub extras: Vec<Entry>,
     /// Names that are a file on one side and a directory on the other.
     pub mismatches: Vec<Entry>,
+    /// Source symlinks that are not walked or copied (skipped).
+    pub links: Vec<Entry>,
+    /// Source files and directories whose destination is a symlink: never
+    /// written through or over (failures).
+    pub blocked: Vec<Entry>,
 }
 
 /// Joins a directory's relative path and a name with `/`.
@@ -259,12 +276,25 @@ pub fn plan_dir(
             }
         }
         let rel = join(dir, &s.name);
+        let dst_is_link =
+            sel.dst_links && matched.as_ref().is_some_and(|d| LinkKind::of(d).is_some());
+        if sel.src_links && LinkKind::of(&s).is_some() {
+            // The destination entry of this name was matched: left alone.
+            if filter.included(&s.name) && !filter.file_excluded_by_name(&rel, &s.name) {
+                plan.links.push(s);
+            }
+            continue;
+        }
         if s.is_dir {
             if !descend {
                 continue;
             }
             if filter.dir_excluded(&rel, &s.name) {
                 plan.excluded_dirs += 1;
+                continue;
+            }
+            if dst_is_link {
+                plan.blocked.push(s);
                 continue;
             }
             match matched {
@@ -281,6 +311,10 @@ pub fn plan_dir(
         }
         if filter.file_excluded(&rel, &s) {
             plan.excluded_files.push(s);
+            continue;
+        }
+        if dst_is_link {
+            plan.blocked.push(s);
             continue;
         }
         let class = classify(&s, matched.as_ref(), sel.fft);
@@ -567,5 +601,57 @@ mod tests {
             true,
         );
         assert!(p.extras.is_empty());
+    }
+
+    fn link(name: &str) -> Entry {
+        Entry {
+            attributes: crate::backend::local::ATTR_REPARSE_POINT,
+            ..f(name, 0, 1)
+        }
+    }
+
+    #[test]
+    fn symlinks_are_never_walked_replaced_or_purged_through() {
+        let local = Selection {
+            src_links: true,
+            dst_links: true,
+            ..Selection::default()
+        };
+        let src = vec![link("slink"), d("sub"), f("file", 1, 5), link("skip.tmp")];
+        let dst = vec![
+            d("slink"),
+            link("sub"),
+            link("file"),
+            link("extra"),
+            f("skip.tmp", 1, 1),
+        ];
+        let filter = Filter {
+            exclude_files: glob(&["*.tmp"]),
+            ..Filter::default()
+        };
+        let p = plan_dir("", 1, src, dst, &filter, &local, true);
+        let names = |v: &[Entry]| v.iter().map(|e| e.name.clone()).collect::<Vec<_>>();
+        // The source link is skipped, and its destination namesake is no extra.
+        assert_eq!(names(&p.links), ["slink"]);
+        // Nothing goes into or over a destination link...
+        assert_eq!(names(&p.blocked), ["file", "sub"]);
+        assert!(p.files.is_empty() && p.subdirs.is_empty(), "{p:?}");
+        // ...and a destination-only link is an extra *file* (unlinked, not purged into).
+        assert_eq!(names(&p.extras), ["extra"]);
+        assert!(!p.extras[0].is_dir);
+        // An excluded name is neither reported nor an extra.
+        assert!(p.mismatches.is_empty());
+        // An SMB side's entries are never taken for links, whatever their bits.
+        let p = plan_dir(
+            "",
+            1,
+            vec![link("x")],
+            vec![link("y")],
+            &Filter::default(),
+            &Selection::default(),
+            true,
+        );
+        assert!(p.links.is_empty() && p.blocked.is_empty());
+        assert_eq!(p.files.len(), 1);
     }
 }

@@ -252,6 +252,8 @@ fn zero_copy_modes_copy_the_same_bytes_and_report_their_path() {
             USER,
             "--zero-copy",
             mode,
+            // Zero-copy needs an unsigned session; signing is the default.
+            "--no-sign",
             "--json",
             "-",
         ]);
@@ -265,6 +267,8 @@ fn zero_copy_modes_copy_the_same_bytes_and_report_their_path() {
             USER,
             "--zero-copy",
             mode,
+            // Zero-copy needs an unsigned session; signing is the default.
+            "--no-sign",
             "--json",
             "-",
         ]);

@@ -2,17 +2,75 @@
 //! (`FileExt::{read_at, write_all_at}`) so many block workers share one file,
 //! and, with `--unbuffered` on Linux, `O_DIRECT` through aligned buffers with
 //! a clean fallback to buffered I/O wherever the file system refuses it.
+//!
+//! Nothing outside the tree: every path below the root is resolved without
+//! following symlinks ([`beneath`]) for writes, renames, deletes and — unless
+//! the tree is a source with `--follow-links` — reads. A symlink is listed as
+//! itself ([`link_entry`]), so the planner never descends into one, and
+//! deleting it deletes the link, never what it points to.
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::{FileExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::{FileExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use rustix::fs::{self as rfs, AtFlags, Mode, OFlags};
+use rustix::io::Errno;
 use smb_core::{FileTime, FileTimes};
 
 use super::{CommitError, Entry, OpResult, ATTR_ARCHIVE, ATTR_DIRECTORY, ATTR_READONLY};
+
+mod beneath;
+
+pub use beneath::NotFollowed;
+
+/// FILE_ATTRIBUTE_REPARSE_POINT: on an entry of a local listing, a symlink
+/// listed as itself (`is_dir` false, whatever it points to; see [`LinkKind`]).
+pub const ATTR_REPARSE_POINT: u32 = 0x400;
+
+/// Why a local listing shows a symlink as itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkKind {
+    /// Links are not followed in this tree (the default).
+    NotFollowed,
+    /// Followed, it names a directory already on the path from the root.
+    Loop,
+    /// Followed, it names nothing (or nothing that can be read).
+    Dangling,
+}
+
+impl LinkKind {
+    /// The kind of a local listing entry, `None` when it is no symlink.
+    pub fn of(e: &Entry) -> Option<Self> {
+        if e.is_dir || e.attributes & ATTR_REPARSE_POINT == 0 {
+            return None;
+        }
+        // The marker bits set by `link_entry`.
+        Some(if e.attributes & ATTR_DIRECTORY != 0 {
+            Self::Loop
+        } else if e.attributes & ATTR_OFFLINE != 0 {
+            Self::Dangling
+        } else {
+            Self::NotFollowed
+        })
+    }
+
+    /// The file-list label of a skipped link.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::NotFollowed => "*Symlink",
+            Self::Loop => "*Symlink loop",
+            Self::Dangling => "*Dangling link",
+        }
+    }
+}
+
+/// FILE_ATTRIBUTE_OFFLINE, the marker of a dangling link (see [`LinkKind::of`]).
+const ATTR_OFFLINE: u32 = 0x1000;
 
 /// Alignment for `O_DIRECT` offsets, lengths and buffers.
 const ALIGN: usize = 4096;
@@ -31,6 +89,16 @@ const INLINE_MAX: usize = 128 * 1024;
 pub struct LocalFs {
     root: PathBuf,
     unbuffered: bool,
+    shared: Arc<Shared>,
+}
+
+/// What every clone of one [`LocalFs`] shares.
+#[derive(Debug)]
+struct Shared {
+    /// No-follow resolution below the root.
+    beneath: beneath::Root,
+    /// Reads follow symlinks (`--follow-links` on a source).
+    follow: AtomicBool,
 }
 
 /// An open local file for reading.
@@ -43,8 +111,10 @@ pub struct LocalReader {
 #[derive(Debug, Clone)]
 pub struct LocalWriter {
     file: Arc<DualFile>,
-    root: PathBuf,
-    temp: PathBuf,
+    /// The tree, for the no-follow rename and delete of `temp`.
+    fs: LocalFs,
+    /// The temporary file's relative path.
+    temp: String,
 }
 
 /// A buffered handle, plus an `O_DIRECT` one when asked for and available.
@@ -63,43 +133,51 @@ async fn blocking<T: Send + 'static>(
 }
 
 fn entry(name: String, md: &fs::Metadata) -> Entry {
-    let is_dir = md.is_dir();
-    let mut attributes = if is_dir { ATTR_DIRECTORY } else { ATTR_ARCHIVE };
-    if md.permissions().mode() & 0o200 == 0 {
-        attributes |= ATTR_READONLY;
-    }
-    let mtime = md
-        .modified()
-        .map(FileTime::from_system_time)
-        .unwrap_or_default();
-    Entry {
-        name,
-        is_dir,
-        size: if is_dir { 0 } else { md.len() },
-        mtime,
-        attributes,
+    let mtime = md.modified().unwrap_or(UNIX_EPOCH);
+    entry_of(name, md.is_dir(), md.len(), mtime, md.permissions().mode())
+}
+
+/// The entry of a `statat` result (a file or a directory).
+fn stat_entry(name: String, st: &rfs::Stat) -> Entry {
+    let is_dir = rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::Directory;
+    entry_of(name, is_dir, st.st_size as u64, stat_mtime(st), st.st_mode)
+}
+
+/// A symlink listed as itself: never a directory, marked with
+/// [`ATTR_REPARSE_POINT`] plus the bits [`LinkKind::of`] reads back.
+pub(crate) fn link_entry(name: String, st: &rfs::Stat, kind: LinkKind) -> Entry {
+    let mut e = entry_of(name, false, 0, stat_mtime(st), 0o644);
+    e.attributes = ATTR_REPARSE_POINT
+        | match kind {
+            LinkKind::NotFollowed => 0,
+            LinkKind::Loop => ATTR_DIRECTORY,
+            LinkKind::Dangling => ATTR_OFFLINE,
+        };
+    e
+}
+
+// The field types of `Stat` differ between targets.
+#[allow(clippy::unnecessary_cast)]
+fn stat_mtime(st: &rfs::Stat) -> SystemTime {
+    let (secs, nanos) = (st.st_mtime as i64, st.st_mtime_nsec as u32);
+    if secs >= 0 {
+        UNIX_EPOCH + Duration::new(secs as u64, nanos)
+    } else {
+        UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs()) + Duration::from_nanos(nanos.into())
     }
 }
 
-/// With `--unbuffered`, a second handle opened with `O_DIRECT` where the
-/// platform and file system allow it; `None` otherwise.
-fn open_direct(path: &Path, unbuffered: bool, write: bool) -> Option<fs::File> {
-    if !unbuffered {
-        return None;
+fn entry_of(name: String, is_dir: bool, size: u64, mtime: SystemTime, mode: u32) -> Entry {
+    let mut attributes = if is_dir { ATTR_DIRECTORY } else { ATTR_ARCHIVE };
+    if mode & 0o200 == 0 {
+        attributes |= ATTR_READONLY;
     }
-    #[cfg(target_os = "linux")]
-    {
-        fs::OpenOptions::new()
-            .read(true)
-            .write(write)
-            .custom_flags(libc::O_DIRECT)
-            .open(path)
-            .ok()
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = (path, write);
-        None
+    Entry {
+        name,
+        is_dir,
+        size: if is_dir { 0 } else { size },
+        mtime: FileTime::from_system_time(mtime),
+        attributes,
     }
 }
 
@@ -213,9 +291,31 @@ fn apply_times(path: &Path, times: &FileTimes) -> io::Result<()> {
 }
 
 impl LocalFs {
-    /// A tree rooted at `root`.
+    /// A tree rooted at `root`. Symlinks below the root are not followed
+    /// (see [`Self::set_follow_links`]); the root itself is the user's path.
     pub fn new(root: PathBuf, unbuffered: bool) -> Self {
-        Self { root, unbuffered }
+        Self {
+            shared: Arc::new(Shared {
+                beneath: beneath::Root::new(root.clone()),
+                follow: AtomicBool::new(false),
+            }),
+            root,
+            unbuffered,
+        }
+    }
+
+    /// Follows symlinks when reading this tree (a source with
+    /// `--follow-links`): listings, stats and opens for reading resolve them,
+    /// and a directory already on the path being walked (by device and
+    /// inode) is listed as a loop instead. Writes, renames and deletes never
+    /// follow a symlink whatever this says. Every clone shares the setting.
+    pub fn set_follow_links(&self, follow: bool) {
+        self.shared.follow.store(follow, Relaxed);
+    }
+
+    /// Whether reads follow symlinks.
+    pub fn follows_links(&self) -> bool {
+        self.shared.follow.load(Relaxed)
     }
 
     /// `--unbuffered` asked for (`O_DIRECT` where the file system takes it).
@@ -231,24 +331,117 @@ impl LocalFs {
         }
     }
 
-    /// Lists a directory; symlinks are followed (a dangling one is skipped).
+    /// Opens `rel` for reading: through symlinks when following them, else
+    /// with no component a symlink.
+    fn open_for_read(&self, rel: &str, extra: OFlags) -> io::Result<fs::File> {
+        if self.follows_links() || rel.is_empty() {
+            return fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(extra.bits() as i32)
+                .open(self.path(rel));
+        }
+        let fd = self
+            .shared
+            .beneath
+            .open(rel, OFlags::RDONLY | extra, Mode::empty())?;
+        Ok(fs::File::from(fd))
+    }
+
+    /// Creates (truncating) `rel` for writing, no component a symlink (a
+    /// symlink at `rel` itself is refused too).
+    fn open_for_write(&self, rel: &str, read: bool) -> io::Result<fs::File> {
+        let access = if read { OFlags::RDWR } else { OFlags::WRONLY };
+        let fd = self.shared.beneath.open(
+            rel,
+            access | OFlags::CREATE | OFlags::TRUNC,
+            Mode::from_bits_truncate(0o666),
+        )?;
+        Ok(fs::File::from(fd))
+    }
+
+    /// With `--unbuffered`, a second handle on `rel` opened with `O_DIRECT`
+    /// where the platform and file system allow it; `None` otherwise.
+    fn open_direct(&self, rel: &str, write: bool) -> Option<fs::File> {
+        if !self.unbuffered {
+            return None;
+        }
+        #[cfg(target_os = "linux")]
+        {
+            if write {
+                self.shared
+                    .beneath
+                    .open(rel, OFlags::RDWR | OFlags::DIRECT, Mode::empty())
+                    .ok()
+                    .map(fs::File::from)
+            } else {
+                self.open_for_read(rel, OFlags::DIRECT).ok()
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (rel, write);
+            None
+        }
+    }
+
+    /// Lists a directory. Without `--follow-links` a symlink is listed as
+    /// itself ([`link_entry`]: never a directory to descend into); with it,
+    /// as what it points to, unless that is a directory already on the path
+    /// from the root (a loop) or nothing (dangling).
     pub async fn list_dir(&self, rel: &str) -> OpResult<Vec<Entry>> {
-        let dir = self.path(rel);
+        let me = self.clone();
+        let rel = rel.to_string();
         blocking(move || {
+            let follow = me.follows_links();
+            let dir = me.open_for_read(&rel, OFlags::DIRECTORY)?;
+            let on_path = if follow {
+                me.dirs_on_path(&rel)?
+            } else {
+                Vec::new()
+            };
             let mut out = Vec::new();
-            for de in fs::read_dir(&dir)? {
+            for de in rfs::Dir::read_from(&dir)? {
                 let de = de?;
-                let Ok(name) = de.file_name().into_string() else {
-                    tracing::warn!("skipping a name that is not UTF-8 in {}", dir.display());
+                let raw = de.file_name().to_bytes();
+                if raw == b"." || raw == b".." {
+                    continue;
+                }
+                let Ok(name) = std::str::from_utf8(raw).map(str::to_string) else {
+                    tracing::warn!(
+                        "skipping a name that is not UTF-8 in {}",
+                        me.path(&rel).display()
+                    );
                     continue;
                 };
-                let md = match fs::metadata(de.path()) {
-                    Ok(md) => md,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(e),
+                let st = match rfs::statat(&dir, raw, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(st) => st,
+                    Err(e) if e == Errno::NOENT => continue,
+                    Err(e) => return Err(e.into()),
                 };
-                if md.is_file() || md.is_dir() {
-                    out.push(entry(name, &md));
+                let mut kind = rfs::FileType::from_raw_mode(st.st_mode);
+                let mut st = st;
+                if kind == rfs::FileType::Symlink {
+                    if !follow {
+                        out.push(link_entry(name, &st, LinkKind::NotFollowed));
+                        continue;
+                    }
+                    match rfs::statat(&dir, raw, AtFlags::empty()) {
+                        Ok(target) => {
+                            kind = rfs::FileType::from_raw_mode(target.st_mode);
+                            st = target;
+                        }
+                        Err(_) => {
+                            out.push(link_entry(name, &st, LinkKind::Dangling));
+                            continue;
+                        }
+                    }
+                }
+                if kind == rfs::FileType::Directory
+                    && on_path.contains(&(st.st_dev as u64, st.st_ino as u64))
+                {
+                    out.push(link_entry(name, &st, LinkKind::Loop));
+                } else if kind == rfs::FileType::Directory || kind == rfs::FileType::RegularFile {
+                    out.push(stat_entry(name, &st));
                 }
             }
             Ok(out)
@@ -256,19 +449,49 @@ impl LocalFs {
         .await
     }
 
-    /// Metadata of a path.
+    /// (device, inode) of the root and of every directory from it to `rel`
+    /// inclusive, symlinks followed: a directory met again below is a loop.
+    fn dirs_on_path(&self, rel: &str) -> io::Result<Vec<(u64, u64)>> {
+        let mut out = Vec::new();
+        let mut p = self.root.clone();
+        let push = |p: &Path, out: &mut Vec<(u64, u64)>| -> io::Result<()> {
+            let md = fs::metadata(p)?;
+            out.push((md.dev(), md.ino()));
+            Ok(())
+        };
+        push(&p, &mut out)?;
+        for c in rel.split('/').filter(|c| !c.is_empty()) {
+            p.push(c);
+            push(&p, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// Metadata of a path (the root: of what it names; below it, a symlink
+    /// is refused unless links are followed).
     pub async fn stat(&self, rel: &str) -> OpResult<Entry> {
-        let p = self.path(rel);
+        let me = self.clone();
+        let rel = rel.to_string();
         let name = rel.rsplit('/').next().unwrap_or_default().to_string();
-        blocking(move || Ok(entry(name, &fs::metadata(p)?))).await
+        blocking(move || {
+            let md = if rel.is_empty() || me.follows_links() {
+                fs::metadata(me.path(&rel))?
+            } else {
+                fs::File::from(me.shared.beneath.open(&rel, OFlags::PATH, Mode::empty())?)
+                    .metadata()?
+            };
+            Ok(entry(name, &md))
+        })
+        .await
     }
 
     /// Reads a whole small file (inline up to 128 KiB, else in one pool call).
     pub async fn read_whole(&self, rel: &str, size: u64) -> OpResult<Bytes> {
-        let p = self.path(rel);
+        let me = self.clone();
+        let rel = rel.to_string();
         let len = usize::try_from(size).unwrap_or(usize::MAX);
         let f = move || {
-            let f = fs::File::open(&p)?;
+            let f = me.open_for_read(&rel, OFlags::empty())?;
             // One byte more than expected shows a file that grew.
             let mut buf = vec![0u8; len.saturating_add(1)];
             let n = read_full(&f, &mut buf, 0)?;
@@ -284,11 +507,11 @@ impl LocalFs {
 
     /// Opens for reading.
     pub async fn open_read(&self, rel: &str) -> OpResult<LocalReader> {
-        let p = self.path(rel);
-        let unbuffered = self.unbuffered;
+        let me = self.clone();
+        let rel = rel.to_string();
         let file = blocking(move || {
-            let buffered = Arc::new(fs::File::open(&p)?);
-            let direct = open_direct(&p, unbuffered, false);
+            let buffered = Arc::new(me.open_for_read(&rel, OFlags::empty())?);
+            let direct = me.open_direct(&rel, false);
             Ok(DualFile { buffered, direct })
         })
         .await?;
@@ -299,18 +522,12 @@ impl LocalFs {
 
     /// Creates (truncating) the temporary file and sizes it.
     pub async fn create(&self, temp_rel: &str, size: u64) -> OpResult<LocalWriter> {
-        let p = self.path(temp_rel);
-        let unbuffered = self.unbuffered;
-        let p2 = p.clone();
+        let me = self.clone();
+        let rel = temp_rel.to_string();
         let file = blocking(move || {
-            let buffered = fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&p2)?;
+            let buffered = me.open_for_write(&rel, true)?;
             buffered.set_len(size)?;
-            let direct = open_direct(&p2, unbuffered, true);
+            let direct = me.open_direct(&rel, true);
             Ok(DualFile {
                 buffered: Arc::new(buffered),
                 direct,
@@ -319,17 +536,19 @@ impl LocalFs {
         .await?;
         Ok(LocalWriter {
             file: Arc::new(file),
-            root: self.root.clone(),
-            temp: p,
+            fs: self.clone(),
+            temp: temp_rel.to_string(),
         })
     }
 
     /// Writes a whole small file and sets its times.
     pub async fn write_whole(&self, temp_rel: &str, data: Bytes, times: FileTimes) -> OpResult<()> {
-        let p = self.path(temp_rel);
+        let me = self.clone();
+        let rel = temp_rel.to_string();
         blocking(move || {
-            fs::write(&p, &data)?;
-            apply_times(&p, &times)
+            let mut f = me.open_for_write(&rel, false)?;
+            io::Write::write_all(&mut f, &data)?;
+            apply_times_handle(&f, &times)
         })
         .await
     }
@@ -344,21 +563,22 @@ impl LocalFs {
         data: Bytes,
         times: FileTimes,
     ) -> Result<(), (&'static str, super::OpError)> {
-        let (temp, dest) = (self.path(temp_rel), self.path(final_rel));
+        let me = self.clone();
+        let (temp, dest) = (temp_rel.to_string(), final_rel.to_string());
         let inline = data.len() <= INLINE_MAX;
         let f = move || {
-            let written = fs::File::create(&temp).and_then(|mut f| {
+            let written = me.open_for_write(&temp, false).and_then(|mut f| {
                 io::Write::write_all(&mut f, &data)?;
                 apply_times_handle(&f, &times)
             });
             let step = match written {
-                Ok(()) => match fs::rename(&temp, &dest) {
+                Ok(()) => match me.shared.beneath.rename(&temp, &dest) {
                     Ok(()) => return Ok(Ok(())),
                     Err(e) => ("rename", e),
                 },
                 Err(e) => ("write", e),
             };
-            let _ = fs::remove_file(&temp);
+            let _ = me.shared.beneath.unlink(&temp);
             Ok(Err(step))
         };
         let r = if inline {
@@ -373,34 +593,57 @@ impl LocalFs {
         }
     }
 
-    /// Renames over the target.
+    /// Renames over the target (a symlink there is replaced, not followed).
     pub async fn rename(&self, from: &str, to: &str) -> OpResult<()> {
-        let (f, t) = (self.path(from), self.path(to));
-        blocking(move || fs::rename(f, t)).await
+        let me = self.clone();
+        let (f, t) = (from.to_string(), to.to_string());
+        blocking(move || me.shared.beneath.rename(&f, &t)).await
     }
 
-    /// Sets times and the read-only bit.
+    /// Sets times and the read-only bit (through a handle: a symlink below
+    /// the root is refused, never followed).
     pub async fn set_times(&self, rel: &str, times: FileTimes) -> OpResult<()> {
-        let p = self.path(rel);
-        blocking(move || apply_times(&p, &times)).await
+        if rel.is_empty() {
+            let p = self.root.clone();
+            return blocking(move || apply_times(&p, &times)).await;
+        }
+        let me = self.clone();
+        let rel = rel.to_string();
+        blocking(move || {
+            let fd = me
+                .shared
+                .beneath
+                .open(&rel, OFlags::RDONLY, Mode::empty())?;
+            apply_times_handle(&fs::File::from(fd), &times)
+        })
+        .await
     }
 
-    /// Creates a directory (and missing parents).
+    /// Creates a directory (and missing parents); an existing symlink on the
+    /// way is refused, not followed.
     pub async fn mkdir(&self, rel: &str) -> OpResult<()> {
-        let p = self.path(rel);
-        blocking(move || fs::create_dir_all(p)).await
+        if rel.is_empty() {
+            let p = self.root.clone();
+            return blocking(move || fs::create_dir_all(p)).await;
+        }
+        let me = self.clone();
+        let rel = rel.to_string();
+        blocking(move || me.shared.beneath.mkdir_all(&rel)).await
     }
 
-    /// Deletes a file.
+    /// Deletes a file; a symlink is deleted itself, and a path through one
+    /// is refused.
     pub async fn remove_file(&self, rel: &str) -> OpResult<()> {
-        let p = self.path(rel);
-        blocking(move || fs::remove_file(p)).await
+        let me = self.clone();
+        let rel = rel.to_string();
+        blocking(move || me.shared.beneath.unlink(&rel)).await
     }
 
-    /// Deletes an empty directory.
+    /// Deletes an empty directory (never one behind a symlink).
     pub async fn remove_dir(&self, rel: &str) -> OpResult<()> {
-        let p = self.path(rel);
-        blocking(move || fs::remove_dir(p)).await
+        let me = self.clone();
+        let rel = rel.to_string();
+        blocking(move || me.shared.beneath.rmdir(&rel)).await
     }
 
     /// Block size for big files.
@@ -450,22 +693,22 @@ impl LocalWriter {
         blocking(move || f.write_at(offset, &data)).await
     }
 
-    /// Renames over the final name, then sets times.
+    /// Renames over the final name, then sets times through the open handle.
     pub async fn commit(
         &self,
         final_rel: &str,
         times: Option<FileTimes>,
     ) -> Result<(), CommitError> {
-        let (temp, dest) = (self.temp.clone(), self.root.join(final_rel));
-        let d = dest.clone();
-        blocking(move || fs::rename(&temp, &d))
+        let (fs, temp, dest) = (self.fs.clone(), self.temp.clone(), final_rel.to_string());
+        blocking(move || fs.shared.beneath.rename(&temp, &dest))
             .await
             .map_err(|e| CommitError {
                 renamed: false,
                 error: e,
             })?;
         if let Some(t) = times {
-            blocking(move || apply_times(&dest, &t))
+            let file = self.file.clone();
+            blocking(move || apply_times_handle(&file.buffered, &t))
                 .await
                 .map_err(|e| CommitError {
                     renamed: true,
@@ -477,8 +720,8 @@ impl LocalWriter {
 
     /// Deletes the temporary file.
     pub async fn abort(&self) {
-        let temp = self.temp.clone();
-        let _ = blocking(move || match fs::remove_file(&temp) {
+        let (fs, temp) = (self.fs.clone(), self.temp.clone());
+        let _ = blocking(move || match fs.shared.beneath.unlink(&temp) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         })
@@ -588,5 +831,58 @@ mod tests {
         )
         .unwrap();
         assert_ne!(fs::metadata(&p).unwrap().permissions().mode() & 0o200, 0);
+    }
+
+    #[test]
+    fn symlinks_are_listed_as_themselves_unless_followed() {
+        use std::os::unix::fs::symlink;
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("root");
+        fs::create_dir_all(root.join("d")).unwrap();
+        fs::create_dir(t.path().join("out")).unwrap();
+        fs::write(t.path().join("out/secret"), b"s").unwrap();
+        symlink("../out", root.join("ldir")).unwrap();
+        symlink("..", root.join("d/up")).unwrap();
+        symlink("nowhere", root.join("dangling")).unwrap();
+        let fs = LocalFs::new(root.clone(), false);
+        let kinds = |list: Vec<Entry>| {
+            let mut v: Vec<_> = list
+                .into_iter()
+                .map(|e| (e.name.clone(), e.is_dir, LinkKind::of(&e)))
+                .collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        };
+        rt().block_on(async {
+            let k = kinds(fs.list_dir("").await.unwrap());
+            assert_eq!(
+                k,
+                [
+                    ("d".to_string(), true, None),
+                    ("dangling".to_string(), false, Some(LinkKind::NotFollowed)),
+                    ("ldir".to_string(), false, Some(LinkKind::NotFollowed)),
+                ]
+            );
+            // Reads through a link are refused, never followed.
+            let e = fs.read_whole("ldir/secret", 1).await.unwrap_err();
+            assert_eq!(e.code(), "ELOOP", "{e}");
+            assert!(fs.list_dir("ldir").await.is_err());
+            fs.set_follow_links(true);
+            let k = kinds(fs.list_dir("").await.unwrap());
+            assert_eq!(
+                k[1],
+                ("dangling".to_string(), false, Some(LinkKind::Dangling))
+            );
+            assert_eq!(k[2], ("ldir".to_string(), true, None));
+            assert_eq!(&fs.read_whole("ldir/secret", 1).await.unwrap()[..], b"s");
+            let k = kinds(fs.list_dir("d").await.unwrap());
+            assert_eq!(k, [("up".to_string(), false, Some(LinkKind::Loop))]);
+            // Deletes never follow, even so.
+            assert_eq!(
+                fs.remove_file("ldir/secret").await.unwrap_err().code(),
+                "ELOOP"
+            );
+            assert!(t.path().join("out/secret").exists());
+        });
     }
 }

@@ -144,6 +144,9 @@ impl OpError {
                     .map_or_else(|| format!("0x{:08x}", s.0), str::to_string),
                 None => smb_kind(e).to_string(),
             },
+            Self::Io(e) if e.get_ref().is_some_and(|i| i.is::<local::NotFollowed>()) => {
+                "ELOOP".to_string()
+            }
             Self::Io(e) => match e.raw_os_error() {
                 Some(n) => errno_name(n).map_or_else(|| format!("errno {n}"), str::to_string),
                 None => format!("{:?}", e.kind()),

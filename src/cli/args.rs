@@ -96,6 +96,12 @@ pub struct Args {
     #[arg(long, help_heading = "Selection")]
     pub exclude_extra: bool,
 
+    /// Follow symlinks in a local SOURCE (default: skip them, each listed as *Symlink);
+    /// a link back to a directory on its own path is skipped as a loop. Never follows
+    /// destination symlinks.
+    #[arg(long, help_heading = "Selection")]
+    pub follow_links: bool,
+
     /// Copy files even when they are the same (size and time) [/IS].
     #[arg(long, help_heading = "Selection")]
     pub include_same: bool,
@@ -165,11 +171,12 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", help_heading = "Engine")]
     pub timeout: Option<String>,
 
-    /// Sign every SMB message, even when the server does not require it.
+    /// Sign every SMB message, even when the server does not require it (the default).
     #[arg(long, help_heading = "Engine")]
     pub sign: bool,
 
-    /// Sign SMB messages only when the server requires it (the default).
+    /// Sign SMB messages only when the server requires it: faster, and needed for
+    /// --zero-copy, but a man in the middle can then change what is copied.
     #[arg(long, conflicts_with = "sign", help_heading = "Engine")]
     pub no_sign: bool,
 
@@ -270,6 +277,11 @@ pub struct Args {
     /// Samba-style credentials file with username=, password= and domain= lines.
     #[arg(long, value_name = "FILE", help_heading = "Credentials")]
     pub auth_file: Option<PathBuf>,
+
+    /// Accept an empty password (from --password-file, --password-stdin, --auth-file,
+    /// SMBCP_PASSWORD or the prompt); without it an empty one is an error.
+    #[arg(long, conflicts_with = "guest", help_heading = "Credentials")]
+    pub empty_password: bool,
 
     /// Log on as guest (no password).
     #[arg(long, conflicts_with_all = ["password_file", "password_stdin", "auth_file"], help_heading = "Credentials")]

@@ -41,6 +41,8 @@ pub struct Options {
     pub max_delete: Option<u64>,
     /// Delete source files once copied.
     pub move_files: bool,
+    /// Follow symlinks in a local source (loops by device and inode refused).
+    pub follow_links: bool,
     /// Also remove emptied source directories.
     pub move_dirs: bool,
     /// Change nothing, only report.
@@ -61,7 +63,7 @@ pub struct Options {
     pub timeout: Option<Duration>,
     /// Throughput limit in bytes per second.
     pub bwlimit: Option<u64>,
-    /// Sign every SMB message.
+    /// Sign every SMB message (`ClientConfig::sign`): on unless `--no-sign`.
     pub sign: bool,
     /// Require encryption.
     pub encrypt: bool,
@@ -148,6 +150,8 @@ pub struct AuthSource {
     pub auth_file: Option<PathBuf>,
     /// `--guest`.
     pub guest: bool,
+    /// `--empty-password`: an empty password is meant, not a mistake.
+    pub empty_password: bool,
 }
 
 impl TryFrom<Args> for Options {
@@ -209,6 +213,8 @@ impl TryFrom<Args> for Options {
             include_same: a.include_same,
             fft: a.fft,
             case_insensitive: dest.is_smb(),
+            src_links: !source.is_smb(),
+            dst_links: !dest.is_smb(),
         };
         let copy = parse_copy_flags(&a.copy).context("--copy")?;
         if !copy.data {
@@ -252,6 +258,7 @@ impl TryFrom<Args> for Options {
             purge: a.purge || a.mirror,
             max_delete,
             move_files: a.move_files || a.move_all,
+            follow_links: a.follow_links,
             move_dirs: a.move_all,
             list_only: a.list_only,
             create_only: a.create,
@@ -266,7 +273,8 @@ impl TryFrom<Args> for Options {
                 .map(parse_duration)
                 .transpose()
                 .context("--timeout")?,
-            sign: a.sign && !a.no_sign,
+            // Signed by default: unsigned traffic can be altered on the way.
+            sign: !a.no_sign,
             encrypt: a.encrypt,
             bwlimit: a
                 .bwlimit
@@ -293,6 +301,7 @@ impl TryFrom<Args> for Options {
                 password_stdin: a.password_stdin,
                 auth_file: a.auth_file,
                 guest: a.guest,
+                empty_password: a.empty_password,
             },
         })
     }
@@ -565,5 +574,18 @@ mod tests {
         let o = opts(&["--json", "-", "--log-append", "x.log"]).unwrap();
         assert_eq!(o.output.json, Some(JsonTarget::Stdout));
         assert_eq!(o.output.log, Some(("x.log".into(), true)));
+    }
+
+    #[test]
+    fn signing_is_the_default_and_guest_and_empty_password_are_explicit() {
+        let o = opts(&[]).unwrap();
+        assert!(o.sign && !o.auth.guest && !o.auth.empty_password && !o.follow_links);
+        assert!(opts(&["--sign"]).unwrap().sign);
+        assert!(!opts(&["--no-sign"]).unwrap().sign);
+        assert!(opts(&["--guest"]).unwrap().auth.guest);
+        assert!(opts(&["--empty-password"]).unwrap().auth.empty_password);
+        assert!(opts(&["--follow-links"]).unwrap().follow_links);
+        let conflict = ["smbcp", "a", "b", "--guest", "--empty-password"];
+        assert!(Args::try_parse_from(conflict).is_err());
     }
 }

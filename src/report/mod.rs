@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::options::{JsonTarget, OutputOptions};
 
+pub mod escape;
 pub mod stats;
 pub mod summary;
 
@@ -104,8 +105,11 @@ impl Reporter {
         }
     }
 
-    /// Writes one line of the human report (stdout and/or log).
+    /// Writes one line of the human report (stdout and/or log), control
+    /// characters escaped ([`escape::escape`]).
     pub fn line(&self, text: &str) {
+        let escaped = escape::escape(text);
+        let text = &*escaped;
         if let Some(p) = &self.pending {
             let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
             if p.buf.is_empty() {
@@ -160,8 +164,11 @@ impl Reporter {
         }
     }
 
-    /// An error: always on stderr (one line), and in the log.
+    /// An error: always on stderr (one line, control characters escaped),
+    /// and in the log.
     pub fn error(&self, text: &str) {
+        let escaped = escape::escape(text);
+        let text = &*escaped;
         // Lines before the error come out before it (`2>&1` keeps the order).
         self.flush();
         let emit = || eprintln!("smbcp: error: {text}");

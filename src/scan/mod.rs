@@ -4,6 +4,10 @@
 //! [`crate::plan::plan_dir`] and its copy jobs pushed into a bounded channel.
 //! Copying starts with the first directory, and memory holds only the
 //! directories being listed plus the channel, not the tree.
+//!
+//! Local symlinks are reported here: a source link skipped (a file-list
+//! line), a destination link in the way of a source entry refused (a
+//! failure, which also keeps `--purge` from running).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -13,11 +17,12 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, OnceCell, Semaphore};
 
+use crate::backend::local::LinkKind;
 use crate::backend::{Backend, Entry, OpError};
 use crate::cli::Options;
 use crate::copy::{Engine, Job};
 use crate::plan::{join, plan_dir, Class};
-use crate::report::{Counter, Reporter, Stats};
+use crate::report::{Counter, FailureRecord, Reporter, Stats};
 
 /// Concurrent directory listings.
 const LISTINGS_IN_FLIGHT: usize = 32;
@@ -64,6 +69,10 @@ impl Scanner {
         rep: Arc<Reporter>,
         engine: Arc<Engine>,
     ) -> Self {
+        // Shared by every clone of the source backend (the engine's too).
+        if let Backend::Local(l) = &src {
+            l.set_follow_links(opts.follow_links);
+        }
         Self {
             src,
             dst,
@@ -283,6 +292,30 @@ impl Scanner {
         for f in &plan.excluded_files {
             Counter::add(&s.files.skipped, 1);
             Counter::add(&s.bytes.skipped, f.size);
+        }
+        for l in &plan.links {
+            Counter::add(&s.files.total, 1);
+            Counter::add(&s.files.skipped, 1);
+            let kind = LinkKind::of(l).unwrap_or(LinkKind::NotFollowed);
+            self.rep.file(kind.label(), 0, &join(dir, &l.name));
+        }
+        for b in &plan.blocked {
+            let rel = join(dir, &b.name);
+            let row = if b.is_dir { &s.dirs } else { &s.files };
+            Counter::add(&row.total, 1);
+            Counter::add(&row.failed, 1);
+            if !b.is_dir {
+                Counter::add(&s.bytes.total, b.size);
+                Counter::add(&s.bytes.failed, b.size);
+            }
+            let message = "destination path is a symlink, not followed";
+            self.rep.error(&format!("copy {rel}: ELOOP: {message}"));
+            s.fail(FailureRecord {
+                path: rel,
+                operation: "copy".into(),
+                code: "ELOOP".into(),
+                message: message.into(),
+            });
         }
         for m in &plan.mismatches {
             let rel = join(dir, &m.name);
