@@ -840,6 +840,60 @@ fn bad_input_gets_one_line_and_touches_nothing() {
 }
 
 #[test]
+fn unknown_or_refused_robocopy_flags_are_usage_errors_never_globs() {
+    let d = dirs();
+    file(&d.src, "f", 1);
+    let (s, t) = (d.src.to_str().unwrap(), d.dst.to_str().unwrap());
+    for flag in [
+        "/MRI",
+        "/IORATE:1M",
+        "/SPARSE",
+        "/SEC",
+        "/COPYALL",
+        "/nosuch:3",
+    ] {
+        for (mode, code) in [(&[][..], 2), (&["--exit-codes", "robocopy"][..], 16)] {
+            let r = smbcp(&[&[s, t, flag][..], mode].concat());
+            assert_one_line_error(&r, code);
+            assert!(r.stderr.contains(flag), "{flag}: {r:?}");
+            assert!(!d.dst.exists(), "{flag} touched the destination");
+        }
+    }
+    let r = smbcp(&[s, t, "/SEC"]);
+    assert!(r.stderr.contains("security descriptors"), "{r:?}");
+    // A second SOURCE (a path where a FILE_GLOB goes) is refused too.
+    let other = d.src.parent().unwrap().join("other");
+    let r = smbcp(&[s, other.to_str().unwrap(), t]);
+    assert_one_line_error(&r, 2);
+    assert!(r.stderr.contains("FILE_GLOB"), "{r:?}");
+    // After `--` a flag-like token is a path again (here: a missing source).
+    let r = smbcp(&["--", "/MRI", t]);
+    assert_one_line_error(&r, 3);
+}
+
+#[test]
+fn robocopy_question_mark_prints_help() {
+    for args in [&["/?"][..], &["a", "b", "/?"][..]] {
+        let r = smbcp(args);
+        assert_eq!(r.code, 0, "{r:?}");
+        assert!(
+            r.stdout.contains("--mirror") && r.stderr.is_empty(),
+            "{r:?}"
+        );
+    }
+}
+
+#[test]
+fn no_arguments_names_every_missing_one() {
+    let r = smbcp::<&str>(&[]);
+    assert_one_line_error(&r, 2);
+    assert!(
+        r.stderr.contains("<SOURCE>") && r.stderr.contains("<DEST>"),
+        "{r:?}"
+    );
+}
+
+#[test]
 fn help_and_version_exit_zero() {
     let r = smbcp(&["--help"]);
     assert_eq!(r.code, 0);

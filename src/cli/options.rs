@@ -170,6 +170,14 @@ impl TryFrom<Args> for Options {
         if a.tee && a.log.is_none() && a.log_append.is_none() {
             bail!("--tee needs --log or --log-append");
         }
+        // A pattern is matched against names, so one with a separator can never
+        // match: most likely a second SOURCE (`smbcp a b DEST`) or a mistyped path.
+        if let Some(g) = a.globs.iter().find(|g| g.contains(['/', '\\'])) {
+            bail!(
+                "FILE_GLOB {g:?} holds a path separator, but patterns match file names only \
+                 (smbcp takes one SOURCE and one DEST)"
+            );
+        }
         let now = SystemTime::now();
         let filter = Filter {
             include: globs(&a.globs, "FILE_GLOB")?,
@@ -547,6 +555,14 @@ mod tests {
         assert!(opts(&["--lev", "0"]).is_err());
         assert!(opts(&["--tee"]).is_err());
         assert!(opts(&["--exclude-file", "a[b"]).is_err());
+        assert!(opts(&["*.txt", "a?c"]).is_ok());
+        for path_like in ["other/dst", "..\\x", "/tmp/x"] {
+            let e = opts(&[path_like]).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("{path_like:?}")) && e.contains("SOURCE"),
+                "{e}"
+            );
+        }
         assert!(opts(&["--max-delete", "many"]).is_err());
         assert_eq!(
             opts(&["--max-delete", "unlimited"]).unwrap().max_delete,
