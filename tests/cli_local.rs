@@ -586,8 +586,69 @@ fn log_log_append_and_tee() {
         1,
         "--log truncates"
     );
-    let r = smbcp(&args(&["--tee"]));
-    assert_one_line_error(&r, 2);
+    // robocopy accepts /TEE without /LOG: the output goes to stdout anyway.
+    let r = smbcp(&args(&["--tee", "--include-same"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("Files :"), "{r:?}");
+    // /UNILOG is /LOG (the log is UTF-8 either way).
+    let r = smbcp(&args(&[&format!("/UNILOG:{}", log.display()), "/IS"]));
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""), "{r:?}");
+    assert_eq!(
+        fs::read_to_string(&log).unwrap().matches("Files :").count(),
+        1
+    );
+}
+
+#[test]
+fn no_header_no_summary_no_class_no_size_full_path() {
+    let d = dirs();
+    file(&d.src, "sub/f.bin", 5000);
+    let a = [
+        d.src.to_str().unwrap(),
+        d.dst.to_str().unwrap(),
+        "-s",
+        "--list-only",
+    ];
+    let r = smbcp(&a);
+    assert!(
+        r.stdout.contains("Source :") && r.stdout.contains("Files :"),
+        "{r:?}"
+    );
+    // robocopy's idiom for a bare list of file names.
+    for quiet in [
+        &[
+            "--no-header",
+            "--no-summary",
+            "--no-class",
+            "--no-size",
+            "--no-dir-list",
+        ][..],
+        &["/NJH", "/NJS", "/NC", "/NS", "/NDL"][..],
+    ] {
+        let r = smbcp(&[&a[..], quiet].concat());
+        assert_eq!(
+            (r.code, r.stdout.as_str()),
+            (0, "sub/f.bin\n"),
+            "{quiet:?}: {r:?}"
+        );
+    }
+    let r = smbcp(&[&a[..], &["/NJH", "/NJS", "/NC", "/NS", "/NDL", "/FP"]].concat());
+    let full = format!("{}/sub/f.bin\n", d.src.display());
+    assert_eq!(r.stdout, full, "{r:?}");
+    let r = smbcp(&[&a[..], &["--no-header"]].concat());
+    assert!(
+        !r.stdout.contains("Source :") && r.stdout.contains("Files :"),
+        "{r:?}"
+    );
+    let r = smbcp(&[&a[..], &["/NJS", "/ETA", "/UNICODE", "/X"]].concat());
+    assert!(
+        r.stdout.contains("Source :") && !r.stdout.contains("Files :"),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout.contains("New File") && r.stdout.contains("4.88 KiB"),
+        "{r:?}"
+    );
 }
 
 #[test]

@@ -200,11 +200,12 @@ pub struct Args {
     pub dcopy: String,
 
     // ----- output -----
-    /// Write the file list and summary to FILE instead of stdout (overwrite) [/LOG:file].
+    /// Write the file list and summary to FILE instead of stdout (overwrite; UTF-8, so
+    /// robocopy's /UNILOG:file is the same) [/LOG:file].
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub log: Option<PathBuf>,
 
-    /// Like --log, appending to FILE [/LOG+:file].
+    /// Like --log, appending to FILE [/LOG+:file, /UNILOG+:file].
     #[arg(
         long,
         value_name = "FILE",
@@ -213,7 +214,7 @@ pub struct Args {
     )]
     pub log_append: Option<PathBuf>,
 
-    /// With --log: also write to stdout [/TEE].
+    /// With --log: also write to stdout (without a log, output goes to stdout anyway) [/TEE].
     #[arg(long, help_heading = "Output")]
     pub tee: bool,
 
@@ -228,6 +229,26 @@ pub struct Args {
     /// No progress display (it is only ever shown when stderr is a terminal) [/NP].
     #[arg(long, help_heading = "Output")]
     pub no_progress: bool,
+
+    /// No job header (Started, Source, Dest, Files lines) [/NJH].
+    #[arg(long, help_heading = "Output")]
+    pub no_header: bool,
+
+    /// No job summary (the closing table) [/NJS].
+    #[arg(long, help_heading = "Output")]
+    pub no_summary: bool,
+
+    /// Do not print file classes ("New File", "Newer", ...) in the lists [/NC].
+    #[arg(long, help_heading = "Output")]
+    pub no_class: bool,
+
+    /// Do not print sizes (or directory file counts) in the lists [/NS].
+    #[arg(long, help_heading = "Output")]
+    pub no_size: bool,
+
+    /// List full paths (SOURCE or DEST joined with the relative path) [/FP].
+    #[arg(long, help_heading = "Output")]
+    pub full_path: bool,
 
     /// Print sizes as exact byte counts [/BYTES].
     #[arg(long, help_heading = "Output")]

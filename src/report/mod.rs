@@ -4,6 +4,7 @@
 
 use std::fs;
 use std::io::{self, IsTerminal as _, Write as _};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,10 @@ pub struct Reporter {
     /// 32 KiB or 200 ms instead of one per file (a syscall, and a wake-up of
     /// whatever reads the pipe, per file of a 10,000-file copy).
     pending: Option<Mutex<Pending>>,
+    /// Still writing the job header: with `--no-header`, the lines written
+    /// before the first file, directory, error or progress tick are dropped
+    /// (the run writes its header through [`Self::line`] first thing).
+    in_header: AtomicBool,
 }
 
 /// Buffered stdout lines.
@@ -93,6 +98,7 @@ impl Reporter {
             progress,
             stats,
             pending,
+            in_header: AtomicBool::new(true),
         })
     }
 
@@ -104,8 +110,16 @@ impl Reporter {
         }
     }
 
+    /// Ends the job header: lines from now on are never taken for it.
+    pub fn end_header(&self) {
+        self.in_header.store(false, Relaxed);
+    }
+
     /// Writes one line of the human report (stdout and/or log).
     pub fn line(&self, text: &str) {
+        if self.opts.no_header && self.in_header.load(Relaxed) {
+            return;
+        }
         if let Some(p) = &self.pending {
             let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
             if p.buf.is_empty() {
@@ -135,14 +149,45 @@ impl Reporter {
         }
     }
 
-    /// A file line: `    New File        1.00 MiB  dir/name`.
+    /// A file line: `    New File        1.00 MiB  dir/name`; `--no-class`
+    /// and `--no-size` drop the first two columns, `--full-path` prefixes the root.
     pub fn file(&self, label: &str, size: u64, path: &str) {
+        self.end_header();
         if self.opts.file_list {
-            self.line(&format!(
-                "{label:>16} {:>11}  {path}",
-                summary::size(size, self.opts.bytes)
-            ));
+            let size = summary::size(size, self.opts.bytes);
+            self.line(&self.list_line(label, &size, path, false));
         }
+    }
+
+    /// One line of the file or directory list (a directory's path ends with a separator).
+    fn list_line(&self, label: &str, count: &str, path: &str, is_dir: bool) -> String {
+        let mut s = String::new();
+        if !self.opts.no_class {
+            s.push_str(&format!("{label:>16} "));
+        }
+        if !self.opts.no_size {
+            s.push_str(&format!("{count:>11}  "));
+        } else if !s.is_empty() {
+            s.push(' ');
+        }
+        let (path, sep) = match &self.opts.full_paths {
+            // Extras live in the destination; everything else is named by its source.
+            Some((src, dst)) => {
+                let root = if label.starts_with("*EXTRA") {
+                    dst
+                } else {
+                    src
+                };
+                (join_root(root, path), separator(root))
+            }
+            None if path.is_empty() => (".".to_string(), '/'),
+            None => (path.to_string(), '/'),
+        };
+        s.push_str(&path);
+        if is_dir && !path.ends_with(sep) {
+            s.push(sep);
+        }
+        s
     }
 
     /// A skipped file, only listed with `-v`.
@@ -154,14 +199,15 @@ impl Reporter {
 
     /// A directory line: `     New Dir       3  dir/`.
     pub fn dir(&self, label: &str, files: u64, path: &str) {
+        self.end_header();
         if self.opts.dir_list {
-            let path = if path.is_empty() { "." } else { path };
-            self.line(&format!("{label:>16} {files:>11}  {path}/"));
+            self.line(&self.list_line(label, &files.to_string(), path, true));
         }
     }
 
     /// An error: always on stderr (one line), and in the log.
     pub fn error(&self, text: &str) {
+        self.end_header();
         // Lines before the error come out before it (`2>&1` keeps the order).
         self.flush();
         let emit = || eprintln!("smbcp: error: {text}");
@@ -183,6 +229,8 @@ impl Reporter {
 
     /// Starts a ticker refreshing position, file count and current speed.
     pub fn spawn_ticker(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        // The run starts the ticker right after its header.
+        self.end_header();
         let pb = self.progress.clone()?;
         let me = Arc::clone(self);
         Some(tokio::spawn(async move {
@@ -225,7 +273,8 @@ impl Reporter {
     /// Prints the summary table (unless `-q`) and writes the JSON report.
     pub fn finish(&self, s: &Summary) -> anyhow::Result<()> {
         self.finish_progress();
-        if self.opts.verbosity >= 0 {
+        self.end_header();
+        if self.opts.verbosity >= 0 && !self.opts.no_summary {
             self.line("");
             for l in s.table(self.opts.bytes).lines() {
                 self.line(l);
@@ -245,6 +294,32 @@ impl Reporter {
 impl Drop for Reporter {
     fn drop(&mut self) {
         self.flush();
+    }
+}
+
+/// `root` joined with a `/`-separated relative path, in the root's own
+/// spelling: `\\` separators under a UNC root, `/` otherwise.
+fn join_root(root: &str, rel: &str) -> String {
+    let sep = separator(root);
+    let trimmed = root.trim_end_matches(['/', '\\']);
+    if rel.is_empty() {
+        return root.to_string();
+    }
+    let root = trimmed;
+    let rel = if sep == '/' {
+        rel.to_string()
+    } else {
+        rel.replace('/', "\\")
+    };
+    format!("{root}{sep}{rel}")
+}
+
+/// The path separator of a root as [`join_root`] writes it.
+fn separator(root: &str) -> char {
+    if root.starts_with("\\\\") {
+        '\\'
+    } else {
+        '/'
     }
 }
 
@@ -298,5 +373,120 @@ mod tests {
         );
         assert!(!text.contains("New Dir"), "--no-dir-list: {text}");
         assert!(text.contains("ERROR: boom"), "{text}");
+    }
+
+    /// Runs `f` on a reporter logging to a fresh file; returns the log.
+    fn logged(opts: OutputOptions, f: impl FnOnce(&Reporter)) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("x.log");
+        let opts = OutputOptions {
+            log: Some((log.clone(), false)),
+            ..opts
+        };
+        let r = Reporter::new(&opts, Arc::new(Stats::default())).unwrap();
+        f(&r);
+        drop(r);
+        fs::read_to_string(&log).unwrap()
+    }
+
+    fn lists() -> OutputOptions {
+        OutputOptions {
+            file_list: true,
+            dir_list: true,
+            ..OutputOptions::default()
+        }
+    }
+
+    #[test]
+    fn no_header_drops_the_lines_before_the_first_item_only() {
+        let run = |no_header| {
+            logged(
+                OutputOptions {
+                    no_header,
+                    ..lists()
+                },
+                |r| {
+                    r.line(" Started : now");
+                    r.line("");
+                    r.file("New File", 1, "f");
+                    r.line("after");
+                },
+            )
+        };
+        let text = run(true);
+        assert!(
+            !text.contains("Started") && text.starts_with("        New File"),
+            "{text}"
+        );
+        assert!(text.contains("after"), "{text}");
+        assert!(run(false).starts_with(" Started : now\n"));
+    }
+
+    #[test]
+    fn no_class_no_size_and_full_paths() {
+        let text = |opts: OutputOptions| {
+            logged(opts, |r| {
+                r.file("New File", 2048, "a/b.txt");
+                r.dir("New Dir", 3, "a");
+                r.dir("New Dir", 0, "");
+                r.file("*EXTRA File", 1, "x");
+            })
+        };
+        let plain = text(OutputOptions {
+            no_class: true,
+            no_size: true,
+            ..lists()
+        });
+        assert_eq!(plain, "a/b.txt\na/\n./\nx\n");
+        let no_size = text(OutputOptions {
+            no_size: true,
+            ..lists()
+        });
+        assert!(
+            no_size.starts_with("        New File  a/b.txt\n"),
+            "{no_size:?}"
+        );
+        let no_class = text(OutputOptions {
+            no_class: true,
+            ..lists()
+        });
+        assert!(
+            no_class.starts_with("   2.00 KiB  a/b.txt\n"),
+            "{no_class:?}"
+        );
+        let full = text(OutputOptions {
+            no_class: true,
+            no_size: true,
+            full_paths: Some(("/src".into(), "\\\\srv\\share\\d".into())),
+            ..lists()
+        });
+        assert_eq!(full, "/src/a/b.txt\n/src/a/\n/src/\n\\\\srv\\share\\d\\x\n");
+    }
+
+    #[test]
+    fn join_root_keeps_the_roots_spelling() {
+        assert_eq!(join_root("/data/", "a/b"), "/data/a/b");
+        assert_eq!(join_root("\\\\srv\\sh", "a/b"), "\\\\srv\\sh\\a\\b");
+        assert_eq!(
+            join_root("smb://srv:4450/sh", "a/b"),
+            "smb://srv:4450/sh/a/b"
+        );
+        assert_eq!(join_root("/", "a"), "/a");
+        assert_eq!(join_root("/", ""), "/");
+    }
+
+    #[test]
+    fn no_summary_drops_the_table() {
+        let s = summary::tests::sample();
+        let with = logged(lists(), |r| r.finish(&s).unwrap());
+        assert!(with.contains("Files :"), "{with}");
+        let without = logged(
+            OutputOptions {
+                no_summary: true,
+                ..lists()
+            },
+            |r| r.finish(&s).unwrap(),
+        );
+        assert!(!without.contains("Files :"), "{without}");
     }
 }
