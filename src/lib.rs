@@ -75,7 +75,7 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Parsed {
     let mode = args.exit_codes;
     match Options::try_from(args) {
         Ok(o) => Parsed::Run(Box::new(o)),
-        Err(e) => Parsed::Usage(format!("{e:#}"), mode),
+        Err(e) => Parsed::Usage(exit::message(&e), mode),
     }
 }
 

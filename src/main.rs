@@ -23,7 +23,7 @@ fn main() -> ExitCode {
     match smbcp::run::block_on(*opts) {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
-            let msg = format!("{:#}", f.error());
+            let msg = smbcp::exit::message(f.error());
             eprintln!("smbcp: error: {msg}");
             let code = mode.failure_code(&f);
             if let Some(target) = json {
