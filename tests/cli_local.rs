@@ -933,6 +933,28 @@ fn unknown_or_refused_robocopy_flags_are_usage_errors_never_globs() {
 }
 
 #[test]
+fn fatal_errors_do_not_repeat_their_cause() {
+    let d = dirs();
+    file(&d.src, "f", 1);
+    let under_a_file = d.src.join("f").join("dst");
+    let r = smbcp(&[d.src.to_str().unwrap(), under_a_file.to_str().unwrap()]);
+    assert_one_line_error(&r, 3);
+    assert_eq!(r.stderr.matches("Not a directory").count(), 1, "{r:?}");
+}
+
+#[test]
+fn unc_path_with_a_port_connects_to_that_port() {
+    let d = dirs();
+    // Port 1 on loopback: nothing listens, so the connection is refused at once.
+    let r = smbcp(&["//127.0.0.1:1/share", d.dst.to_str().unwrap(), "--guest"]);
+    assert_one_line_error(&r, 3);
+    assert!(
+        r.stderr.contains("127.0.0.1:1") && !r.stderr.contains(":445"),
+        "{r:?}"
+    );
+}
+
+#[test]
 fn robocopy_question_mark_prints_help() {
     for args in [&["/?"][..], &["a", "b", "/?"][..]] {
         let r = smbcp(args);
