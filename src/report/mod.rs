@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::io::{self, IsTerminal as _, Write as _};
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::options::{JsonTarget, OutputOptions};
 
+pub mod progress;
 pub mod stats;
 pub mod summary;
 
@@ -37,6 +38,11 @@ pub struct Reporter {
     /// before the first file, directory, error or progress tick are dropped
     /// (the run writes its header through [`Self::line`] first thing).
     in_header: AtomicBool,
+    /// Bytes and files planned for copying so far (the progress totals).
+    planned_bytes: AtomicU64,
+    planned_files: AtomicU64,
+    /// Set by [`Self::scan_finished`]: the totals are final.
+    scan_done: AtomicBool,
 }
 
 /// Buffered stdout lines.
@@ -76,12 +82,12 @@ impl Reporter {
         let to_stdout = log.is_none() || opts.tee;
         let human_to_stderr = opts.json == Some(JsonTarget::Stdout);
         let progress = (opts.progress && io::stderr().is_terminal()).then(|| {
-            let pb = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(5));
-            let style = ProgressStyle::with_template(
-                "{spinner} {binary_bytes:>11} / {binary_total_bytes:<11} {msg}  ETA {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(5));
+            // The ticker fits the message to the width; no padding that could wrap.
+            let style = ProgressStyle::with_template("{spinner} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner());
             pb.set_style(style);
+            pb.set_message(progress::line(&progress::Snapshot::default(), 60));
             pb
         });
         let pending = (to_stdout && !human_to_stderr && !io::stdout().is_terminal()).then(|| {
@@ -99,6 +105,9 @@ impl Reporter {
             stats,
             pending,
             in_header: AtomicBool::new(true),
+            planned_bytes: AtomicU64::new(0),
+            planned_files: AtomicU64::new(0),
+            scan_done: AtomicBool::new(false),
         })
     }
 
@@ -220,14 +229,19 @@ impl Reporter {
         }
     }
 
-    /// Adds planned bytes to the progress total.
+    /// Adds one planned file of `n` bytes to the progress totals.
     pub fn plan_bytes(&self, n: u64) {
-        if let Some(pb) = &self.progress {
-            pb.inc_length(n);
-        }
+        self.planned_bytes.fetch_add(n, Relaxed);
+        self.planned_files.fetch_add(1, Relaxed);
     }
 
-    /// Starts a ticker refreshing position, file count and current speed.
+    /// The whole source is listed: the progress totals are final, so the line
+    /// shows a percentage and an ETA (before, it says the totals are so far).
+    pub fn scan_finished(&self) {
+        self.scan_done.store(true, Relaxed);
+    }
+
+    /// Starts a ticker refreshing the progress line four times a second.
     pub fn spawn_ticker(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
         // The run starts the ticker right after its header.
         self.end_header();
@@ -243,7 +257,7 @@ impl Reporter {
                 let dt = now.duration_since(last.0).as_secs_f64();
                 if dt > 0.0 {
                     // A light moving average keeps the figure readable.
-                    let inst = (moved - last.1) as f64 / dt;
+                    let inst = moved.saturating_sub(last.1) as f64 / dt;
                     rate = if rate == 0.0 {
                         inst
                     } else {
@@ -251,13 +265,21 @@ impl Reporter {
                     };
                 }
                 last = (now, moved);
-                pb.set_position(moved);
                 let files = me.stats.files.row();
-                pb.set_message(format!(
-                    "{} files  {:.2} Gbit/s",
-                    files.copied + files.failed,
-                    rate * 8.0 / 1e9
-                ));
+                let snap = progress::Snapshot {
+                    moved,
+                    total: me.planned_bytes.load(Relaxed),
+                    files_done: files.copied + files.failed,
+                    files_total: me.planned_files.load(Relaxed),
+                    rate,
+                    scan_done: me.scan_done.load(Relaxed),
+                };
+                // Two columns for the spinner, one spare: a line that touches
+                // the last column wraps on some terminals.
+                let width = console::Term::stderr()
+                    .size_checked()
+                    .map_or(80, |(_, cols)| usize::from(cols));
+                pb.set_message(progress::line(&snap, width.saturating_sub(3)));
                 pb.tick();
             }
         }))
@@ -293,6 +315,8 @@ impl Reporter {
 
 impl Drop for Reporter {
     fn drop(&mut self) {
+        // A run that stops early still leaves a clean terminal.
+        self.finish_progress();
         self.flush();
     }
 }
