@@ -24,9 +24,7 @@ fn generated() -> Vec<(PathBuf, Vec<u8>)> {
         out.push((root().join("completions").join(file), buf));
     }
     let mut man = Vec::new();
-    clap_mangen::Man::new(smbcp::command())
-        .render(&mut man)
-        .expect("rendering the man page");
+    smbcp::cli::man::render(&mut man).expect("rendering the man page");
     out.push((root().join("man/smbcp.1"), man));
     out
 }

@@ -989,6 +989,16 @@ fn help_and_version_exit_zero() {
     let r = smbcp(&["--version"]);
     assert_eq!(r.code, 0);
     assert!(r.stdout.starts_with("smbcp "), "{r:?}");
+    // The commit (or "unknown" outside git), the build and what is compiled in.
+    let commit = r.stdout.lines().find_map(|l| l.strip_prefix("commit: "));
+    assert!(
+        commit.is_some_and(|c| c == "unknown" || c.chars().all(|c| c.is_ascii_hexdigit())),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout.contains("\nfeatures: ") && r.stdout.contains("\nbuild: "),
+        "{r:?}"
+    );
 }
 
 #[test]

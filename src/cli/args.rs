@@ -23,13 +23,24 @@ With --exit-codes robocopy: a bitmask of 1 copied, 2 extras, 4 mismatches,
 Password: --password-stdin, --password-file, --auth-file, the SMBCP_PASSWORD
 environment variable, or a prompt when stdin is a terminal; never an argument.";
 
+/// `--version`: the version, the git commit and the build (embedded by `build.rs`).
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\ncommit: ",
+    env!("SMBCP_GIT_COMMIT"),
+    "\nfeatures: ",
+    env!("SMBCP_FEATURES"),
+    "\nbuild: ",
+    env!("SMBCP_BUILD"),
+);
+
 /// Robocopy, rewritten in Rust: copy directory trees between local paths and SMB shares.
 ///
 /// SOURCE and DEST are local paths or SMB paths (\\server\share\dir, //server/share/dir,
 /// smb://[domain;user@]server[:port]/share/dir). robocopy's /FLAGS are accepted too,
 /// case-insensitively (/MIR, /MT:32, /R:0, /XF a b ...).
 #[derive(Parser, Debug, Clone, Default)]
-#[command(name = "smbcp", version, about, long_about, max_term_width = 100, after_long_help = AFTER_HELP)]
+#[command(name = "smbcp", version, long_version = LONG_VERSION, about, long_about, max_term_width = 100, after_long_help = AFTER_HELP)]
 pub struct Args {
     /// Source directory (local path or SMB path).
     #[arg(value_name = "SOURCE")]
