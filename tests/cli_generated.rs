@@ -73,3 +73,18 @@ fn generated_files_mention_every_long_flag() {
         }
     }
 }
+
+#[test]
+fn readme_documents_every_long_flag() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let missing: Vec<String> = smbcp::command()
+        .get_arguments()
+        .filter_map(|a| a.get_long())
+        .filter(|long| !readme.contains(&format!("`--{long}")))
+        .map(|long| format!("--{long}"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "README.md does not document {missing:?}"
+    );
+}

@@ -2,7 +2,7 @@
 //! clap sees the command line: `/MIR /MT:32 /R:0 /XF a b` becomes
 //! `--mirror --mt 32 --retries 0 --exclude-file a --exclude-file b`.
 //!
-//! Every flag of robocopy's documented list is in [`TABLE`]: it is rewritten,
+//! Every flag of robocopy's documented list is in `TABLE`: it is rewritten,
 //! accepted as a harmless no-op (output-only flags whose behaviour smbcp has
 //! anyway), or refused with a one-line reason. A token that looks like a
 //! robocopy flag (`/NAME` or `/NAME:value`) but is not in the table, and is
@@ -463,6 +463,22 @@ mod tests {
                     .any(|(t, _)| split(t).unwrap().0.eq_ignore_ascii_case(name)),
                 "/{name} is not in EVERY_FLAG"
             );
+        }
+    }
+
+    #[test]
+    fn readme_names_every_robocopy_flag() {
+        let readme = include_str!("../../README.md");
+        for (name, _) in TABLE {
+            let tag = format!("`/{name}");
+            // `/S` must not count as found inside `/SEC`.
+            let found = readme.match_indices(&tag).any(|(i, _)| {
+                readme[i + tag.len()..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| !c.is_ascii_alphanumeric() && c != '+')
+            });
+            assert!(found, "README.md lacks /{name}");
         }
     }
 
