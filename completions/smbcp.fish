@@ -16,8 +16,8 @@ complete -c smbcp -l timeout -d 'Timeout for connecting and for each SMB request
 complete -c smbcp -l bwlimit -d 'Limit total throughput to RATE bytes per second (K/M/G suffixes, or 100Mbit) [/IPG]' -r
 complete -c smbcp -l copy -d 'What to copy for files: D=data, A=attributes, T=timestamps [/COPY:DAT]' -r
 complete -c smbcp -l dcopy -d 'What to copy for directories: D=data, A=attributes, T=timestamps [/DCOPY:T]' -r
-complete -c smbcp -l log -d 'Write the file list and summary to FILE instead of stdout (overwrite) [/LOG:file]' -r -F
-complete -c smbcp -l log-append -d 'Like --log, appending to FILE [/LOG+:file]' -r -F
+complete -c smbcp -l log -d 'Write the file list and summary to FILE instead of stdout (overwrite; UTF-8, so robocopy\'s /UNILOG:file is the same) [/LOG:file]' -r -F
+complete -c smbcp -l log-append -d 'Like --log, appending to FILE [/LOG+:file, /UNILOG+:file]' -r -F
 complete -c smbcp -l json -d 'Write a JSON report (summary and per-file failures) to FILE, or "-" for stdout' -r
 complete -c smbcp -l exit-codes -d 'Exit-code convention' -r -f -a "default\t'0 success, 1 some items failed, 2 usage error, 3 fatal error'
 robocopy\t'robocopy\'s bitmask: 1 copied, 2 extras, 4 mismatches, 8 failures, 16 fatal'"
@@ -43,10 +43,15 @@ complete -c smbcp -l unbuffered -d 'Unbuffered I/O: O_DIRECT locally, unbuffered
 complete -c smbcp -l sign -d 'Sign every SMB message, even when the server does not require it (the default)'
 complete -c smbcp -l no-sign -d 'Sign SMB messages only when the server requires it: faster, and needed for --zero-copy, but a man in the middle can then change what is copied'
 complete -c smbcp -l encrypt -d 'Require SMB 3 encryption for every share (fail when the server cannot)'
-complete -c smbcp -l tee -d 'With --log: also write to stdout [/TEE]'
+complete -c smbcp -l tee -d 'With --log: also write to stdout (without a log, output goes to stdout anyway) [/TEE]'
 complete -c smbcp -l no-file-list -d 'Do not list files [/NFL]'
 complete -c smbcp -l no-dir-list -d 'Do not list directories [/NDL]'
 complete -c smbcp -l no-progress -d 'No progress display (it is only ever shown when stderr is a terminal) [/NP]'
+complete -c smbcp -l no-header -d 'No job header (Started, Source, Dest, Files lines) [/NJH]'
+complete -c smbcp -l no-summary -d 'No job summary (the closing table) [/NJS]'
+complete -c smbcp -l no-class -d 'Do not print file classes ("New File", "Newer", ...) in the lists [/NC]'
+complete -c smbcp -l no-size -d 'Do not print sizes (or directory file counts) in the lists [/NS]'
+complete -c smbcp -l full-path -d 'List full paths (SOURCE or DEST joined with the relative path) [/FP]'
 complete -c smbcp -l bytes -d 'Print sizes as exact byte counts [/BYTES]'
 complete -c smbcp -s v -l verbose -d 'More output: also list skipped files; -vv adds debug logging'
 complete -c smbcp -s q -l quiet -d 'Less output: no file/dir lists and no summary; errors only'

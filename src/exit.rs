@@ -44,6 +44,28 @@ impl Failure {
     }
 }
 
+/// An error and its causes on one line, `outer: inner: ...`, like anyhow's
+/// `{:#}`, but a cause that only repeats the text before it is left out
+/// (an error that wraps another often prints it and also names it as its
+/// source: "No such file or directory (os error 2): No such file or directory
+/// (os error 2)").
+pub fn message(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    let mut last = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || last.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+        last = text;
+    }
+    out
+}
+
 impl ExitMode {
     /// The exit code of a completed run.
     pub fn code(self, o: Outcome) -> u8 {
@@ -76,6 +98,36 @@ impl ExitMode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Displays its inner error and also returns it as its source.
+    #[derive(Debug)]
+    struct Wrap(std::io::Error);
+
+    impl std::fmt::Display for Wrap {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{}", self.0)
+        }
+    }
+
+    impl std::error::Error for Wrap {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn message_leaves_out_repeated_causes() {
+        let io = std::io::Error::from_raw_os_error(2);
+        let e = anyhow::Error::new(Wrap(io)).context("cannot create destination /x");
+        let m = message(&e);
+        assert_eq!(m.matches("No such file or directory").count(), 1, "{m}");
+        assert!(
+            m.starts_with("cannot create destination /x: No such file"),
+            "{m}"
+        );
+        let e = anyhow::anyhow!("inner").context("middle").context("outer");
+        assert_eq!(message(&e), "outer: middle: inner");
+    }
 
     #[test]
     fn default_codes() {

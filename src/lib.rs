@@ -75,17 +75,21 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Parsed {
     let mode = args.exit_codes;
     match Options::try_from(args) {
         Ok(o) => Parsed::Run(Box::new(o)),
-        Err(e) => Parsed::Usage(format!("{e:#}"), mode),
+        Err(e) => Parsed::Usage(exit::message(&e), mode),
     }
 }
 
-/// The first meaningful line of a clap error, without its `error: ` prefix.
+/// A clap error as one line, without its `error: ` prefix: the first
+/// meaningful line plus the indented lines that continue it (clap lists each
+/// missing argument on a line of its own).
 fn one_line(text: &str) -> String {
-    let line = text
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("bad command line");
-    let line = line.trim().trim_start_matches("error: ");
+    let mut lines = text.lines().skip_while(|l| l.trim().is_empty());
+    let first = lines.next().unwrap_or("bad command line");
+    let mut line = first.trim().trim_start_matches("error: ").to_string();
+    for more in lines.take_while(|l| l.starts_with(' ') && !l.trim().is_empty()) {
+        line.push(' ');
+        line.push_str(more.trim());
+    }
     format!("{line} (see smbcp --help)")
 }
 
@@ -120,11 +124,25 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(p(&["a"]), Parsed::Usage(..)));
+        match p(&[]) {
+            Parsed::Usage(msg, _) => assert!(
+                msg.contains("<SOURCE>") && msg.contains("<DEST>") && !msg.contains('\n'),
+                "{msg}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        match p(&["a", "b", "/MRI", "--exit-codes", "robocopy"]) {
+            Parsed::Usage(msg, ExitMode::Robocopy) => assert!(msg.contains("/MRI"), "{msg}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
     fn help_and_version_print() {
         assert!(matches!(p(&["--help"]), Parsed::Print(t) if t.contains("--mirror")));
+        // robocopy's own spelling of help, alone or with other arguments.
+        assert!(matches!(p(&["/?"]), Parsed::Print(t) if t.contains("--mirror")));
+        assert!(matches!(p(&["a", "b", "/?"]), Parsed::Print(t) if t.contains("--mirror")));
         assert!(matches!(p(&["--version"]), Parsed::Print(t) if t.contains("smbcp")));
     }
 

@@ -59,8 +59,7 @@ impl Location {
             );
         }
         if let Some(rest) = s.strip_prefix("\\\\").or_else(|| s.strip_prefix("//")) {
-            return parse_unc(rest, SMB_PORT, None, None)
-                .with_context(|| format!("bad UNC path {:?}", redacted(s)));
+            return unc_with_port(rest).with_context(|| format!("bad UNC path {:?}", redacted(s)));
         }
         Ok(Self::Local(PathBuf::from(s)))
     }
@@ -80,18 +79,52 @@ impl fmt::Display for Location {
     }
 }
 
+/// UNC with the default port; with another port the URL form
+/// `smb://server:port/share/dir`, which reads back the same.
 impl fmt::Display for SmbLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "\\\\{}", self.server)?;
         if self.port != SMB_PORT {
-            write!(f, ":{}", self.port)?;
+            let host = if self.server.contains(':') {
+                format!("[{}]", self.server)
+            } else {
+                self.server.clone()
+            };
+            write!(
+                f,
+                "smb://{host}:{}/{}",
+                self.port,
+                self.share.replace('%', "%25")
+            )?;
+            if !self.path.is_empty() {
+                write!(f, "/{}", self.path.replace('%', "%25").replace('\\', "/"))?;
+            }
+            return Ok(());
         }
+        write!(f, "\\\\{}", self.server)?;
         write!(f, "\\{}", self.share)?;
         if !self.path.is_empty() {
             write!(f, "\\{}", self.path)?;
         }
         Ok(())
     }
+}
+
+/// `server[:port]/share/dir` after `\\` or `//`: a port as in a URL
+/// (`//10.0.0.1:4450/share`, `//[::1]:4450/share`); a bare IPv6 address
+/// (more than one `:`) has none.
+fn unc_with_port(rest: &str) -> anyhow::Result<Location> {
+    let end = rest.find(['\\', '/']).unwrap_or(rest.len());
+    let server = &rest[..end];
+    // A user part (`u:pw@host`) is refused by parse_unc, never taken for a port.
+    if server.contains('@') || !(server.starts_with('[') || server.matches(':').count() == 1) {
+        return parse_unc(rest, SMB_PORT, None, None);
+    }
+    let (host, port) = split_host_port(server)?;
+    let Location::Smb(mut loc) = parse_unc(&format!("x{}", &rest[end..]), port, None, None)? else {
+        unreachable!("parse_unc only returns SMB locations");
+    };
+    loc.server = host;
+    Ok(Location::Smb(loc))
 }
 
 /// `server/share/dir` (after `\\` or `//`), either separator.
@@ -363,11 +396,39 @@ mod tests {
     }
 
     #[test]
-    fn display_is_unc() {
+    fn unc_with_a_port() {
+        assert_eq!(
+            Location::parse("//127.0.0.1:4750/share/d").unwrap(),
+            smb("127.0.0.1", 4750, "share", "d")
+        );
+        assert_eq!(
+            Location::parse("\\\\[::1]:4750\\share").unwrap(),
+            smb("::1", 4750, "share", "")
+        );
+        // A bare IPv6 address has no port.
+        assert_eq!(
+            Location::parse("//fe80::1/share").unwrap(),
+            smb("fe80::1", 445, "share", "")
+        );
+        assert!(Location::parse("//srv:99999/share").is_err());
+        assert!(Location::parse("//srv:/share").is_err());
+    }
+
+    #[test]
+    fn display_is_unc_or_a_url_with_a_port() {
         assert_eq!(
             Location::parse("smb://srv:1445/s/a/b").unwrap().to_string(),
-            "\\\\srv:1445\\s\\a\\b"
+            "smb://srv:1445/s/a/b"
         );
+        assert_eq!(
+            Location::parse("//[::1]:1445/s/100%").unwrap().to_string(),
+            "smb://[::1]:1445/s/100%25"
+        );
+        // What is shown reads back as the same location.
+        for s in ["smb://srv:1445/s/a b/c", "//[::1]:4450/s", "\\\\srv\\s\\x"] {
+            let l = Location::parse(s).unwrap();
+            assert_eq!(Location::parse(&l.to_string()).unwrap(), l, "{s}");
+        }
         assert_eq!(
             Location::parse("//srv/s").unwrap().to_string(),
             "\\\\srv\\s"

@@ -24,7 +24,7 @@ fn main() -> ExitCode {
     match smbcp::run::block_on(*opts) {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
-            let msg = format!("{:#}", f.error());
+            let msg = smbcp::exit::message(f.error());
             // Escaped for the terminal; the JSON document keeps it exact.
             eprintln!("smbcp: error: {}", escape(&msg));
             let code = mode.failure_code(&f);

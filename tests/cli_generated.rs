@@ -24,9 +24,7 @@ fn generated() -> Vec<(PathBuf, Vec<u8>)> {
         out.push((root().join("completions").join(file), buf));
     }
     let mut man = Vec::new();
-    clap_mangen::Man::new(smbcp::command())
-        .render(&mut man)
-        .expect("rendering the man page");
+    smbcp::cli::man::render(&mut man).expect("rendering the man page");
     out.push((root().join("man/smbcp.1"), man));
     out
 }
@@ -74,4 +72,19 @@ fn generated_files_mention_every_long_flag() {
             );
         }
     }
+}
+
+#[test]
+fn readme_documents_every_long_flag() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let missing: Vec<String> = smbcp::command()
+        .get_arguments()
+        .filter_map(|a| a.get_long())
+        .filter(|long| !readme.contains(&format!("`--{long}")))
+        .map(|long| format!("--{long}"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "README.md does not document {missing:?}"
+    );
 }

@@ -586,8 +586,69 @@ fn log_log_append_and_tee() {
         1,
         "--log truncates"
     );
-    let r = smbcp(&args(&["--tee"]));
-    assert_one_line_error(&r, 2);
+    // robocopy accepts /TEE without /LOG: the output goes to stdout anyway.
+    let r = smbcp(&args(&["--tee", "--include-same"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("Files :"), "{r:?}");
+    // /UNILOG is /LOG (the log is UTF-8 either way).
+    let r = smbcp(&args(&[&format!("/UNILOG:{}", log.display()), "/IS"]));
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""), "{r:?}");
+    assert_eq!(
+        fs::read_to_string(&log).unwrap().matches("Files :").count(),
+        1
+    );
+}
+
+#[test]
+fn no_header_no_summary_no_class_no_size_full_path() {
+    let d = dirs();
+    file(&d.src, "sub/f.bin", 5000);
+    let a = [
+        d.src.to_str().unwrap(),
+        d.dst.to_str().unwrap(),
+        "-s",
+        "--list-only",
+    ];
+    let r = smbcp(&a);
+    assert!(
+        r.stdout.contains("Source :") && r.stdout.contains("Files :"),
+        "{r:?}"
+    );
+    // robocopy's idiom for a bare list of file names.
+    for quiet in [
+        &[
+            "--no-header",
+            "--no-summary",
+            "--no-class",
+            "--no-size",
+            "--no-dir-list",
+        ][..],
+        &["/NJH", "/NJS", "/NC", "/NS", "/NDL"][..],
+    ] {
+        let r = smbcp(&[&a[..], quiet].concat());
+        assert_eq!(
+            (r.code, r.stdout.as_str()),
+            (0, "sub/f.bin\n"),
+            "{quiet:?}: {r:?}"
+        );
+    }
+    let r = smbcp(&[&a[..], &["/NJH", "/NJS", "/NC", "/NS", "/NDL", "/FP"]].concat());
+    let full = format!("{}/sub/f.bin\n", d.src.display());
+    assert_eq!(r.stdout, full, "{r:?}");
+    let r = smbcp(&[&a[..], &["--no-header"]].concat());
+    assert!(
+        !r.stdout.contains("Source :") && r.stdout.contains("Files :"),
+        "{r:?}"
+    );
+    let r = smbcp(&[&a[..], &["/NJS", "/ETA", "/UNICODE", "/X"]].concat());
+    assert!(
+        r.stdout.contains("Source :") && !r.stdout.contains("Files :"),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout.contains("New File") && r.stdout.contains("4.88 KiB"),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -661,12 +722,14 @@ fn progress_is_drawn_on_a_terminal_only() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let shown = tty("");
+    // Bytes and files of the planned totals, a rate in adaptive units.
     assert!(
-        shown.contains("ETA") && shown.contains("Gbit/s"),
+        shown.contains(" / ") && shown.contains("files") && shown.contains("B/s"),
         "no progress on a terminal: {shown:?}"
     );
+    assert!(!shown.contains("0 B / 0 B"), "{shown:?}");
     let hidden = tty("--no-progress");
-    assert!(!hidden.contains("ETA"), "--no-progress: {hidden:?}");
+    assert!(!hidden.contains("B/s  "), "--no-progress: {hidden:?}");
     assert!(hidden.contains("Files :"), "{hidden:?}");
 }
 
@@ -840,6 +903,82 @@ fn bad_input_gets_one_line_and_touches_nothing() {
 }
 
 #[test]
+fn unknown_or_refused_robocopy_flags_are_usage_errors_never_globs() {
+    let d = dirs();
+    file(&d.src, "f", 1);
+    let (s, t) = (d.src.to_str().unwrap(), d.dst.to_str().unwrap());
+    for flag in [
+        "/MRI",
+        "/IORATE:1M",
+        "/SPARSE",
+        "/SEC",
+        "/COPYALL",
+        "/nosuch:3",
+    ] {
+        for (mode, code) in [(&[][..], 2), (&["--exit-codes", "robocopy"][..], 16)] {
+            let r = smbcp(&[&[s, t, flag][..], mode].concat());
+            assert_one_line_error(&r, code);
+            assert!(r.stderr.contains(flag), "{flag}: {r:?}");
+            assert!(!d.dst.exists(), "{flag} touched the destination");
+        }
+    }
+    let r = smbcp(&[s, t, "/SEC"]);
+    assert!(r.stderr.contains("security descriptors"), "{r:?}");
+    // A second SOURCE (a path where a FILE_GLOB goes) is refused too.
+    let other = d.src.parent().unwrap().join("other");
+    let r = smbcp(&[s, other.to_str().unwrap(), t]);
+    assert_one_line_error(&r, 2);
+    assert!(r.stderr.contains("FILE_GLOB"), "{r:?}");
+    // After `--` a flag-like token is a path again (here: a missing source).
+    let r = smbcp(&["--", "/MRI", t]);
+    assert_one_line_error(&r, 3);
+}
+
+#[test]
+fn fatal_errors_do_not_repeat_their_cause() {
+    let d = dirs();
+    file(&d.src, "f", 1);
+    let under_a_file = d.src.join("f").join("dst");
+    let r = smbcp(&[d.src.to_str().unwrap(), under_a_file.to_str().unwrap()]);
+    assert_one_line_error(&r, 3);
+    assert_eq!(r.stderr.matches("Not a directory").count(), 1, "{r:?}");
+}
+
+#[test]
+fn unc_path_with_a_port_connects_to_that_port() {
+    let d = dirs();
+    // Port 1 on loopback: nothing listens, so the connection is refused at once.
+    let r = smbcp(&["//127.0.0.1:1/share", d.dst.to_str().unwrap(), "--guest"]);
+    assert_one_line_error(&r, 3);
+    assert!(
+        r.stderr.contains("127.0.0.1:1") && !r.stderr.contains(":445"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn robocopy_question_mark_prints_help() {
+    for args in [&["/?"][..], &["a", "b", "/?"][..]] {
+        let r = smbcp(args);
+        assert_eq!(r.code, 0, "{r:?}");
+        assert!(
+            r.stdout.contains("--mirror") && r.stderr.is_empty(),
+            "{r:?}"
+        );
+    }
+}
+
+#[test]
+fn no_arguments_names_every_missing_one() {
+    let r = smbcp::<&str>(&[]);
+    assert_one_line_error(&r, 2);
+    assert!(
+        r.stderr.contains("<SOURCE>") && r.stderr.contains("<DEST>"),
+        "{r:?}"
+    );
+}
+
+#[test]
 fn help_and_version_exit_zero() {
     let r = smbcp(&["--help"]);
     assert_eq!(r.code, 0);
@@ -850,6 +989,16 @@ fn help_and_version_exit_zero() {
     let r = smbcp(&["--version"]);
     assert_eq!(r.code, 0);
     assert!(r.stdout.starts_with("smbcp "), "{r:?}");
+    // The commit (or "unknown" outside git), the build and what is compiled in.
+    let commit = r.stdout.lines().find_map(|l| l.strip_prefix("commit: "));
+    assert!(
+        commit.is_some_and(|c| c == "unknown" || c.chars().all(|c| c.is_ascii_hexdigit())),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout.contains("\nfeatures: ") && r.stdout.contains("\nbuild: "),
+        "{r:?}"
+    );
 }
 
 #[test]

@@ -23,13 +23,24 @@ With --exit-codes robocopy: a bitmask of 1 copied, 2 extras, 4 mismatches,
 Password: --password-stdin, --password-file, --auth-file, the SMBCP_PASSWORD
 environment variable, or a prompt when stdin is a terminal; never an argument.";
 
+/// `--version`: the version, the git commit and the build (embedded by `build.rs`).
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\ncommit: ",
+    env!("SMBCP_GIT_COMMIT"),
+    "\nfeatures: ",
+    env!("SMBCP_FEATURES"),
+    "\nbuild: ",
+    env!("SMBCP_BUILD"),
+);
+
 /// Robocopy, rewritten in Rust: copy directory trees between local paths and SMB shares.
 ///
 /// SOURCE and DEST are local paths or SMB paths (\\server\share\dir, //server/share/dir,
 /// smb://[domain;user@]server[:port]/share/dir). robocopy's /FLAGS are accepted too,
 /// case-insensitively (/MIR, /MT:32, /R:0, /XF a b ...).
 #[derive(Parser, Debug, Clone, Default)]
-#[command(name = "smbcp", version, about, long_about, max_term_width = 100, after_long_help = AFTER_HELP)]
+#[command(name = "smbcp", version, long_version = LONG_VERSION, about, long_about, max_term_width = 100, after_long_help = AFTER_HELP)]
 pub struct Args {
     /// Source directory (local path or SMB path).
     #[arg(value_name = "SOURCE")]
@@ -207,11 +218,12 @@ pub struct Args {
     pub dcopy: String,
 
     // ----- output -----
-    /// Write the file list and summary to FILE instead of stdout (overwrite) [/LOG:file].
+    /// Write the file list and summary to FILE instead of stdout (overwrite; UTF-8, so
+    /// robocopy's /UNILOG:file is the same) [/LOG:file].
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub log: Option<PathBuf>,
 
-    /// Like --log, appending to FILE [/LOG+:file].
+    /// Like --log, appending to FILE [/LOG+:file, /UNILOG+:file].
     #[arg(
         long,
         value_name = "FILE",
@@ -220,7 +232,7 @@ pub struct Args {
     )]
     pub log_append: Option<PathBuf>,
 
-    /// With --log: also write to stdout [/TEE].
+    /// With --log: also write to stdout (without a log, output goes to stdout anyway) [/TEE].
     #[arg(long, help_heading = "Output")]
     pub tee: bool,
 
@@ -235,6 +247,26 @@ pub struct Args {
     /// No progress display (it is only ever shown when stderr is a terminal) [/NP].
     #[arg(long, help_heading = "Output")]
     pub no_progress: bool,
+
+    /// No job header (Started, Source, Dest, Files lines) [/NJH].
+    #[arg(long, help_heading = "Output")]
+    pub no_header: bool,
+
+    /// No job summary (the closing table) [/NJS].
+    #[arg(long, help_heading = "Output")]
+    pub no_summary: bool,
+
+    /// Do not print file classes ("New File", "Newer", ...) in the lists [/NC].
+    #[arg(long, help_heading = "Output")]
+    pub no_class: bool,
+
+    /// Do not print sizes (or directory file counts) in the lists [/NS].
+    #[arg(long, help_heading = "Output")]
+    pub no_size: bool,
+
+    /// List full paths (SOURCE or DEST joined with the relative path) [/FP].
+    #[arg(long, help_heading = "Output")]
+    pub full_path: bool,
 
     /// Print sizes as exact byte counts [/BYTES].
     #[arg(long, help_heading = "Output")]

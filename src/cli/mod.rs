@@ -1,7 +1,8 @@
-//! The command line: raw clap [`Args`], the robocopy rewriter, and the
-//! validated [`Options`].
+//! The command line: raw clap [`Args`], the robocopy rewriter, the
+//! validated [`Options`], and the man page.
 
 pub mod args;
+pub mod man;
 pub mod options;
 pub mod robocopy;
 

@@ -105,6 +105,16 @@ pub struct OutputOptions {
     pub progress: bool,
     /// Exact byte counts instead of human sizes.
     pub bytes: bool,
+    /// No job header (`--no-header`).
+    pub no_header: bool,
+    /// No closing summary table (`--no-summary`).
+    pub no_summary: bool,
+    /// No class column in the lists (`--no-class`).
+    pub no_class: bool,
+    /// No size column in the lists (`--no-size`).
+    pub no_size: bool,
+    /// `--full-path`: the SOURCE and DEST roots the listed relative paths are joined to.
+    pub full_paths: Option<(String, String)>,
     /// JSON report target: `None`, a file, or stdout (`-`).
     pub json: Option<JsonTarget>,
     /// -1 quiet, 0 normal, 1+ verbose.
@@ -171,8 +181,13 @@ impl TryFrom<Args> for Options {
         if a.lev == Some(0) {
             bail!("--lev must be at least 1");
         }
-        if a.tee && a.log.is_none() && a.log_append.is_none() {
-            bail!("--tee needs --log or --log-append");
+        // A pattern is matched against names, so one with a separator can never
+        // match: most likely a second SOURCE (`smbcp a b DEST`) or a mistyped path.
+        if let Some(g) = a.globs.iter().find(|g| g.contains(['/', '\\'])) {
+            bail!(
+                "FILE_GLOB {g:?} holds a path separator, but patterns match file names only \
+                 (smbcp takes one SOURCE and one DEST)"
+            );
         }
         let now = SystemTime::now();
         let filter = Filter {
@@ -247,6 +262,7 @@ impl TryFrom<Args> for Options {
         } else {
             a.verbose.min(3) as i8
         };
+        let full_paths = a.full_path.then(|| (source.to_string(), dest.to_string()));
         Ok(Self {
             globs: (!a.globs.is_empty()).then(|| a.globs.join(" ")),
             source,
@@ -291,6 +307,11 @@ impl TryFrom<Args> for Options {
                 dir_list: !a.no_dir_list && verbosity >= 0,
                 progress: !a.no_progress && verbosity >= 0,
                 bytes: a.bytes,
+                no_header: a.no_header,
+                no_summary: a.no_summary,
+                no_class: a.no_class,
+                no_size: a.no_size,
+                full_paths,
                 json,
                 verbosity,
             },
@@ -554,8 +575,17 @@ mod tests {
         assert!(opts(&["--mt", "129"]).is_err());
         assert_eq!(opts(&["--mt", "128"]).unwrap().mt, 128);
         assert!(opts(&["--lev", "0"]).is_err());
-        assert!(opts(&["--tee"]).is_err());
+        // robocopy accepts /TEE without /LOG: output goes to stdout anyway.
+        assert!(opts(&["--tee"]).unwrap().output.tee);
         assert!(opts(&["--exclude-file", "a[b"]).is_err());
+        assert!(opts(&["*.txt", "a?c"]).is_ok());
+        for path_like in ["other/dst", "..\\x", "/tmp/x"] {
+            let e = opts(&[path_like]).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("{path_like:?}")) && e.contains("SOURCE"),
+                "{e}"
+            );
+        }
         assert!(opts(&["--max-delete", "many"]).is_err());
         assert_eq!(
             opts(&["--max-delete", "unlimited"]).unwrap().max_delete,

@@ -4,6 +4,7 @@
 
 use std::fs;
 use std::io::{self, IsTerminal as _, Write as _};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::cli::options::{JsonTarget, OutputOptions};
 
 pub mod escape;
+pub mod progress;
 pub mod stats;
 pub mod summary;
 
@@ -33,6 +35,15 @@ pub struct Reporter {
     /// 32 KiB or 200 ms instead of one per file (a syscall, and a wake-up of
     /// whatever reads the pipe, per file of a 10,000-file copy).
     pending: Option<Mutex<Pending>>,
+    /// Still writing the job header: with `--no-header`, the lines written
+    /// before the first file, directory, error or progress tick are dropped
+    /// (the run writes its header through [`Self::line`] first thing).
+    in_header: AtomicBool,
+    /// Bytes and files planned for copying so far (the progress totals).
+    planned_bytes: AtomicU64,
+    planned_files: AtomicU64,
+    /// Set by [`Self::scan_finished`]: the totals are final.
+    scan_done: AtomicBool,
 }
 
 /// Buffered stdout lines.
@@ -72,12 +83,12 @@ impl Reporter {
         let to_stdout = log.is_none() || opts.tee;
         let human_to_stderr = opts.json == Some(JsonTarget::Stdout);
         let progress = (opts.progress && io::stderr().is_terminal()).then(|| {
-            let pb = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(5));
-            let style = ProgressStyle::with_template(
-                "{spinner} {binary_bytes:>11} / {binary_total_bytes:<11} {msg}  ETA {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(5));
+            // The ticker fits the message to the width; no padding that could wrap.
+            let style = ProgressStyle::with_template("{spinner} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner());
             pb.set_style(style);
+            pb.set_message(progress::line(&progress::Snapshot::default(), 60));
             pb
         });
         let pending = (to_stdout && !human_to_stderr && !io::stdout().is_terminal()).then(|| {
@@ -94,6 +105,10 @@ impl Reporter {
             progress,
             stats,
             pending,
+            in_header: AtomicBool::new(true),
+            planned_bytes: AtomicU64::new(0),
+            planned_files: AtomicU64::new(0),
+            scan_done: AtomicBool::new(false),
         })
     }
 
@@ -105,9 +120,17 @@ impl Reporter {
         }
     }
 
+    /// Ends the job header: lines from now on are never taken for it.
+    pub fn end_header(&self) {
+        self.in_header.store(false, Relaxed);
+    }
+
     /// Writes one line of the human report (stdout and/or log), control
     /// characters escaped ([`escape::escape`]).
     pub fn line(&self, text: &str) {
+        if self.opts.no_header && self.in_header.load(Relaxed) {
+            return;
+        }
         let escaped = escape::escape(text);
         let text = &*escaped;
         if let Some(p) = &self.pending {
@@ -139,14 +162,45 @@ impl Reporter {
         }
     }
 
-    /// A file line: `    New File        1.00 MiB  dir/name`.
+    /// A file line: `    New File        1.00 MiB  dir/name`; `--no-class`
+    /// and `--no-size` drop the first two columns, `--full-path` prefixes the root.
     pub fn file(&self, label: &str, size: u64, path: &str) {
+        self.end_header();
         if self.opts.file_list {
-            self.line(&format!(
-                "{label:>16} {:>11}  {path}",
-                summary::size(size, self.opts.bytes)
-            ));
+            let size = summary::size(size, self.opts.bytes);
+            self.line(&self.list_line(label, &size, path, false));
         }
+    }
+
+    /// One line of the file or directory list (a directory's path ends with a separator).
+    fn list_line(&self, label: &str, count: &str, path: &str, is_dir: bool) -> String {
+        let mut s = String::new();
+        if !self.opts.no_class {
+            s.push_str(&format!("{label:>16} "));
+        }
+        if !self.opts.no_size {
+            s.push_str(&format!("{count:>11}  "));
+        } else if !s.is_empty() {
+            s.push(' ');
+        }
+        let (path, sep) = match &self.opts.full_paths {
+            // Extras live in the destination; everything else is named by its source.
+            Some((src, dst)) => {
+                let root = if label.starts_with("*EXTRA") {
+                    dst
+                } else {
+                    src
+                };
+                (join_root(root, path), separator(root))
+            }
+            None if path.is_empty() => (".".to_string(), '/'),
+            None => (path.to_string(), '/'),
+        };
+        s.push_str(&path);
+        if is_dir && !path.ends_with(sep) {
+            s.push(sep);
+        }
+        s
     }
 
     /// A skipped file, only listed with `-v`.
@@ -158,15 +212,16 @@ impl Reporter {
 
     /// A directory line: `     New Dir       3  dir/`.
     pub fn dir(&self, label: &str, files: u64, path: &str) {
+        self.end_header();
         if self.opts.dir_list {
-            let path = if path.is_empty() { "." } else { path };
-            self.line(&format!("{label:>16} {files:>11}  {path}/"));
+            self.line(&self.list_line(label, &files.to_string(), path, true));
         }
     }
 
     /// An error: always on stderr (one line, control characters escaped),
     /// and in the log.
     pub fn error(&self, text: &str) {
+        self.end_header();
         let escaped = escape::escape(text);
         let text = &*escaped;
         // Lines before the error come out before it (`2>&1` keeps the order).
@@ -181,15 +236,22 @@ impl Reporter {
         }
     }
 
-    /// Adds planned bytes to the progress total.
+    /// Adds one planned file of `n` bytes to the progress totals.
     pub fn plan_bytes(&self, n: u64) {
-        if let Some(pb) = &self.progress {
-            pb.inc_length(n);
-        }
+        self.planned_bytes.fetch_add(n, Relaxed);
+        self.planned_files.fetch_add(1, Relaxed);
     }
 
-    /// Starts a ticker refreshing position, file count and current speed.
+    /// The whole source is listed: the progress totals are final, so the line
+    /// shows a percentage and an ETA (before, it says the totals are so far).
+    pub fn scan_finished(&self) {
+        self.scan_done.store(true, Relaxed);
+    }
+
+    /// Starts a ticker refreshing the progress line four times a second.
     pub fn spawn_ticker(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        // The run starts the ticker right after its header.
+        self.end_header();
         let pb = self.progress.clone()?;
         let me = Arc::clone(self);
         Some(tokio::spawn(async move {
@@ -202,7 +264,7 @@ impl Reporter {
                 let dt = now.duration_since(last.0).as_secs_f64();
                 if dt > 0.0 {
                     // A light moving average keeps the figure readable.
-                    let inst = (moved - last.1) as f64 / dt;
+                    let inst = moved.saturating_sub(last.1) as f64 / dt;
                     rate = if rate == 0.0 {
                         inst
                     } else {
@@ -210,13 +272,21 @@ impl Reporter {
                     };
                 }
                 last = (now, moved);
-                pb.set_position(moved);
                 let files = me.stats.files.row();
-                pb.set_message(format!(
-                    "{} files  {:.2} Gbit/s",
-                    files.copied + files.failed,
-                    rate * 8.0 / 1e9
-                ));
+                let snap = progress::Snapshot {
+                    moved,
+                    total: me.planned_bytes.load(Relaxed),
+                    files_done: files.copied + files.failed,
+                    files_total: me.planned_files.load(Relaxed),
+                    rate,
+                    scan_done: me.scan_done.load(Relaxed),
+                };
+                // Two columns for the spinner, one spare: a line that touches
+                // the last column wraps on some terminals.
+                let width = console::Term::stderr()
+                    .size_checked()
+                    .map_or(80, |(_, cols)| usize::from(cols));
+                pb.set_message(progress::line(&snap, width.saturating_sub(3)));
                 pb.tick();
             }
         }))
@@ -232,7 +302,8 @@ impl Reporter {
     /// Prints the summary table (unless `-q`) and writes the JSON report.
     pub fn finish(&self, s: &Summary) -> anyhow::Result<()> {
         self.finish_progress();
-        if self.opts.verbosity >= 0 {
+        self.end_header();
+        if self.opts.verbosity >= 0 && !self.opts.no_summary {
             self.line("");
             for l in s.table(self.opts.bytes).lines() {
                 self.line(l);
@@ -251,7 +322,35 @@ impl Reporter {
 
 impl Drop for Reporter {
     fn drop(&mut self) {
+        // A run that stops early still leaves a clean terminal.
+        self.finish_progress();
         self.flush();
+    }
+}
+
+/// `root` joined with a `/`-separated relative path, in the root's own
+/// spelling: `\\` separators under a UNC root, `/` otherwise.
+fn join_root(root: &str, rel: &str) -> String {
+    let sep = separator(root);
+    let trimmed = root.trim_end_matches(['/', '\\']);
+    if rel.is_empty() {
+        return root.to_string();
+    }
+    let root = trimmed;
+    let rel = if sep == '/' {
+        rel.to_string()
+    } else {
+        rel.replace('/', "\\")
+    };
+    format!("{root}{sep}{rel}")
+}
+
+/// The path separator of a root as [`join_root`] writes it.
+fn separator(root: &str) -> char {
+    if root.starts_with("\\\\") {
+        '\\'
+    } else {
+        '/'
     }
 }
 
@@ -305,5 +404,120 @@ mod tests {
         );
         assert!(!text.contains("New Dir"), "--no-dir-list: {text}");
         assert!(text.contains("ERROR: boom"), "{text}");
+    }
+
+    /// Runs `f` on a reporter logging to a fresh file; returns the log.
+    fn logged(opts: OutputOptions, f: impl FnOnce(&Reporter)) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("x.log");
+        let opts = OutputOptions {
+            log: Some((log.clone(), false)),
+            ..opts
+        };
+        let r = Reporter::new(&opts, Arc::new(Stats::default())).unwrap();
+        f(&r);
+        drop(r);
+        fs::read_to_string(&log).unwrap()
+    }
+
+    fn lists() -> OutputOptions {
+        OutputOptions {
+            file_list: true,
+            dir_list: true,
+            ..OutputOptions::default()
+        }
+    }
+
+    #[test]
+    fn no_header_drops_the_lines_before_the_first_item_only() {
+        let run = |no_header| {
+            logged(
+                OutputOptions {
+                    no_header,
+                    ..lists()
+                },
+                |r| {
+                    r.line(" Started : now");
+                    r.line("");
+                    r.file("New File", 1, "f");
+                    r.line("after");
+                },
+            )
+        };
+        let text = run(true);
+        assert!(
+            !text.contains("Started") && text.starts_with("        New File"),
+            "{text}"
+        );
+        assert!(text.contains("after"), "{text}");
+        assert!(run(false).starts_with(" Started : now\n"));
+    }
+
+    #[test]
+    fn no_class_no_size_and_full_paths() {
+        let text = |opts: OutputOptions| {
+            logged(opts, |r| {
+                r.file("New File", 2048, "a/b.txt");
+                r.dir("New Dir", 3, "a");
+                r.dir("New Dir", 0, "");
+                r.file("*EXTRA File", 1, "x");
+            })
+        };
+        let plain = text(OutputOptions {
+            no_class: true,
+            no_size: true,
+            ..lists()
+        });
+        assert_eq!(plain, "a/b.txt\na/\n./\nx\n");
+        let no_size = text(OutputOptions {
+            no_size: true,
+            ..lists()
+        });
+        assert!(
+            no_size.starts_with("        New File  a/b.txt\n"),
+            "{no_size:?}"
+        );
+        let no_class = text(OutputOptions {
+            no_class: true,
+            ..lists()
+        });
+        assert!(
+            no_class.starts_with("   2.00 KiB  a/b.txt\n"),
+            "{no_class:?}"
+        );
+        let full = text(OutputOptions {
+            no_class: true,
+            no_size: true,
+            full_paths: Some(("/src".into(), "\\\\srv\\share\\d".into())),
+            ..lists()
+        });
+        assert_eq!(full, "/src/a/b.txt\n/src/a/\n/src/\n\\\\srv\\share\\d\\x\n");
+    }
+
+    #[test]
+    fn join_root_keeps_the_roots_spelling() {
+        assert_eq!(join_root("/data/", "a/b"), "/data/a/b");
+        assert_eq!(join_root("\\\\srv\\sh", "a/b"), "\\\\srv\\sh\\a\\b");
+        assert_eq!(
+            join_root("smb://srv:4450/sh", "a/b"),
+            "smb://srv:4450/sh/a/b"
+        );
+        assert_eq!(join_root("/", "a"), "/a");
+        assert_eq!(join_root("/", ""), "/");
+    }
+
+    #[test]
+    fn no_summary_drops_the_table() {
+        let s = summary::tests::sample();
+        let with = logged(lists(), |r| r.finish(&s).unwrap());
+        assert!(with.contains("Files :"), "{with}");
+        let without = logged(
+            OutputOptions {
+                no_summary: true,
+                ..lists()
+            },
+            |r| r.finish(&s).unwrap(),
+        );
+        assert!(!without.contains("Files :"), "{without}");
     }
 }

@@ -200,10 +200,11 @@ pub fn fatal_json(exit_code: u8, error: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn sample() -> Summary {
+    /// A summary with every field set.
+    pub(in crate::report) fn sample() -> Summary {
         Summary {
             version: 1,
             source: "src".into(),
