@@ -16,7 +16,7 @@ use crate::cli::Options;
 use crate::copy::Engine;
 use crate::exit::{Failure, Outcome};
 use crate::location::Location;
-use crate::report::summary::WindowStats;
+use crate::report::summary::{ReconnectSummary, WindowStats};
 use crate::report::{Counter, Reporter, Stats, Summary};
 use crate::scan::{Leftovers, Scanner};
 
@@ -35,7 +35,7 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
         config.connect_timeout = t;
         config.request_timeout = t;
     }
-    let connector = Connector::default();
+    let connector = Connector::new(opts.reconnect_for);
     let src = open(
         &opts.source,
         &connector,
@@ -217,6 +217,13 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
                 server_copy: engine.server_side(),
             }
         }),
+        reconnects: {
+            let s = connector.reconnect_stats();
+            ReconnectSummary {
+                count: s.reconnects.load(Relaxed),
+                seconds: s.waited_ms.load(Relaxed) as f64 / 1e3,
+            }
+        },
         exit_code: code,
         failures: stats.failures(),
     };

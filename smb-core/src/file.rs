@@ -756,19 +756,32 @@ impl File {
 
     /// CLOSE with post-query attributes; returns the final metadata.
     pub async fn close(&self) -> Result<FileInfo> {
-        if self.inner.closed.swap(true, Ordering::AcqRel) {
+        if self.inner.closed.load(Ordering::Acquire) {
             return Err(Error::InvalidArgument("file already closed".into()));
         }
         // On the connection the handle lives on: after a reconnect the old
         // handle went with its connection (and the server closed it), so
         // there is nothing to close unless it was opened again.
         let st = self.state();
+        if st.tree.session.gen.number != self.inner.tree.session().client().generation_number() {
+            self.inner.closed.store(true, Ordering::Release);
+            return Ok(self.inner.info.clone());
+        }
         let mut w = new_message();
         wcreate::encode_close(&mut w, st.id, CLOSE_FLAG_POSTQUERY_ATTRIB);
-        let resp = st
+        // Marked closed unless the connection went first: then a caller may
+        // reconnect and call again (which finds nothing left to close).
+        let resp = match st
             .tree
             .call1(self.inner.tree.outgoing(Command::CLOSE, w))
-            .await?;
+            .await
+        {
+            Err(e) if e.needs_reconnect() => return Err(e),
+            r => {
+                self.inner.closed.store(true, Ordering::Release);
+                r?
+            }
+        };
         resp.check(&[])?;
         Ok(wcreate::decode_close(&resp.msg)?
             .map_or_else(|| self.inner.info.clone(), |a| FileInfo::from_attrs(&a)))

@@ -4,9 +4,9 @@
 //! a clean fallback to buffered I/O wherever the file system refuses it.
 //!
 //! Nothing outside the tree: every path below the root is resolved without
-//! following symlinks ([`beneath`]) for writes, renames, deletes and — unless
+//! following symlinks (`beneath`) for writes, renames, deletes and — unless
 //! the tree is a source with `--follow-links` — reads. A symlink is listed as
-//! itself ([`link_entry`]), so the planner never descends into one, and
+//! itself (`link_entry`), so the planner never descends into one, and
 //! deleting it deletes the link, never what it points to.
 
 use std::fs;
@@ -385,7 +385,7 @@ impl LocalFs {
     }
 
     /// Lists a directory. Without `--follow-links` a symlink is listed as
-    /// itself ([`link_entry`]: never a directory to descend into); with it,
+    /// itself (`link_entry`: never a directory to descend into); with it,
     /// as what it points to, unless that is a directory already on the path
     /// from the root (a loop) or nothing (dangling).
     pub async fn list_dir(&self, rel: &str) -> OpResult<Vec<Entry>> {

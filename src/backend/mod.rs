@@ -53,6 +53,9 @@ pub enum OpError {
     Io(std::io::Error),
     /// An SMB error.
     Smb(smb_core::Error),
+    /// The server's connection was lost and could not be had back within
+    /// `--reconnect-for` (or the server refused the new logon).
+    Disconnected(String),
 }
 
 impl fmt::Display for OpError {
@@ -60,6 +63,7 @@ impl fmt::Display for OpError {
         match self {
             Self::Io(e) => write!(f, "{e}"),
             Self::Smb(e) => write!(f, "{e}"),
+            Self::Disconnected(m) => f.write_str(m),
         }
     }
 }
@@ -69,6 +73,7 @@ impl std::error::Error for OpError {
         match self {
             Self::Io(e) => Some(e),
             Self::Smb(e) => Some(e),
+            Self::Disconnected(_) => None,
         }
     }
 }
@@ -106,6 +111,8 @@ impl OpError {
         match self {
             Self::Smb(e) => e.is_transient(),
             Self::Io(e) => matches!(e.kind(), K::Interrupted | K::TimedOut | K::WouldBlock),
+            // The reconnect budget is spent: retrying cannot help.
+            Self::Disconnected(_) => false,
         }
     }
 
@@ -113,7 +120,7 @@ impl OpError {
     /// worth doing another way, not worth retrying.
     pub fn is_unsupported(&self) -> bool {
         match self {
-            Self::Io(_) => false,
+            Self::Io(_) | Self::Disconnected(_) => false,
             Self::Smb(smb_core::Error::Unsupported(_)) => true,
             Self::Smb(e) => e.status().is_some_and(|s| {
                 s == smb_core::NtStatus::NOT_SUPPORTED
@@ -127,6 +134,7 @@ impl OpError {
     pub fn is_not_found(&self) -> bool {
         match self {
             Self::Io(e) => e.kind() == std::io::ErrorKind::NotFound,
+            Self::Disconnected(_) => false,
             Self::Smb(e) => e.status().is_some_and(|s| {
                 s == smb_core::NtStatus::OBJECT_NAME_NOT_FOUND
                     || s == smb_core::NtStatus::OBJECT_PATH_NOT_FOUND
@@ -138,6 +146,7 @@ impl OpError {
     /// A stable machine-readable code: the NTSTATUS name or the errno name.
     pub fn code(&self) -> String {
         match self {
+            Self::Disconnected(_) => "SMB_DISCONNECTED".to_string(),
             Self::Smb(e) => match e.status() {
                 Some(s) => s
                     .name()

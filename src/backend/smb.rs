@@ -2,9 +2,20 @@
 //! task, paths joined under the location's directory with `\`, big I/O split
 //! into MaxRead/MaxWriteSize pieces, small files through the one-round-trip
 //! compounds (`Tree::read_file`/`write_file`).
+//!
+//! Every operation survives a lost connection: when a request fails with an
+//! error whose [`smb_core::Action`] is "reconnect", the operation waits on
+//! its server's [`Link`], where one task dials again (with backoff, within
+//! `--reconnect-for`) while the others wait, and then runs again on the new
+//! connection. smb-core re-establishes the session, the tree and every open
+//! file by itself, so a big file's workers go on with their next blocks and
+//! nothing already written is copied again.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use bytes::Bytes;
@@ -16,10 +27,165 @@ use tokio::sync::Mutex;
 use super::{CommitError, Entry, OpError, OpResult};
 use crate::location::SmbLocation;
 
+/// Reconnects over a whole run (all servers), for the summary.
+#[derive(Debug, Default)]
+pub struct ReconnectStats {
+    /// Connections dialled again successfully.
+    pub reconnects: AtomicU64,
+    /// Milliseconds spent between losing a connection and having it back
+    /// (or giving up).
+    pub waited_ms: AtomicU64,
+}
+
+/// Operations retried on a new connection, at most this many times each
+/// (an operation that breaks every new connection is not retried forever).
+const MAX_RECONNECTS_PER_OP: u32 = 8;
+/// First wait between dial attempts; doubles up to [`REDIAL_MAX_WAIT`].
+const REDIAL_FIRST_WAIT: Duration = Duration::from_millis(200);
+const REDIAL_MAX_WAIT: Duration = Duration::from_secs(5);
+
+/// Keeps one server's client connected: when a request fails because the
+/// connection is gone, the first task to notice dials again, with backoff,
+/// until it works or the budget (`--reconnect-for`) runs out; the others wait
+/// for it and share the result. Once the budget ran out the link stays down:
+/// every later operation fails at once, so the run ends cleanly.
+#[derive(Debug)]
+pub struct Link {
+    client: Client,
+    server: String,
+    budget: Duration,
+    gate: Mutex<()>,
+    gave_up: OnceLock<String>,
+    stats: Arc<ReconnectStats>,
+}
+
+impl Link {
+    /// A link for `client` with reconnect budget `budget`.
+    pub fn new(
+        client: Client,
+        server: String,
+        budget: Duration,
+        stats: Arc<ReconnectStats>,
+    ) -> Self {
+        Self {
+            client,
+            server,
+            budget,
+            gate: Mutex::new(()),
+            gave_up: OnceLock::new(),
+            stats,
+        }
+    }
+
+    fn down(&self) -> Option<OpError> {
+        self.gave_up.get().map(|m| OpError::Disconnected(m.clone()))
+    }
+
+    /// Runs `op`, and again after a reconnect when it failed because the
+    /// connection was lost (at most `MAX_RECONNECTS_PER_OP` times).
+    pub async fn run<T, F, Fut>(&self, mut op: F) -> OpResult<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = OpResult<T>>,
+    {
+        let mut rounds = 0;
+        loop {
+            if let Some(e) = self.down() {
+                return Err(e);
+            }
+            let seen = self.client.generation_number();
+            match op().await {
+                Err(OpError::Smb(e)) if e.needs_reconnect() && rounds < MAX_RECONNECTS_PER_OP => {
+                    rounds += 1;
+                    self.recover(seen, &e).await?;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// Waits until connection number `seen` (which failed with `cause`) is
+    /// replaced: dials again unless another task already did.
+    async fn recover(&self, seen: u64, cause: &smb_core::Error) -> OpResult<()> {
+        let started = Instant::now();
+        let _one = self.gate.lock().await;
+        if let Some(e) = self.down() {
+            return Err(e);
+        }
+        if self.client.generation_number() > seen && self.client.check_alive().is_ok() {
+            return Ok(());
+        }
+        tracing::warn!(
+            "connection to {} lost ({cause}); reconnecting for up to {}",
+            self.server,
+            humantime(self.budget)
+        );
+        let deadline = started + self.budget;
+        let mut wait = REDIAL_FIRST_WAIT;
+        let mut attempts = 0u32;
+        let result = loop {
+            attempts += 1;
+            match self.client.reconnect(seen).await {
+                Ok(generation) => {
+                    tracing::warn!(
+                        "reconnected to {} after {:.1} s ({attempts} attempt{}); connection {generation}",
+                        self.server,
+                        started.elapsed().as_secs_f64(),
+                        if attempts == 1 { "" } else { "s" }
+                    );
+                    self.stats.reconnects.fetch_add(1, Relaxed);
+                    break Ok(());
+                }
+                Err(e) if e.needs_reconnect() && Instant::now() + wait < deadline => {
+                    tracing::debug!(
+                        "reconnect attempt {attempts} to {} failed: {e}",
+                        self.server
+                    );
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(REDIAL_MAX_WAIT);
+                }
+                Err(e) => {
+                    let msg = if e.needs_reconnect() {
+                        format!(
+                            "gave up reconnecting to {} after {:.1} s ({attempts} attempts; --reconnect-for {}): {e}",
+                            self.server,
+                            started.elapsed().as_secs_f64(),
+                            humantime(self.budget)
+                        )
+                    } else {
+                        format!("cannot reconnect to {}: {e}", self.server)
+                    };
+                    tracing::warn!("{msg}");
+                    let _ = self.gave_up.set(msg.clone());
+                    break Err(OpError::Disconnected(msg));
+                }
+            }
+        };
+        self.stats.waited_ms.fetch_add(
+            u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            Relaxed,
+        );
+        result
+    }
+}
+
+/// `1m30s`-style.
+fn humantime(d: Duration) -> String {
+    let s = d.as_secs();
+    match (s / 3600, (s / 60) % 60, s % 60) {
+        (0, 0, s) if d.subsec_millis() == 0 => format!("{s}s"),
+        (0, 0, _) => format!("{:.1}s", d.as_secs_f64()),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, s) => format!("{m}m{s}s"),
+        (h, m, _) => format!("{h}h{m}m"),
+    }
+}
+
 /// A directory on a connected share.
 #[derive(Debug, Clone)]
 pub struct SmbFs {
     tree: Tree,
+    link: Arc<Link>,
     /// The location's directory inside the share (`\`-separated, may be empty).
     base: String,
     max_read: u32,
@@ -32,7 +198,14 @@ pub struct SmbFs {
 pub struct SmbReader {
     file: File,
     max_read: u32,
+    link: Arc<Link>,
+    /// The resume key for server-side copies, with the connection it is
+    /// valid on (a reopened handle has a new one).
+    key: Arc<std::sync::Mutex<Option<KeyOn>>>,
 }
+
+/// A resume key and the connection (generation) it was issued on.
+type KeyOn = (u64, [u8; 24]);
 
 /// An open SMB temporary file for writing.
 #[derive(Debug, Clone)]
@@ -42,6 +215,7 @@ pub struct SmbWriter {
     temp: String,
     base: String,
     max_write: u32,
+    link: Arc<Link>,
 }
 
 fn entry(name: String, info: &FileInfo) -> Entry {
@@ -66,10 +240,17 @@ fn join(base: &str, rel: &str) -> String {
 
 impl SmbFs {
     /// A tree rooted at `loc.path` on a connected share.
-    pub fn new(tree: Tree, loc: &SmbLocation, client: &Client, unbuffered: bool) -> Self {
+    pub fn new(
+        tree: Tree,
+        loc: &SmbLocation,
+        client: &Client,
+        link: Arc<Link>,
+        unbuffered: bool,
+    ) -> Self {
         let n = client.negotiated();
         Self {
             tree,
+            link,
             base: loc.path.clone(),
             max_read: n.max_read_size.max(64 * 1024),
             max_write: n.max_write_size.max(64 * 1024),
@@ -84,13 +265,21 @@ impl SmbFs {
 
     /// Lists a directory.
     pub async fn list_dir(&self, rel: &str) -> OpResult<Vec<Entry>> {
-        let list = self.tree.read_dir(&self.path(rel)).await?;
+        let path = self.path(rel);
+        let list = self
+            .link
+            .run(|| async { Ok(self.tree.read_dir(&path).await?) })
+            .await?;
         Ok(list.into_iter().map(|d| entry(d.name, &d.info)).collect())
     }
 
     /// Metadata of a path.
     pub async fn stat(&self, rel: &str) -> OpResult<Entry> {
-        let info = self.tree.stat(&self.path(rel)).await?;
+        let path = self.path(rel);
+        let info = self
+            .link
+            .run(|| async { Ok(self.tree.stat(&path).await?) })
+            .await?;
         Ok(entry(
             rel.rsplit('/').next().unwrap_or_default().to_string(),
             &info,
@@ -99,6 +288,10 @@ impl SmbFs {
 
     /// Reads a small file with one compound; falls back to READs when it grew.
     pub async fn read_whole(&self, rel: &str, size: u64) -> OpResult<Bytes> {
+        self.link.run(|| self.read_whole_once(rel, size)).await
+    }
+
+    async fn read_whole_once(&self, rel: &str, size: u64) -> OpResult<Bytes> {
         if size <= u64::from(self.max_read) {
             // Ask for what the listing said (in 64 KiB credit units): a bigger
             // max_len would charge up to 128 credits per small file and shrink
@@ -112,16 +305,21 @@ impl SmbFs {
                 Err(e) => return Err(e.into()),
             }
         }
-        let r = self.open_read(rel).await?;
+        let opts = OpenOptions {
+            unbuffered: self.unbuffered,
+            sequential: true,
+            ..OpenOptions::read()
+        };
+        let f = self.tree.open(&self.path(rel), &opts).await?;
         let mut out = Vec::with_capacity(size as usize);
         loop {
-            let chunk = r.read_at(out.len() as u64, self.max_read).await?;
+            let chunk = f.read_at(out.len() as u64, self.max_read).await?;
             if chunk.is_empty() {
                 break;
             }
             out.extend_from_slice(&chunk);
         }
-        r.close().await?;
+        f.close().await?;
         Ok(out.into())
     }
 
@@ -132,10 +330,16 @@ impl SmbFs {
             sequential: true,
             ..OpenOptions::read()
         };
-        let file = self.tree.open(&self.path(rel), &opts).await?;
+        let path = self.path(rel);
+        let file = self
+            .link
+            .run(|| async { Ok(self.tree.open(&path, &opts).await?) })
+            .await?;
         Ok(SmbReader {
             file,
             max_read: self.max_read,
+            link: Arc::clone(&self.link),
+            key: Arc::default(),
         })
     }
 
@@ -146,18 +350,26 @@ impl SmbFs {
             unbuffered: self.unbuffered,
             ..OpenOptions::create_write()
         };
-        let file = self.tree.open(&temp, &opts).await?;
+        let file = self
+            .link
+            .run(|| async { Ok(self.tree.open(&temp, &opts).await?) })
+            .await?;
         let w = SmbWriter {
             file,
             tree: self.tree.clone(),
             temp,
             base: self.base.clone(),
             max_write: self.max_write,
+            link: Arc::clone(&self.link),
         };
         if size > 0 {
-            if let Err(e) = w.file.set_len(size).await {
+            if let Err(e) = w
+                .link
+                .run(|| async { Ok(w.file.set_len(size).await?) })
+                .await
+            {
                 w.abort().await;
-                return Err(e.into());
+                return Err(e);
             }
         }
         Ok(w)
@@ -173,39 +385,64 @@ impl SmbFs {
         data: Bytes,
         times: FileTimes,
     ) -> Result<(), (&'static str, OpError)> {
+        // Both compounds are safe to send again: the temporary file is
+        // created with overwrite-if, and the rename replaces the final name.
         let temp = self.path(temp_rel);
-        let Some(final_rel) = final_rel else {
-            return match self.tree.write_file(&temp, data, times).await {
-                Ok(_) => Ok(()),
-                Err(e) => Err(("write", e.into())),
-            };
-        };
-        match self
-            .tree
-            .write_file_as(&temp, &self.path(final_rel), data, times)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err((smb_core::WriteStep::Rename, e)) => Err(("rename", e.into())),
-            Err((_, e)) => Err(("write", e.into())),
-        }
+        let step = std::sync::Mutex::new("write");
+        let set = |s| *step.lock().unwrap_or_else(|e| e.into_inner()) = s;
+        let r = self
+            .link
+            .run(|| async {
+                let Some(final_rel) = final_rel else {
+                    set("write");
+                    return Ok(self
+                        .tree
+                        .write_file(&temp, data.clone(), times)
+                        .await
+                        .map(|_| ())?);
+                };
+                match self
+                    .tree
+                    .write_file_as(&temp, &self.path(final_rel), data.clone(), times)
+                    .await
+                {
+                    Ok(_) => Ok(()),
+                    Err((smb_core::WriteStep::Rename, e)) => {
+                        set("rename");
+                        Err(e.into())
+                    }
+                    Err((_, e)) => {
+                        set("write");
+                        Err(e.into())
+                    }
+                }
+            })
+            .await;
+        r.map_err(|e| (*step.lock().unwrap_or_else(|e| e.into_inner()), e))
     }
 
     /// Renames over the target.
     pub async fn rename(&self, from: &str, to: &str) -> OpResult<()> {
-        Ok(self
-            .tree
-            .rename(&self.path(from), &self.path(to), true)
-            .await?)
+        let (from, to) = (self.path(from), self.path(to));
+        self.link
+            .run(|| async { Ok(self.tree.rename(&from, &to, true).await?) })
+            .await
     }
 
     /// Sets times and attributes.
     pub async fn set_times(&self, rel: &str, times: FileTimes) -> OpResult<()> {
-        Ok(self.tree.set_times(&self.path(rel), times).await?)
+        let path = self.path(rel);
+        self.link
+            .run(|| async { Ok(self.tree.set_times(&path, times).await?) })
+            .await
     }
 
     /// Creates a directory and any missing parents below the base.
     pub async fn mkdir(&self, rel: &str) -> OpResult<()> {
+        self.link.run(|| self.mkdir_once(rel)).await
+    }
+
+    async fn mkdir_once(&self, rel: &str) -> OpResult<()> {
         let path = self.path(rel);
         match self.tree.create_dir(&path).await {
             Ok(()) => Ok(()),
@@ -227,6 +464,10 @@ impl SmbFs {
 
     /// Deletes a file (clearing read-only first if the server refuses).
     pub async fn remove_file(&self, rel: &str) -> OpResult<()> {
+        self.link.run(|| self.remove_file_once(rel)).await
+    }
+
+    async fn remove_file_once(&self, rel: &str) -> OpResult<()> {
         let path = self.path(rel);
         match self.tree.remove_file(&path).await {
             Err(e) if e.status() == Some(smb_core::NtStatus::ACCESS_DENIED) => {
@@ -245,7 +486,10 @@ impl SmbFs {
 
     /// Deletes an empty directory.
     pub async fn remove_dir(&self, rel: &str) -> OpResult<()> {
-        Ok(self.tree.remove_dir(&self.path(rel)).await?)
+        let path = self.path(rel);
+        self.link
+            .run(|| async { Ok(self.tree.remove_dir(&path).await?) })
+            .await
     }
 
     /// True when [`SmbReader::read_into`] and [`SmbWriter::write_from`]
@@ -257,11 +501,11 @@ impl SmbFs {
 
     /// The shortest of three ECHO round trips (zero if ECHO fails): sizes
     /// the copy engine's first window.
-    pub async fn round_trip(&self) -> std::time::Duration {
+    pub async fn round_trip(&self) -> Duration {
         let client = self.tree.session().client();
-        let mut best: Option<std::time::Duration> = None;
+        let mut best: Option<Duration> = None;
         for _ in 0..3 {
-            let t = std::time::Instant::now();
+            let t = Instant::now();
             if client.echo().await.is_err() {
                 break;
             }
@@ -297,12 +541,30 @@ impl SmbFs {
 
 impl SmbReader {
     /// FSCTL_SRV_REQUEST_RESUME_KEY: names this file as a server-side copy source.
+    /// The key is fetched once per connection: a handle reopened after a
+    /// reconnect has a new one.
     pub async fn resume_key(&self) -> OpResult<[u8; 24]> {
-        Ok(self.file.resume_key().await?)
+        let generation = self.link.client.generation_number();
+        if let Some((g, k)) = *self.key.lock().unwrap_or_else(|e| e.into_inner()) {
+            if g == generation {
+                return Ok(k);
+            }
+        }
+        let k = self
+            .link
+            .run(|| async { Ok(self.file.resume_key().await?) })
+            .await?;
+        let generation = self.link.client.generation_number();
+        *self.key.lock().unwrap_or_else(|e| e.into_inner()) = Some((generation, k));
+        Ok(k)
     }
 
     /// Reads `len` bytes at `offset` in MaxReadSize pieces; short only at end of file.
     pub async fn read_at(&self, offset: u64, len: u32) -> OpResult<Bytes> {
+        self.link.run(|| self.read_at_once(offset, len)).await
+    }
+
+    async fn read_at_once(&self, offset: u64, len: u32) -> OpResult<Bytes> {
         if len <= self.max_read {
             return Ok(self.file.read_at(offset, len).await?);
         }
@@ -330,11 +592,16 @@ impl SmbReader {
         let mut done = 0;
         while done < len {
             let at = offset + u64::from(done);
+            let want = (len - done).min(self.max_read);
             let n = self
-                .file
-                .read_at_into(at, (len - done).min(self.max_read), dest, at)
-                .await
-                .map_err(local_or_smb)?;
+                .link
+                .run(|| async {
+                    self.file
+                        .read_at_into(at, want, dest, at)
+                        .await
+                        .map_err(local_or_smb)
+                })
+                .await?;
             if n == 0 {
                 break;
             }
@@ -367,7 +634,7 @@ fn local_or_smb(e: smb_core::Error) -> OpError {
 async fn write_pieces<F, Fut>(len: u64, max: u32, mut write: F) -> OpResult<()>
 where
     F: FnMut(u64, u32) -> Fut,
-    Fut: std::future::Future<Output = OpResult<u32>>,
+    Fut: Future<Output = OpResult<u32>>,
 {
     let mut done = 0u64;
     while done < len {
@@ -396,12 +663,15 @@ impl SmbWriter {
         len: u32,
         src: &Arc<std::fs::File>,
     ) -> OpResult<()> {
-        let file = &self.file;
+        let (file, link) = (&self.file, &self.link);
         write_pieces(u64::from(len), self.max_write, |done, piece| async move {
             let at = offset + done;
-            file.write_at_from(at, piece, src, at)
-                .await
-                .map_err(local_or_smb)
+            link.run(|| async {
+                file.write_at_from(at, piece, src, at)
+                    .await
+                    .map_err(local_or_smb)
+            })
+            .await
         })
         .await
     }
@@ -409,15 +679,20 @@ impl SmbWriter {
     /// Has the server copy `len` bytes at `offset` of the file named by
     /// `source_key` to the same offset of this file (FSCTL_SRV_COPYCHUNK_WRITE).
     pub async fn server_copy(&self, source_key: [u8; 24], offset: u64, len: u32) -> OpResult<()> {
-        self.file
-            .server_copy(source_key, &[(offset, offset, len)])
+        self.link
+            .run(|| async {
+                Ok(self
+                    .file
+                    .server_copy(source_key, &[(offset, offset, len)])
+                    .await?)
+            })
             .await?;
         Ok(())
     }
 
     /// Writes all of `data` at `offset` in MaxWriteSize pieces, resuming short writes.
     pub async fn write_at(&self, offset: u64, data: Bytes) -> OpResult<()> {
-        let file = &self.file;
+        let (file, link) = (&self.file, &self.link);
         let data = &data;
         write_pieces(
             data.len() as u64,
@@ -425,7 +700,8 @@ impl SmbWriter {
             |done, piece| async move {
                 let from = done as usize;
                 let piece = data.slice(from..from + piece as usize);
-                Ok(file.write_at(offset + done, piece).await?)
+                link.run(|| async { Ok(file.write_at(offset + done, piece.clone()).await?) })
+                    .await
             },
         )
         .await
@@ -437,21 +713,20 @@ impl SmbWriter {
         final_rel: &str,
         times: Option<FileTimes>,
     ) -> Result<(), CommitError> {
-        let err = |renamed| {
-            move |e: smb_core::Error| CommitError {
-                renamed,
-                error: e.into(),
-            }
-        };
-        self.file
-            .rename(&join(&self.base, final_rel), true)
+        let err = |renamed| move |error| CommitError { renamed, error };
+        let target = join(&self.base, final_rel);
+        let link = &self.link;
+        link.run(|| async { Ok(self.file.rename(&target, true).await?) })
             .await
             .map_err(err(false))?;
         let timed = match times {
-            Some(t) => self.file.set_times(t).await,
+            Some(t) => {
+                link.run(|| async { Ok(self.file.set_times(t).await?) })
+                    .await
+            }
             None => Ok(()),
         };
-        let closed = self.file.close().await;
+        let closed = link.run(|| async { Ok(self.file.close().await?) }).await;
         timed.map_err(err(true))?;
         closed.map_err(err(true))?;
         Ok(())
@@ -459,10 +734,16 @@ impl SmbWriter {
 
     /// Deletes the temporary file: delete-on-close on the handle, else by path.
     pub async fn abort(&self) {
-        let deleted = self.file.set_delete_on_close().await.is_ok();
+        let link = &self.link;
+        let deleted = link
+            .run(|| async { Ok(self.file.set_delete_on_close().await?) })
+            .await
+            .is_ok();
         let _ = self.file.close().await;
         if !deleted {
-            let _ = self.tree.remove_file(&self.temp).await;
+            let _ = link
+                .run(|| async { Ok(self.tree.remove_file(&self.temp).await?) })
+                .await;
         }
     }
 }
@@ -470,11 +751,33 @@ impl SmbWriter {
 /// (server, port, user, domain).
 type SessionKey = (String, u16, String, String);
 
+/// One server's client, its session, and the link that keeps it connected.
+type Logon = (Client, smb_core::Session, Arc<Link>);
+
 /// Opens trees, sharing one authenticated connection per (server, port, user).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Connector {
-    sessions: Mutex<HashMap<SessionKey, (Client, smb_core::Session)>>,
+    sessions: Mutex<HashMap<SessionKey, Logon>>,
     trees: Mutex<HashMap<(SessionKey, String), Tree>>,
+    reconnect_for: Duration,
+    stats: Arc<ReconnectStats>,
+}
+
+impl Connector {
+    /// A connector whose links reconnect for up to `reconnect_for`.
+    pub fn new(reconnect_for: Duration) -> Self {
+        Self {
+            sessions: Mutex::default(),
+            trees: Mutex::default(),
+            reconnect_for,
+            stats: Arc::default(),
+        }
+    }
+
+    /// Reconnects so far, over every server.
+    pub fn reconnect_stats(&self) -> &ReconnectStats {
+        &self.stats
+    }
 }
 
 impl Connector {
@@ -492,7 +795,7 @@ impl Connector {
             creds.user.clone(),
             creds.domain.clone(),
         );
-        let (client, session) = {
+        let (client, session, link) = {
             let mut sessions = self.sessions.lock().await;
             if let Some(s) = sessions.get(&key) {
                 s.clone()
@@ -503,8 +806,17 @@ impl Connector {
                 let session = client.session_setup(creds).await.with_context(|| {
                     format!("cannot log on to {} as {:?}", loc.server, creds.user)
                 })?;
-                sessions.insert(key.clone(), (client.clone(), session.clone()));
-                (client, session)
+                let link = Arc::new(Link::new(
+                    client.clone(),
+                    format!("{}:{}", loc.server, loc.port),
+                    self.reconnect_for,
+                    Arc::clone(&self.stats),
+                ));
+                sessions.insert(
+                    key.clone(),
+                    (client.clone(), session.clone(), Arc::clone(&link)),
+                );
+                (client, session, link)
             }
         };
         let tkey = (key, loc.share.to_ascii_lowercase());
@@ -520,7 +832,7 @@ impl Connector {
                 t
             }
         };
-        Ok(SmbFs::new(tree, loc, &client, unbuffered))
+        Ok(SmbFs::new(tree, loc, &client, link, unbuffered))
     }
 }
 

@@ -182,6 +182,16 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", help_heading = "Engine")]
     pub timeout: Option<String>,
 
+    /// How long to keep dialling a server again after its connection was lost
+    /// (files in flight wait, then go on where they were), e.g. 30s, 10m; 0 to fail at once.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "5m",
+        help_heading = "Engine"
+    )]
+    pub reconnect_for: String,
+
     /// Sign every SMB message, even when the server does not require it (the default).
     #[arg(long, help_heading = "Engine")]
     pub sign: bool,

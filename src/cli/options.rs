@@ -61,6 +61,8 @@ pub struct Options {
     pub wait: Duration,
     /// SMB connect/request timeout.
     pub timeout: Option<Duration>,
+    /// How long to keep reconnecting after a connection is lost.
+    pub reconnect_for: Duration,
     /// Throughput limit in bytes per second.
     pub bwlimit: Option<u64>,
     /// Sign every SMB message (`ClientConfig::sign`): on unless `--no-sign`.
@@ -289,6 +291,7 @@ impl TryFrom<Args> for Options {
                 .map(parse_duration)
                 .transpose()
                 .context("--timeout")?,
+            reconnect_for: parse_duration(&a.reconnect_for).context("--reconnect-for")?,
             // Signed by default: unsigned traffic can be altered on the way.
             sign: !a.no_sign,
             encrypt: a.encrypt,

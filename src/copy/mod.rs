@@ -432,7 +432,8 @@ impl BlockCtx {
                 return false;
             }
             if self.cancelled.load(Relaxed) {
-                let e = OpError::Io(std::io::Error::other("interrupted"));
+                // Not ErrorKind::Interrupted: that one is retried.
+                let e = OpError::Io(std::io::Error::other("interrupted (Ctrl-C)"));
                 self.shared.stop.store(true, Relaxed);
                 self.shared
                     .error
@@ -459,11 +460,15 @@ impl BlockCtx {
     async fn one_block(&self, off: u64, len: u32) -> Result<(), StepError> {
         // Held until the block is written.
         let _room = self.window.acquire(u64::from(len)).await;
-        if let (Some(key), Writer::Smb(w), true) = (
+        if let (Some(_), Reader::Smb(r), Writer::Smb(w), true) = (
             self.server_key,
+            &self.reader,
             &self.writer,
             self.server_side.load(Relaxed),
         ) {
+            // Asked each block (cached per connection): a source handle
+            // reopened after a reconnect has a new key.
+            let key = r.resume_key().await.map_err(|e| ("server copy", e))?;
             match w.server_copy(key, off, len).await {
                 Ok(()) => {
                     self.moved(len);

@@ -40,6 +40,8 @@ pub struct Summary {
     pub gbit_per_sec: f64,
     /// The in-flight window; `None` when no file data was copied.
     pub window: Option<WindowStats>,
+    /// Lost connections that were dialled again, and the time spent waiting.
+    pub reconnects: ReconnectSummary,
     /// The process exit code.
     pub exit_code: u8,
     /// Per-item failures.
@@ -64,6 +66,15 @@ pub struct WindowStats {
     /// File data of SMB → SMB copies was copied by the server itself
     /// (FSCTL_SRV_COPYCHUNK), not sent through smbcp.
     pub server_copy: bool,
+}
+
+/// Reconnects over a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct ReconnectSummary {
+    /// Connections that were lost and dialled again successfully.
+    pub count: u64,
+    /// Seconds spent between a loss and having the connection back (or giving up).
+    pub seconds: f64,
 }
 
 /// Human size: `25.00 MiB`, or exact bytes with `--bytes`.
@@ -179,6 +190,13 @@ impl Summary {
                 }
             );
         }
+        if self.reconnects != ReconnectSummary::default() {
+            let _ = writeln!(
+                s,
+                "{:>8} : {} ({:.1} s waiting for the server)",
+                "Reconnect", self.reconnects.count, self.reconnects.seconds
+            );
+        }
         let _ = writeln!(s, "{:>8} : {}", "Ended", utc(SystemTime::now()));
         if self.list_only {
             let _ = writeln!(s, "{:>8} : list only (nothing was changed)", "Mode");
@@ -242,6 +260,7 @@ pub(super) mod tests {
                 zero_copy: true,
                 server_copy: false,
             }),
+            reconnects: ReconnectSummary::default(),
             exit_code: 1,
             failures: vec![FailureRecord {
                 path: "a/b".into(),

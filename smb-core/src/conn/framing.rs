@@ -28,7 +28,7 @@ const RECV_CHUNK: usize = 256 * 1024;
 /// What [`FrameReader::next_frame`] produced.
 pub(super) enum Received {
     Frame(FrameBuf),
-    /// A READ response (this many bytes) whose data goes to a [`Sink`];
+    /// A READ response (this many bytes) whose data goes to a [`Sink`](super::Sink);
     /// it is routed once the data is written (see `splice::FrameDone`).
     Spliced(usize),
 }
@@ -81,7 +81,7 @@ pub(super) struct FrameReader {
     rd: OwnedReadHalf,
     buf: BytesMut,
     pool: Arc<BufPool>,
-    /// Pipes and drain thread for [`Sink`] reads, made on first use; `Err`
+    /// Pipes and drain thread for [`Sink`](super::Sink) reads, made on first use; `Err`
     /// once making them failed (sinks are then filled from memory).
     #[cfg(target_os = "linux")]
     drainer: Option<Result<splice::Drainer, ()>>,
@@ -99,7 +99,7 @@ impl FrameReader {
     }
 
     /// Moves the data of an `n`-byte READ response into its sink, when
-    /// [`splice_target`] names one (Linux only); `None`: read the frame as
+    /// [`splice_target`](super::reader::splice_target) names one (Linux only); `None`: read the frame as
     /// usual. The response is routed when the last byte is in the file.
     #[cfg(target_os = "linux")]
     async fn try_splice(

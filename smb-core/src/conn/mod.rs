@@ -1,4 +1,4 @@
-//! The tokio shell around the sans-IO connection core ([`proto::conn::Conn`]):
+//! The tokio shell around the sans-IO connection core ([`crate::proto::conn::Conn`]):
 //! it only moves bytes and wakes tasks. Files by job: `framing.rs` (direct-TCP
 //! de-framing, MS-SMB2 2.1), `reader.rs` (the reader task: decrypt, feed the
 //! core, route responses), `writer.rs` (the writer task), `pool.rs` (receive

@@ -242,6 +242,48 @@ impl Samba {
         }
     }
 
+    /// Kills (SIGKILL) every per-connection smbd process of this server, as
+    /// a crash of the process serving a client would; the listening smbd
+    /// and its helpers (notifyd, cleanupd) stay. Returns how many were killed.
+    pub fn kill_connections(&self) -> usize {
+        let Some(pid) = self
+            .child
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(Child::id)
+        else {
+            return 0;
+        };
+        let children: Vec<u32> = fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|t| fs::read_to_string(t.path().join("children")).ok())
+            .flat_map(|s| {
+                s.split_whitespace()
+                    .filter_map(|x| x.parse::<u32>().ok())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let mut killed = 0;
+        for c in children {
+            // Connection processes keep the name "smbd"; helpers rename themselves.
+            let comm = fs::read_to_string(format!("/proc/{c}/comm")).unwrap_or_default();
+            if comm.trim() == "smbd"
+                && Command::new("kill")
+                    .arg("-KILL")
+                    .arg(c.to_string())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            {
+                killed += 1;
+            }
+        }
+        killed
+    }
+
     /// The server's TCP port on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port
