@@ -34,6 +34,7 @@ Register-ArgumentCompleter -Native -CommandName 'smbcp' -ScriptBlock {
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retries for each file after a transient error [/R:n]')
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Wait before the first retry (doubles each retry, with jitter), e.g. 2s, 500ms [/W:n]')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Timeout for connecting and for each SMB request, e.g. 30s')
+            [CompletionResult]::new('--reconnect-for', '--reconnect-for', [CompletionResultType]::ParameterName, 'How long to keep dialling a server again after its connection was lost (files in flight wait, then go on where they were), e.g. 30s, 10m; 0 to fail at once')
             [CompletionResult]::new('--bwlimit', '--bwlimit', [CompletionResultType]::ParameterName, 'Limit total throughput to RATE bytes per second (K/M/G suffixes, or 100Mbit) [/IPG]')
             [CompletionResult]::new('--copy', '--copy', [CompletionResultType]::ParameterName, 'What to copy for files: D=data, A=attributes, T=timestamps [/COPY:DAT]')
             [CompletionResult]::new('--dcopy', '--dcopy', [CompletionResultType]::ParameterName, 'What to copy for directories: D=data, A=attributes, T=timestamps [/DCOPY:T]')

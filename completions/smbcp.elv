@@ -31,6 +31,7 @@ set edit:completion:arg-completer[smbcp] = {|@words|
             cand --retries 'Retries for each file after a transient error [/R:n]'
             cand --wait 'Wait before the first retry (doubles each retry, with jitter), e.g. 2s, 500ms [/W:n]'
             cand --timeout 'Timeout for connecting and for each SMB request, e.g. 30s'
+            cand --reconnect-for 'How long to keep dialling a server again after its connection was lost (files in flight wait, then go on where they were), e.g. 30s, 10m; 0 to fail at once'
             cand --bwlimit 'Limit total throughput to RATE bytes per second (K/M/G suffixes, or 100Mbit) [/IPG]'
             cand --copy 'What to copy for files: D=data, A=attributes, T=timestamps [/COPY:DAT]'
             cand --dcopy 'What to copy for directories: D=data, A=attributes, T=timestamps [/DCOPY:T]'

@@ -13,6 +13,7 @@ never\t'Never: every byte passes through memory'"
 complete -c smbcp -l retries -d 'Retries for each file after a transient error [/R:n]' -r
 complete -c smbcp -l wait -d 'Wait before the first retry (doubles each retry, with jitter), e.g. 2s, 500ms [/W:n]' -r
 complete -c smbcp -l timeout -d 'Timeout for connecting and for each SMB request, e.g. 30s' -r
+complete -c smbcp -l reconnect-for -d 'How long to keep dialling a server again after its connection was lost (files in flight wait, then go on where they were), e.g. 30s, 10m; 0 to fail at once' -r
 complete -c smbcp -l bwlimit -d 'Limit total throughput to RATE bytes per second (K/M/G suffixes, or 100Mbit) [/IPG]' -r
 complete -c smbcp -l copy -d 'What to copy for files: D=data, A=attributes, T=timestamps [/COPY:DAT]' -r
 complete -c smbcp -l dcopy -d 'What to copy for directories: D=data, A=attributes, T=timestamps [/DCOPY:T]' -r
