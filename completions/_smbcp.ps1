@@ -41,6 +41,7 @@ Register-ArgumentCompleter -Native -CommandName 'smbcp' -ScriptBlock {
             [CompletionResult]::new('--log', '--log', [CompletionResultType]::ParameterName, 'Write the file list and summary to FILE instead of stdout (overwrite; UTF-8, so robocopy''s /UNILOG:file is the same) [/LOG:file]')
             [CompletionResult]::new('--log-append', '--log-append', [CompletionResultType]::ParameterName, 'Like --log, appending to FILE [/LOG+:file, /UNILOG+:file]')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Write a JSON report (summary and per-file failures) to FILE, or "-" for stdout')
+            [CompletionResult]::new('--events', '--events', [CompletionResultType]::ParameterName, 'Write live events as NDJSON (one JSON object a line: file start/done, retry, reconnect, failure, delete, summary) to FILE, or "-" for stdout')
             [CompletionResult]::new('--exit-codes', '--exit-codes', [CompletionResultType]::ParameterName, 'Exit-code convention')
             [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'SMB user as [DOMAIN\]NAME (or put it in the URL: smb://DOMAIN;NAME@server/share)')
             [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'SMB user as [DOMAIN\]NAME (or put it in the URL: smb://DOMAIN;NAME@server/share)')

@@ -38,6 +38,7 @@ set edit:completion:arg-completer[smbcp] = {|@words|
             cand --log 'Write the file list and summary to FILE instead of stdout (overwrite; UTF-8, so robocopy''s /UNILOG:file is the same) [/LOG:file]'
             cand --log-append 'Like --log, appending to FILE [/LOG+:file, /UNILOG+:file]'
             cand --json 'Write a JSON report (summary and per-file failures) to FILE, or "-" for stdout'
+            cand --events 'Write live events as NDJSON (one JSON object a line: file start/done, retry, reconnect, failure, delete, summary) to FILE, or "-" for stdout'
             cand --exit-codes 'Exit-code convention'
             cand -u 'SMB user as [DOMAIN\]NAME (or put it in the URL: smb://DOMAIN;NAME@server/share)'
             cand --user 'SMB user as [DOMAIN\]NAME (or put it in the URL: smb://DOMAIN;NAME@server/share)'

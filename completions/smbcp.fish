@@ -20,6 +20,7 @@ complete -c smbcp -l dcopy -d 'What to copy for directories: D=data, A=attribute
 complete -c smbcp -l log -d 'Write the file list and summary to FILE instead of stdout (overwrite; UTF-8, so robocopy\'s /UNILOG:file is the same) [/LOG:file]' -r -F
 complete -c smbcp -l log-append -d 'Like --log, appending to FILE [/LOG+:file, /UNILOG+:file]' -r -F
 complete -c smbcp -l json -d 'Write a JSON report (summary and per-file failures) to FILE, or "-" for stdout' -r
+complete -c smbcp -l events -d 'Write live events as NDJSON (one JSON object a line: file start/done, retry, reconnect, failure, delete, summary) to FILE, or "-" for stdout' -r
 complete -c smbcp -l exit-codes -d 'Exit-code convention' -r -f -a "default\t'0 success, 1 some items failed, 2 usage error, 3 fatal error'
 robocopy\t'robocopy\'s bitmask: 1 copied, 2 extras, 4 mismatches, 8 failures, 16 fatal'"
 complete -c smbcp -s u -l user -d 'SMB user as [DOMAIN\\]NAME (or put it in the URL: smb://DOMAIN;NAME@server/share)' -r

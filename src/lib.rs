@@ -9,6 +9,7 @@ pub mod backend;
 pub mod cli;
 pub mod copy;
 pub mod creds;
+pub mod events;
 pub mod exit;
 pub mod location;
 pub mod plan;

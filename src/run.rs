@@ -12,8 +12,10 @@ use smb_core::{ClientConfig, Credentials};
 
 use crate::backend::smb::Connector;
 use crate::backend::{times_for, Backend, Entry, LocalFs, OpError};
+use crate::cli::options::JsonTarget;
 use crate::cli::Options;
 use crate::copy::Engine;
+use crate::events::{Event, Events};
 use crate::exit::{Failure, Outcome};
 use crate::location::Location;
 use crate::report::summary::{ReconnectSummary, WindowStats};
@@ -35,7 +37,13 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
         config.connect_timeout = t;
         config.request_timeout = t;
     }
-    let connector = Connector::new(opts.reconnect_for);
+    let events = Arc::new(open_events(opts.output.events.as_ref()).map_err(Failure::Usage)?);
+    events.emit(Event::Plan {
+        source: opts.source.to_string(),
+        dest: opts.dest.to_string(),
+        list_only: opts.list_only,
+    });
+    let connector = Connector::new(opts.reconnect_for, events.clone());
     let src = open(
         &opts.source,
         &connector,
@@ -88,7 +96,10 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
         }
     };
     let stats = Arc::new(Stats::default());
-    let rep = Arc::new(Reporter::new(&opts.output, stats.clone()).map_err(Failure::Usage)?);
+    let rep = Arc::new(
+        Reporter::with_events(&opts.output, stats.clone(), events.clone())
+            .map_err(Failure::Usage)?,
+    );
     if !dst_exists && !opts.list_only {
         dst.mkdir("").await.map_err(|e| {
             Failure::Fatal(anyhow!(e).context(format!("cannot create destination {}", opts.dest)))
@@ -217,6 +228,7 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
                 server_copy: engine.server_side(),
             }
         }),
+        retries: stats.retries.load(Relaxed),
         reconnects: {
             let s = connector.reconnect_stats();
             ReconnectSummary {
@@ -227,8 +239,30 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
         exit_code: code,
         failures: stats.failures(),
     };
+    events.emit(Event::Summary {
+        exit_code: code,
+        files_copied: summary.files.copied,
+        files_failed: summary.files.failed,
+        bytes_copied: summary.bytes.copied,
+        retries: summary.retries,
+        reconnects: summary.reconnects.count,
+    });
     rep.finish(&summary).map_err(Failure::Fatal)?;
     Ok(code)
+}
+
+/// The `--events` writer: stdout, or a new file.
+fn open_events(target: Option<&JsonTarget>) -> anyhow::Result<Events> {
+    let out: Option<Box<dyn std::io::Write + Send>> = match target {
+        None => None,
+        Some(JsonTarget::Stdout) => Some(Box::new(std::io::stdout())),
+        Some(JsonTarget::File(p)) => {
+            Some(Box::new(std::fs::File::create(p).with_context(|| {
+                format!("cannot create events file {}", p.display())
+            })?))
+        }
+    };
+    Ok(Events::new(out))
 }
 
 /// Refuses a local DEST equal to SOURCE, or inside it with `--subdirs` (the
@@ -385,6 +419,12 @@ async fn purge(
         } else {
             dst.remove_file(rel).await
         };
+        if r.is_ok() {
+            rep.events().emit(Event::Delete {
+                path: rel.clone(),
+                side: "dest".into(),
+            });
+        }
         if let Err(err) = r {
             Counter::add(
                 if e.is_dir {

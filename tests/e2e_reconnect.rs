@@ -65,7 +65,16 @@ fn download_cut_at(fraction: f64, extra: &[&str]) {
     let local = tempfile::tempdir().unwrap();
     let dst = local.path().join("dst");
     let src_url = url(&proxy, &format!("{rel}/src"));
-    let mut args = vec![src_url.as_str(), dst.to_str().unwrap(), "-s", "--json", "-"];
+    let events = local.path().join("events.ndjson");
+    let mut args = vec![
+        src_url.as_str(),
+        dst.to_str().unwrap(),
+        "-s",
+        "--json",
+        "-",
+        "--events",
+        events.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     let r = smbcp(&args);
     assert_eq!(r.code, 0, "{r:?}");
@@ -75,6 +84,27 @@ fn download_cut_at(fraction: f64, extra: &[&str]) {
     assert_eq!(proxy.connections(), 2);
     assert_not_recopied(proxy.bytes_down(), total);
     assert!(r.stderr.contains("reconnected to"), "{}", r.stderr);
+    // The event stream tells the story: one loss, one reconnect, and every
+    // block of the big file done exactly once.
+    let ev: Vec<serde_json::Value> = fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let count = |k: &str| ev.iter().filter(|e| e["event"] == k).count();
+    assert_eq!((count("connection_lost"), count("reconnected")), (1, 1));
+    let mut blocks: Vec<(u64, u64)> = ev
+        .iter()
+        .filter(|e| e["event"] == "block_done" && e["path"] == "big.bin")
+        .map(|e| (e["offset"].as_u64().unwrap(), e["len"].as_u64().unwrap()))
+        .collect();
+    blocks.sort_unstable();
+    let mut next = 0;
+    for (off, len) in blocks {
+        assert_eq!(off, next, "blocks are contiguous and done once");
+        next += len;
+    }
+    assert_eq!(next, BIG as u64);
 }
 
 #[test]

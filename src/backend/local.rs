@@ -99,6 +99,21 @@ struct Shared {
     beneath: beneath::Root,
     /// Reads follow symlinks (`--follow-links` on a source).
     follow: AtomicBool,
+    /// Injected write failures (the engine's tests; see [`LocalFs::inject_write_faults`]).
+    faults: std::sync::Mutex<Option<WriteFaults>>,
+}
+
+/// Write failures to inject into a destination tree: the storage seam the
+/// copy engine's tests use to fail the Nth block write without a server.
+#[derive(Debug, Clone)]
+pub struct WriteFaults {
+    /// 0-based numbers of the `write_at` calls (over every file of the
+    /// tree) that fail.
+    pub fail_at: Vec<u64>,
+    /// The error kind they fail with (`Interrupted` is transient, `PermissionDenied` is not).
+    pub kind: io::ErrorKind,
+    /// `write_at` calls so far.
+    pub seen: u64,
 }
 
 /// An open local file for reading.
@@ -298,10 +313,28 @@ impl LocalFs {
             shared: Arc::new(Shared {
                 beneath: beneath::Root::new(root.clone()),
                 follow: AtomicBool::new(false),
+                faults: std::sync::Mutex::new(None),
             }),
             root,
             unbuffered,
         }
+    }
+
+    /// Makes the `write_at` calls numbered in `faults` fail (every clone of
+    /// this tree shares it): a test seam for the copy engine.
+    pub fn inject_write_faults(&self, faults: WriteFaults) {
+        *self.shared.faults.lock().unwrap_or_else(|e| e.into_inner()) = Some(faults);
+    }
+
+    /// The injected failure for the next `write_at`, if any.
+    fn next_write_fault(&self) -> Option<io::Error> {
+        let mut f = self.shared.faults.lock().unwrap_or_else(|e| e.into_inner());
+        let f = f.as_mut()?;
+        let n = f.seen;
+        f.seen += 1;
+        f.fail_at
+            .contains(&n)
+            .then(|| io::Error::new(f.kind, format!("injected failure of write {n}")))
     }
 
     /// Follows symlinks when reading this tree (a source with
@@ -689,6 +722,9 @@ impl LocalWriter {
 
     /// Positional write of the whole buffer.
     pub async fn write_at(&self, offset: u64, data: Bytes) -> OpResult<()> {
+        if let Some(e) = self.fs.next_write_fault() {
+            return Err(e.into());
+        }
         let f = self.file.clone();
         blocking(move || f.write_at(offset, &data)).await
     }

@@ -25,6 +25,7 @@ use smb_core::{
 use tokio::sync::Mutex;
 
 use super::{CommitError, Entry, OpError, OpResult};
+use crate::events::{Event, Events};
 use crate::location::SmbLocation;
 
 /// Reconnects over a whole run (all servers), for the summary.
@@ -57,6 +58,7 @@ pub struct Link {
     gate: Mutex<()>,
     gave_up: OnceLock<String>,
     stats: Arc<ReconnectStats>,
+    events: Arc<Events>,
 }
 
 impl Link {
@@ -66,6 +68,7 @@ impl Link {
         server: String,
         budget: Duration,
         stats: Arc<ReconnectStats>,
+        events: Arc<Events>,
     ) -> Self {
         Self {
             client,
@@ -74,6 +77,7 @@ impl Link {
             gate: Mutex::new(()),
             gave_up: OnceLock::new(),
             stats,
+            events,
         }
     }
 
@@ -120,6 +124,10 @@ impl Link {
             self.server,
             humantime(self.budget)
         );
+        self.events.emit(Event::ConnectionLost {
+            server: self.server.clone(),
+            error: cause.to_string(),
+        });
         let deadline = started + self.budget;
         let mut wait = REDIAL_FIRST_WAIT;
         let mut attempts = 0u32;
@@ -134,6 +142,11 @@ impl Link {
                         if attempts == 1 { "" } else { "s" }
                     );
                     self.stats.reconnects.fetch_add(1, Relaxed);
+                    self.events.emit(Event::Reconnected {
+                        server: self.server.clone(),
+                        after_secs: started.elapsed().as_secs_f64(),
+                        attempts,
+                    });
                     break Ok(());
                 }
                 Err(e) if e.needs_reconnect() && Instant::now() + wait < deadline => {
@@ -761,16 +774,19 @@ pub struct Connector {
     trees: Mutex<HashMap<(SessionKey, String), Tree>>,
     reconnect_for: Duration,
     stats: Arc<ReconnectStats>,
+    events: Arc<Events>,
 }
 
 impl Connector {
-    /// A connector whose links reconnect for up to `reconnect_for`.
-    pub fn new(reconnect_for: Duration) -> Self {
+    /// A connector whose links reconnect for up to `reconnect_for` and
+    /// report losses and reconnects to `events`.
+    pub fn new(reconnect_for: Duration, events: Arc<Events>) -> Self {
         Self {
             sessions: Mutex::default(),
             trees: Mutex::default(),
             reconnect_for,
             stats: Arc::default(),
+            events,
         }
     }
 
@@ -811,6 +827,7 @@ impl Connector {
                     format!("{}:{}", loc.server, loc.port),
                     self.reconnect_for,
                     Arc::clone(&self.stats),
+                    Arc::clone(&self.events),
                 ));
                 sessions.insert(
                     key.clone(),

@@ -286,6 +286,11 @@ pub struct Args {
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub json: Option<String>,
 
+    /// Write live events as NDJSON (one JSON object a line: file start/done, retry,
+    /// reconnect, failure, delete, summary) to FILE, or "-" for stdout.
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub events: Option<String>,
+
     /// More output: also list skipped files; -vv adds debug logging.
     #[arg(short = 'v', long, action = ArgAction::Count, help_heading = "Output")]
     pub verbose: u8,

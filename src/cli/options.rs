@@ -119,6 +119,8 @@ pub struct OutputOptions {
     pub full_paths: Option<(String, String)>,
     /// JSON report target: `None`, a file, or stdout (`-`).
     pub json: Option<JsonTarget>,
+    /// `--events` NDJSON target.
+    pub events: Option<JsonTarget>,
     /// -1 quiet, 0 normal, 1+ verbose.
     pub verbosity: i8,
 }
@@ -248,13 +250,18 @@ impl TryFrom<Args> for Options {
                     .with_context(|| format!("--max-delete: not a number: {s:?}"))?,
             ),
         };
-        let json = a.json.map(|j| {
+        let target = |j: String| {
             if j == "-" {
                 JsonTarget::Stdout
             } else {
                 JsonTarget::File(j.into())
             }
-        });
+        };
+        let json = a.json.map(target);
+        let events = a.events.map(target);
+        if json == Some(JsonTarget::Stdout) && events == Some(JsonTarget::Stdout) {
+            bail!("--json - and --events - cannot both write to stdout: give one a file");
+        }
         let log = a
             .log
             .map(|p| (p, false))
@@ -316,6 +323,7 @@ impl TryFrom<Args> for Options {
                 no_size: a.no_size,
                 full_paths,
                 json,
+                events,
                 verbosity,
             },
             exit_mode: a.exit_codes,

@@ -30,7 +30,22 @@ impl RetryPolicy {
 
     /// Runs `op` until it succeeds, fails permanently, or retries run out.
     /// `transient` decides which errors are retried.
-    pub async fn run<T, E, F, Fut>(&self, mut op: F, transient: impl Fn(&E) -> bool) -> Result<T, E>
+    pub async fn run<T, E, F, Fut>(&self, op: F, transient: impl Fn(&E) -> bool) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        self.run_noting(op, transient, |_, _| {}).await
+    }
+
+    /// [`Self::run`], calling `noted(attempt, error)` (attempt from 1)
+    /// before each retry, so retries leave a trace.
+    pub async fn run_noting<T, E, F, Fut>(
+        &self,
+        mut op: F,
+        transient: impl Fn(&E) -> bool,
+        noted: impl Fn(u32, &E),
+    ) -> Result<T, E>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, E>>,
@@ -40,6 +55,7 @@ impl RetryPolicy {
             match op().await {
                 Ok(v) => return Ok(v),
                 Err(e) if attempt < self.retries && transient(&e) => {
+                    noted(attempt + 1, &e);
                     tokio::time::sleep(self.delay(attempt)).await;
                     attempt += 1;
                 }

@@ -44,6 +44,8 @@ pub struct Reporter {
     planned_files: AtomicU64,
     /// Set by [`Self::scan_finished`]: the totals are final.
     scan_done: AtomicBool,
+    /// The run's event stream (`--events` and in-process subscribers).
+    events: Arc<crate::events::Events>,
 }
 
 /// Buffered stdout lines.
@@ -68,6 +70,15 @@ impl std::fmt::Debug for Reporter {
 impl Reporter {
     /// Opens the log file and sets up progress.
     pub fn new(opts: &OutputOptions, stats: Arc<Stats>) -> anyhow::Result<Self> {
+        Self::with_events(opts, stats, Arc::default())
+    }
+
+    /// Like [`Self::new`], emitting into `events`.
+    pub fn with_events(
+        opts: &OutputOptions,
+        stats: Arc<Stats>,
+        events: Arc<crate::events::Events>,
+    ) -> anyhow::Result<Self> {
         let log = match &opts.log {
             Some((path, append)) => Some(
                 fs::OpenOptions::new()
@@ -81,7 +92,8 @@ impl Reporter {
             None => None,
         };
         let to_stdout = log.is_none() || opts.tee;
-        let human_to_stderr = opts.json == Some(JsonTarget::Stdout);
+        let human_to_stderr =
+            opts.json == Some(JsonTarget::Stdout) || opts.events == Some(JsonTarget::Stdout);
         let progress = (opts.progress && io::stderr().is_terminal()).then(|| {
             let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(5));
             // The ticker fits the message to the width; no padding that could wrap.
@@ -109,7 +121,13 @@ impl Reporter {
             planned_bytes: AtomicU64::new(0),
             planned_files: AtomicU64::new(0),
             scan_done: AtomicBool::new(false),
+            events,
         })
+    }
+
+    /// The run's event stream.
+    pub fn events(&self) -> &crate::events::Events {
+        &self.events
     }
 
     /// Writes out buffered stdout lines.

@@ -85,6 +85,8 @@ pub struct Stats {
     pub bytes_moved: AtomicU64,
     /// Failed items.
     pub failures: Mutex<Vec<FailureRecord>>,
+    /// Retries of a step after a transient error, over the run.
+    pub retries: AtomicU64,
 }
 
 impl Stats {

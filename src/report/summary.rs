@@ -40,6 +40,8 @@ pub struct Summary {
     pub gbit_per_sec: f64,
     /// The in-flight window; `None` when no file data was copied.
     pub window: Option<WindowStats>,
+    /// Retries of a step after a transient error (`--retries`).
+    pub retries: u64,
     /// Lost connections that were dialled again, and the time spent waiting.
     pub reconnects: ReconnectSummary,
     /// The process exit code.
@@ -190,6 +192,9 @@ impl Summary {
                 }
             );
         }
+        if self.retries > 0 {
+            let _ = writeln!(s, "{:>8} : {}", "Retries", self.retries);
+        }
         if self.reconnects != ReconnectSummary::default() {
             let _ = writeln!(
                 s,
@@ -260,6 +265,7 @@ pub(super) mod tests {
                 zero_copy: true,
                 server_copy: false,
             }),
+            retries: 0,
             reconnects: ReconnectSummary::default(),
             exit_code: 1,
             failures: vec![FailureRecord {

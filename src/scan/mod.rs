@@ -21,6 +21,7 @@ use crate::backend::local::LinkKind;
 use crate::backend::{Backend, Entry, OpError};
 use crate::cli::Options;
 use crate::copy::{Engine, Job};
+use crate::events::Event;
 use crate::plan::{join, plan_dir, Class};
 use crate::report::{Counter, FailureRecord, Reporter, Stats};
 
@@ -125,30 +126,24 @@ impl Scanner {
         })
     }
 
-    /// Walks the tree from the roots, sending every copy to the engine, and
-    /// returns when all directories are scanned and all copies have finished.
+    /// Walks the tree from the roots, producing every copy into the engine's
+    /// queue, and returns when all directories are scanned and the engine
+    /// has finished every copy.
     pub async fn run(self: &Arc<Self>, dst_root_exists: bool) {
-        let (tx, mut rx) = mpsc::channel::<Job>(JOB_QUEUE);
-        let root = tokio::spawn(self.clone().walk(String::new(), 1, dst_root_exists, tx));
-        let mut jobs = tokio::task::JoinSet::new();
-        while let Some(job) = rx.recv().await {
-            if self.engine.cancelled.load(Relaxed) {
-                // Dropping the receiver stops the walkers at their next send.
-                break;
-            }
-            let Ok(permit) = self.engine.permits.clone().acquire_owned().await else {
-                break;
-            };
-            // Reap finished jobs so the set stays as small as the window.
-            while jobs.try_join_next().is_some() {}
-            jobs.spawn(self.engine.clone().run_job(job, permit));
-        }
+        let (tx, rx) = mpsc::channel::<Job>(JOB_QUEUE);
+        let me = self.clone();
+        let root = tokio::spawn(async move {
+            me.clone().walk(String::new(), 1, dst_root_exists, tx).await;
+            // Every directory is listed: the totals are final.
+            me.rep.scan_finished();
+            let s = &me.stats;
+            me.rep.events().emit(Event::ScanDone {
+                files: s.files.total.load(Relaxed),
+                bytes: s.bytes.total.load(Relaxed),
+            });
+        });
+        self.engine.clone().consume(rx).await;
         let _ = root.await;
-        // Wait for the jobs themselves, not for all `--mt` permits: a queued
-        // acquire_many(mt) would take every permit released meanwhile and
-        // leave none for a big file's block helpers (the last big file of a
-        // run, or the only one, then ran one READ at a time: 228 MB/s at +5 ms).
-        while jobs.join_next().await.is_some() {}
     }
 
     fn walk(
@@ -240,8 +235,15 @@ impl Scanner {
                 } else {
                     Counter::add(&s.files.skipped, 1);
                     Counter::add(&s.bytes.skipped, f.src.size);
-                    self.rep
-                        .skipped_file(f.class.label(), f.src.size, &join(&dir, &f.src.name));
+                    let rel = join(&dir, &f.src.name);
+                    if self.rep.events().wanted() {
+                        self.rep.events().emit(Event::Skip {
+                            path: rel.clone(),
+                            size: f.src.size,
+                            reason: f.class.label().to_string(),
+                        });
+                    }
+                    self.rep.skipped_file(f.class.label(), f.src.size, &rel);
                 }
             }
             let mut children = Vec::new();
@@ -310,6 +312,12 @@ impl Scanner {
             }
             let message = "destination path is a symlink, not followed";
             self.rep.error(&format!("copy {rel}: ELOOP: {message}"));
+            self.rep.events().emit(Event::Failure {
+                path: rel.clone(),
+                operation: "copy".into(),
+                code: "ELOOP".into(),
+                message: message.into(),
+            });
             s.fail(FailureRecord {
                 path: rel,
                 operation: "copy".into(),

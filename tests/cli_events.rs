@@ -1,0 +1,114 @@
+//! `--events`: the live NDJSON stream of a run, local → local.
+
+#[path = "e2e_util.rs"]
+mod util;
+
+use std::collections::HashMap;
+
+use util::*;
+
+fn lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect()
+}
+
+#[test]
+fn events_follow_a_run_from_plan_to_summary() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    file(&src, "a.txt", 10);
+    file(&src, "sub/big.bin", 3 * MIB + 5);
+    file(&src, "sub/same.txt", 7);
+    let dst = d.path().join("dst");
+    file(&dst, "sub/same.txt", 7);
+    // The same size and time: skipped.
+    let t = std::fs::metadata(src.join("sub/same.txt"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(dst.join("sub/same.txt"))
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
+    let r = smbcp(&[
+        src.to_str().unwrap(),
+        dst.to_str().unwrap(),
+        "-s",
+        "--events",
+        "-",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let ev = lines(&r.stdout);
+    assert!(ev.iter().all(|e| e["v"] == 1), "{ev:?}");
+    let kinds: Vec<&str> = ev.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"plan"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"summary"), "{kinds:?}");
+    assert!(kinds.contains(&"scan_done"), "{kinds:?}");
+    let done: HashMap<&str, &serde_json::Value> = ev
+        .iter()
+        .filter(|e| e["event"] == "file_done")
+        .map(|e| (e["path"].as_str().unwrap(), e))
+        .collect();
+    assert_eq!(done.len(), 2, "{kinds:?}");
+    assert_eq!(done["sub/big.bin"]["bytes"], 3 * MIB as u64 + 5);
+    // Every start has its end, after it.
+    for (i, e) in ev
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e["event"] == "file_start")
+    {
+        let end = ev
+            .iter()
+            .position(|x| x["event"] == "file_done" && x["path"] == e["path"])
+            .unwrap();
+        assert!(end > i);
+    }
+    let skip = ev.iter().find(|e| e["event"] == "skip").unwrap();
+    assert_eq!(skip["path"], "sub/same.txt");
+    let s = ev.last().unwrap();
+    assert_eq!(
+        (s["files_copied"].as_u64(), s["exit_code"].as_u64()),
+        (Some(2), Some(0))
+    );
+    // Times never go backwards.
+    let ts: Vec<f64> = ev.iter().map(|e| e["t"].as_f64().unwrap()).collect();
+    assert!(ts.windows(2).all(|w| w[0] <= w[1]), "{ts:?}");
+    // The human report went to stderr.
+    assert!(r.stderr.contains("New File"), "{}", r.stderr);
+}
+
+#[test]
+fn events_to_a_file_and_json_to_stdout_together() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    file(&src, "x.bin", 100);
+    let out = d.path().join("events.ndjson");
+    let r = smbcp(&[
+        src.to_str().unwrap(),
+        d.path().join("dst").to_str().unwrap(),
+        "--events",
+        out.to_str().unwrap(),
+        "--json",
+        "-",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["files"]["copied"], 1);
+    let ev = lines(&std::fs::read_to_string(&out).unwrap());
+    assert!(ev
+        .iter()
+        .any(|e| e["event"] == "file_done" && e["path"] == "x.bin"));
+    // Both on stdout is refused.
+    let r = smbcp(&[
+        src.to_str().unwrap(),
+        d.path().join("dst2").to_str().unwrap(),
+        "--events",
+        "-",
+        "--json",
+        "-",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("--events"), "{}", r.stderr);
+}
