@@ -1,4 +1,4 @@
-//! `--events`: the live NDJSON stream of a run, local → local.
+//! `--events` (the live NDJSON stream) and the engine's integrity checks, local → local.
 
 #[path = "e2e_util.rs"]
 mod util;
@@ -111,4 +111,74 @@ fn events_to_a_file_and_json_to_stdout_together() {
     ]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("--events"), "{}", r.stderr);
+}
+
+/// A source file modified while a slow copy reads it: retried with the file
+/// as it is then, and reported as changed when it keeps changing; never a
+/// torn file under the final name.
+#[test]
+fn a_source_changed_during_the_copy_is_reported_never_torn() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    file(&src, "moving.bin", 24 * MIB);
+    file(&src, "still.txt", 10);
+    let dst = d.path().join("dst");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_smbcp"))
+        .args([
+            src.to_str().unwrap(),
+            dst.to_str().unwrap(),
+            "--bwlimit",
+            "8M",
+            "--retries",
+            "1",
+            "--wait",
+            "10ms",
+            "--json",
+            "-",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let moving = src.join("moving.bin");
+    let writer = std::thread::spawn(move || {
+        // Keep rewriting a block in the middle until smbcp has exited.
+        let mut n = 0u8;
+        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            use std::os::unix::fs::FileExt as _;
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&moving)
+                .unwrap();
+            f.write_all_at(&[n; 4096], 12 * MIB as u64).unwrap();
+            n = n.wrapping_add(1);
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    });
+    let r = finish(child.wait_with_output().unwrap());
+    writer.join().unwrap();
+    assert_eq!(r.code, 1, "{r:?}");
+    let v = r.json();
+    let f = v["failures"].as_array().unwrap();
+    assert_eq!(f.len(), 1, "{v}");
+    assert_eq!(
+        (f[0]["path"].as_str(), f[0]["code"].as_str()),
+        (Some("moving.bin"), Some("SOURCE_CHANGED"))
+    );
+    assert_eq!(v["retries"], 1);
+    assert!(
+        !dst.join("moving.bin").exists(),
+        "no torn file under the final name"
+    );
+    assert_eq!(
+        std::fs::read(dst.join("still.txt")).unwrap(),
+        std::fs::read(src.join("still.txt")).unwrap()
+    );
+    let left: Vec<_> = std::fs::read_dir(&dst)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left.len(), 1, "no temporary file left: {left:?}");
 }

@@ -56,6 +56,9 @@ pub enum OpError {
     /// The server's connection was lost and could not be had back within
     /// `--reconnect-for` (or the server refused the new logon).
     Disconnected(String),
+    /// The source file changed (size or write time) while it was copied: the
+    /// copy would be torn. Retried with the file as it is then.
+    SourceChanged(String),
 }
 
 impl fmt::Display for OpError {
@@ -63,7 +66,7 @@ impl fmt::Display for OpError {
         match self {
             Self::Io(e) => write!(f, "{e}"),
             Self::Smb(e) => write!(f, "{e}"),
-            Self::Disconnected(m) => f.write_str(m),
+            Self::Disconnected(m) | Self::SourceChanged(m) => f.write_str(m),
         }
     }
 }
@@ -73,7 +76,7 @@ impl std::error::Error for OpError {
         match self {
             Self::Io(e) => Some(e),
             Self::Smb(e) => Some(e),
-            Self::Disconnected(_) => None,
+            Self::Disconnected(_) | Self::SourceChanged(_) => None,
         }
     }
 }
@@ -113,6 +116,7 @@ impl OpError {
             Self::Io(e) => matches!(e.kind(), K::Interrupted | K::TimedOut | K::WouldBlock),
             // The reconnect budget is spent: retrying cannot help.
             Self::Disconnected(_) => false,
+            Self::SourceChanged(_) => true,
         }
     }
 
@@ -120,7 +124,7 @@ impl OpError {
     /// worth doing another way, not worth retrying.
     pub fn is_unsupported(&self) -> bool {
         match self {
-            Self::Io(_) | Self::Disconnected(_) => false,
+            Self::Io(_) | Self::Disconnected(_) | Self::SourceChanged(_) => false,
             Self::Smb(smb_core::Error::Unsupported(_)) => true,
             Self::Smb(e) => e.status().is_some_and(|s| {
                 s == smb_core::NtStatus::NOT_SUPPORTED
@@ -134,7 +138,7 @@ impl OpError {
     pub fn is_not_found(&self) -> bool {
         match self {
             Self::Io(e) => e.kind() == std::io::ErrorKind::NotFound,
-            Self::Disconnected(_) => false,
+            Self::Disconnected(_) | Self::SourceChanged(_) => false,
             Self::Smb(e) => e.status().is_some_and(|s| {
                 s == smb_core::NtStatus::OBJECT_NAME_NOT_FOUND
                     || s == smb_core::NtStatus::OBJECT_PATH_NOT_FOUND
@@ -147,6 +151,7 @@ impl OpError {
     pub fn code(&self) -> String {
         match self {
             Self::Disconnected(_) => "SMB_DISCONNECTED".to_string(),
+            Self::SourceChanged(_) => "SOURCE_CHANGED".to_string(),
             Self::Smb(e) => match e.status() {
                 Some(s) => s
                     .name()

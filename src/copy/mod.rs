@@ -202,10 +202,11 @@ impl Engine {
             size,
             class: job.class.label().to_string(),
         });
+        let attempts = std::sync::atomic::AtomicU32::new(0);
         let result = self
             .retry
             .run_noting(
-                || self.copy_file(&job, &rel),
+                || self.copy_file(&job, &rel, attempts.fetch_add(1, Relaxed) > 0),
                 |(_, e): &StepError| e.is_transient(),
                 |attempt, (op, e): &StepError| {
                     self.stats.retries.fetch_add(1, Relaxed);
@@ -275,7 +276,23 @@ impl Engine {
         });
     }
 
-    async fn copy_file(&self, job: &Job, rel: &str) -> Result<(), StepError> {
+    /// One attempt at copying `job`. `again`: a retry, so the source is
+    /// looked at anew (it may have changed since it was listed).
+    async fn copy_file(&self, job: &Job, rel: &str, again: bool) -> Result<(), StepError> {
+        let fresh;
+        let job = if again {
+            let now = self.src.stat(rel).await.map_err(|e| ("stat source", e))?;
+            fresh = Job {
+                src: Entry {
+                    name: job.src.name.clone(),
+                    ..now
+                },
+                ..job.clone()
+            };
+            &fresh
+        } else {
+            job
+        };
         let temp = join(&job.dir, &temp_name(&job.src.name));
         let times = times_for(
             &job.src,
@@ -319,8 +336,24 @@ impl Engine {
             },
             _ => None,
         };
-        let r = self.copy_blocks(rel, &reader, &writer, size, key).await;
+        let mut r = self.copy_blocks(rel, &reader, &writer, size, key).await;
         let _ = reader.close().await;
+        if r.is_ok() && !self.opts.create_only {
+            // Every block was read: is the source still the file we listed?
+            // (Blocks are read in parallel, so a change in between tears
+            // the copy in ways no later check of the data would show.)
+            r = match self.src.stat(rel).await {
+                Ok(now) if now.size == job.src.size && now.mtime == job.src.mtime => Ok(()),
+                Ok(now) => Err((
+                    "read",
+                    OpError::SourceChanged(format!(
+                        "the source changed while it was copied (size {} → {}, write time {} → {})",
+                        job.src.size, now.size, job.src.mtime.0, now.mtime.0
+                    )),
+                )),
+                Err(e) => Err(("stat source", e)),
+            };
+        }
         if let Err(e) = r {
             writer.abort().await;
             return Err(e);
@@ -358,8 +391,9 @@ impl Engine {
         if data.len() as u64 != size {
             return Err((
                 "read",
-                OpError::Io(std::io::Error::other(
-                    "source file changed size while copying",
+                OpError::SourceChanged(format!(
+                    "the source changed while it was copied ({size} bytes listed, {} read)",
+                    data.len()
                 )),
             ));
         }
@@ -471,7 +505,7 @@ struct BlockState {
 }
 
 fn shrank() -> OpError {
-    OpError::Io(std::io::Error::other("source file shrank while copying"))
+    OpError::SourceChanged("the source shrank while it was copied".into())
 }
 
 /// What a block worker needs.
