@@ -13,6 +13,7 @@ never\t'Never: every byte passes through memory'"
 complete -c smbcp -l retries -d 'Retries for each file after a transient error [/R:n]' -r
 complete -c smbcp -l wait -d 'Wait before the first retry (doubles each retry, with jitter), e.g. 2s, 500ms [/W:n]' -r
 complete -c smbcp -l timeout -d 'Timeout for connecting and for each SMB request, e.g. 30s' -r
+complete -c smbcp -l state-dir -d 'Where resume journals live (default $XDG_STATE_HOME/smbcp, else ~/.local/state/smbcp)' -r -F
 complete -c smbcp -l reconnect-for -d 'How long to keep dialling a server again after its connection was lost (files in flight wait, then go on where they were), e.g. 30s, 10m; 0 to fail at once' -r
 complete -c smbcp -l bwlimit -d 'Limit total throughput to RATE bytes per second (K/M/G suffixes, or 100Mbit) [/IPG]' -r
 complete -c smbcp -l copy -d 'What to copy for files: D=data, A=attributes, T=timestamps [/COPY:DAT]' -r
@@ -42,6 +43,8 @@ complete -c smbcp -l move-all -d 'Move files and directories: like --move, then 
 complete -c smbcp -s l -l list-only -l dry-run -d 'List what would be copied or deleted; change nothing [/L]'
 complete -c smbcp -l create -d 'Create the directory tree and zero-length files only [/CREATE]'
 complete -c smbcp -l unbuffered -d 'Unbuffered I/O: O_DIRECT locally, unbuffered read/write on SMB 3.0.2+ [/J]'
+complete -c smbcp -l restartable -d 'Restartable mode for every file copied in blocks (default: files of 64 MiB and more): a resume journal in --state-dir records the blocks written, so a retry or the next run after a crash copies only the missing ones [/Z]'
+complete -c smbcp -l no-restartable -d 'No restartable mode: an interrupted big file starts over'
 complete -c smbcp -l sign -d 'Sign every SMB message, even when the server does not require it (the default)'
 complete -c smbcp -l no-sign -d 'Sign SMB messages only when the server requires it: faster, and needed for --zero-copy, but a man in the middle can then change what is copied'
 complete -c smbcp -l encrypt -d 'Require SMB 3 encryption for every share (fail when the server cannot)'

@@ -43,6 +43,25 @@ pub struct SmbLocation {
 }
 
 impl Location {
+    /// A name for this location that stays the same from run to run and
+    /// from one way of writing it to another (resume journals are keyed by
+    /// it): the server (case-insensitive, without the port, which a proxy
+    /// or tunnel may change), share and directory; or the local path.
+    pub fn resume_key(&self) -> String {
+        match self {
+            Self::Local(p) => {
+                let abs = std::path::absolute(p).unwrap_or_else(|_| p.clone());
+                format!("file:{}", abs.display())
+            }
+            Self::Smb(s) => format!(
+                "smb:{}\\{}\\{}",
+                s.server.to_ascii_lowercase(),
+                s.share.to_ascii_lowercase(),
+                s.path
+            ),
+        }
+    }
+
     /// Parses a command-line location.
     pub fn parse(s: &str) -> anyhow::Result<Self> {
         if s.is_empty() {

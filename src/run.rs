@@ -229,6 +229,8 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
             }
         }),
         retries: stats.retries.load(Relaxed),
+        bytes_transferred: stats.moved(),
+        bytes_resumed: stats.bytes_resumed.load(Relaxed),
         reconnects: {
             let s = connector.reconnect_stats();
             ReconnectSummary {

@@ -9,7 +9,6 @@
 mod util;
 
 use std::fs;
-use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -28,14 +27,7 @@ fn tree(root: &Path) -> u64 {
         file(root, &format!("d{}/f{i:03}.bin", i % 4), len);
         total += len as u64;
     }
-    // Fast to make: 1 MiB blocks of noise, each stamped with its index.
-    let noise = data(MIB, 99);
-    let mut f = fs::File::create(root.join("big.bin")).unwrap();
-    for i in 0..BIG / MIB {
-        let mut block = noise.clone();
-        block[..8].copy_from_slice(&(i as u64).to_le_bytes());
-        f.write_all(&block).unwrap();
-    }
+    big_file(root, "big.bin", BIG / MIB);
     total + BIG as u64
 }
 
@@ -149,6 +141,7 @@ fn run_with_fault_after(
     let child = Command::new(env!("CARGO_BIN_EXE_smbcp"))
         .args(args)
         .env("SMBCP_PASSWORD", smb_fixture::PASSWORD)
+        .env("XDG_STATE_HOME", test_state_home())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -229,6 +222,8 @@ fn a_server_gone_longer_than_reconnect_for_fails_cleanly() {
             "-s",
             "--reconnect-for",
             "2s",
+            // Not resumable: then nothing at all may be left behind.
+            "--no-restartable",
             "--json",
             "-",
         ],

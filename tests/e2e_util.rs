@@ -43,11 +43,18 @@ pub(crate) fn smbcp_env<S: AsRef<std::ffi::OsStr>>(args: &[S], env: &[(&str, &st
     let mut cmd = Command::new(bin);
     cmd.args(args)
         .stdin(Stdio::null())
-        .env_remove("SMBCP_PASSWORD");
+        .env_remove("SMBCP_PASSWORD")
+        // Resume journals of the tests stay out of the real state directory.
+        .env("XDG_STATE_HOME", test_state_home());
     for (k, v) in env {
         cmd.env(k, v);
     }
     finish(cmd.output().expect("running smbcp"))
+}
+
+/// A per-process state directory for the binary under test (`XDG_STATE_HOME`).
+pub(crate) fn test_state_home() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("smbcp-test-state-{}", std::process::id()))
 }
 
 /// Converts an `Output`.
@@ -70,6 +77,21 @@ pub(crate) fn data(len: usize, seed: u64) -> Vec<u8> {
             x as u8
         })
         .collect()
+}
+
+/// Writes a big file of `mib` MiB fast: 1 MiB blocks of noise, each stamped
+/// with its index (so no two blocks are alike).
+pub(crate) fn big_file(root: &Path, rel: &str, mib: usize) {
+    use std::io::Write as _;
+    let p = root.join(rel);
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    let noise = data(MIB, 99);
+    let mut f = fs::File::create(p).unwrap();
+    for i in 0..mib {
+        let mut block = noise.clone();
+        block[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        f.write_all(&block).unwrap();
+    }
 }
 
 /// Writes `len` bytes of [`data`] to `root/rel`, creating parents.

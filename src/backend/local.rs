@@ -574,6 +574,31 @@ impl LocalFs {
         })
     }
 
+    /// Opens an existing temporary file for more writes, keeping what it
+    /// holds (a resumed copy); `NotFound` when it is gone.
+    pub async fn reopen(&self, temp_rel: &str, size: u64) -> OpResult<LocalWriter> {
+        let me = self.clone();
+        let rel = temp_rel.to_string();
+        let file = blocking(move || {
+            let fd = me.shared.beneath.open(&rel, OFlags::RDWR, Mode::empty())?;
+            let buffered = fs::File::from(fd);
+            if buffered.metadata()?.len() != size {
+                buffered.set_len(size)?;
+            }
+            let direct = me.open_direct(&rel, true);
+            Ok(DualFile {
+                buffered: Arc::new(buffered),
+                direct,
+            })
+        })
+        .await?;
+        Ok(LocalWriter {
+            file: Arc::new(file),
+            fs: self.clone(),
+            temp: temp_rel.to_string(),
+        })
+    }
+
     /// Writes a whole small file and sets its times.
     pub async fn write_whole(&self, temp_rel: &str, data: Bytes, times: FileTimes) -> OpResult<()> {
         let me = self.clone();

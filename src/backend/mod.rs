@@ -315,6 +315,15 @@ impl Backend {
         }
     }
 
+    /// Opens the existing temporary file `temp_rel` for more positional
+    /// writes, keeping its data (a resumed copy).
+    pub async fn reopen(&self, temp_rel: &str, size: u64) -> OpResult<Writer> {
+        match self {
+            Self::Local(b) => Ok(Writer::Local(b.reopen(temp_rel, size).await?)),
+            Self::Smb(b) => Ok(Writer::Smb(b.reopen(temp_rel, size).await?)),
+        }
+    }
+
     /// Writes a whole small file at `temp_rel` and sets its times (one compound on SMB).
     pub async fn write_whole(&self, temp_rel: &str, data: Bytes, times: FileTimes) -> OpResult<()> {
         match self {
@@ -427,6 +436,14 @@ impl Writer {
         times: Option<FileTimes>,
     ) -> Result<(), CommitError> {
         dispatch!(self, w => w.commit(final_rel, times).await)
+    }
+
+    /// Closes the temporary file and keeps it (a restartable copy resumes it later).
+    pub async fn release(&self) {
+        match self {
+            Self::Local(_) => {}
+            Self::Smb(w) => w.release().await,
+        }
     }
 
     /// Closes and deletes the temporary file (best effort).

@@ -388,6 +388,35 @@ impl SmbFs {
         Ok(w)
     }
 
+    /// Opens an existing temporary file for more writes, keeping what it
+    /// holds (a resumed copy); not found when it is gone.
+    pub async fn reopen(&self, temp_rel: &str, size: u64) -> OpResult<SmbWriter> {
+        let temp = self.path(temp_rel);
+        let opts = OpenOptions {
+            unbuffered: self.unbuffered,
+            disposition: smb_core::Disposition::Open,
+            ..OpenOptions::create_write()
+        };
+        let file = self
+            .link
+            .run(|| async { Ok(self.tree.open(&temp, &opts).await?) })
+            .await?;
+        let w = SmbWriter {
+            file,
+            tree: self.tree.clone(),
+            temp,
+            base: self.base.clone(),
+            max_write: self.max_write,
+            link: Arc::clone(&self.link),
+        };
+        if w.file.info().size != size {
+            w.link
+                .run(|| async { Ok(w.file.set_len(size).await?) })
+                .await?;
+        }
+        Ok(w)
+    }
+
     /// Writes a whole small file at `temp_rel` with its times; with
     /// `final_rel`, also renames it over `final_rel` on the same handle (one
     /// CREATE) and leaves no temporary file on failure. The error names the step.
@@ -743,6 +772,11 @@ impl SmbWriter {
         timed.map_err(err(true))?;
         closed.map_err(err(true))?;
         Ok(())
+    }
+
+    /// Closes the handle, keeping the temporary file.
+    pub async fn release(&self) {
+        let _ = self.file.close().await;
     }
 
     /// Deletes the temporary file: delete-on-close on the handle, else by path.

@@ -182,6 +182,20 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", help_heading = "Engine")]
     pub timeout: Option<String>,
 
+    /// Restartable mode for every file copied in blocks (default: files of 64 MiB and
+    /// more): a resume journal in --state-dir records the blocks written, so a retry
+    /// or the next run after a crash copies only the missing ones [/Z].
+    #[arg(long, help_heading = "Engine")]
+    pub restartable: bool,
+
+    /// No restartable mode: an interrupted big file starts over.
+    #[arg(long, conflicts_with = "restartable", help_heading = "Engine")]
+    pub no_restartable: bool,
+
+    /// Where resume journals live (default $XDG_STATE_HOME/smbcp, else ~/.local/state/smbcp).
+    #[arg(long, value_name = "DIR", help_heading = "Engine")]
+    pub state_dir: Option<PathBuf>,
+
     /// How long to keep dialling a server again after its connection was lost
     /// (files in flight wait, then go on where they were), e.g. 30s, 10m; 0 to fail at once.
     #[arg(

@@ -13,6 +13,10 @@ use crate::exit::ExitMode;
 use crate::location::Location;
 use crate::plan::{Filter, Selection};
 
+/// Files from this size on are restartable by default (`--restartable` makes
+/// every block-copied file so, `--no-restartable` none).
+pub const RESTARTABLE_DEFAULT_MIN: u64 = 64 << 20;
+
 /// Highest `--mt`.
 pub const MAX_MT: usize = 128;
 /// Default `--max-delete`.
@@ -63,6 +67,11 @@ pub struct Options {
     pub timeout: Option<Duration>,
     /// How long to keep reconnecting after a connection is lost.
     pub reconnect_for: Duration,
+    /// Files of at least this many bytes (copied in blocks) are restartable;
+    /// `None`: none are.
+    pub restartable_min: Option<u64>,
+    /// Where resume journals live.
+    pub state_dir: PathBuf,
     /// Throughput limit in bytes per second.
     pub bwlimit: Option<u64>,
     /// Sign every SMB message (`ClientConfig::sign`): on unless `--no-sign`.
@@ -299,6 +308,17 @@ impl TryFrom<Args> for Options {
                 .transpose()
                 .context("--timeout")?,
             reconnect_for: parse_duration(&a.reconnect_for).context("--reconnect-for")?,
+            restartable_min: if a.no_restartable {
+                None
+            } else if a.restartable {
+                Some(0)
+            } else {
+                Some(RESTARTABLE_DEFAULT_MIN)
+            },
+            state_dir: a
+                .state_dir
+                .clone()
+                .unwrap_or_else(crate::copy::journal::default_state_dir),
             // Signed by default: unsigned traffic can be altered on the way.
             sign: !a.no_sign,
             encrypt: a.encrypt,

@@ -30,6 +30,7 @@ use crate::events::Event;
 use crate::plan::{join, Class};
 use crate::report::{Counter, FailureRecord, Reporter, Stats};
 
+pub mod journal;
 pub mod limiter;
 pub mod retry;
 pub mod window;
@@ -313,12 +314,31 @@ impl Engine {
             .open_read(rel)
             .await
             .map_err(|e| ("open source", e))?;
-        let writer = match self.dst.create(&temp, size).await {
+        let (writer, resume) = match self.open_dest(job, rel, &temp, size).await {
             Ok(w) => w,
             Err(e) => {
                 let _ = reader.close().await;
-                return Err(("create", e));
+                return Err(e);
             }
+        };
+        let writer = &writer;
+        // A restartable file keeps its temporary file and journal when it
+        // fails (the next attempt or run resumes it), unless the source
+        // changed under it.
+        let give_up = |e: StepError| async {
+            match &resume {
+                Some(res) if !matches!(e.1, OpError::SourceChanged(_)) => {
+                    let _ = res.journal.sync();
+                    writer.release().await;
+                }
+                _ => {
+                    writer.abort().await;
+                    if let Some(res) = &resume {
+                        let _ = res.journal.remove();
+                    }
+                }
+            }
+            Err(e)
         };
         let key = match &reader {
             Reader::Smb(r) if self.server_side() => match r.resume_key().await {
@@ -330,13 +350,14 @@ impl Engine {
                 }
                 Err(e) => {
                     let _ = reader.close().await;
-                    writer.abort().await;
-                    return Err(("server copy", e));
+                    return give_up(("server copy", e)).await;
                 }
             },
             _ => None,
         };
-        let mut r = self.copy_blocks(rel, &reader, &writer, size, key).await;
+        let mut r = self
+            .copy_blocks(rel, &reader, writer, size, key, resume.as_ref())
+            .await;
         let _ = reader.close().await;
         if r.is_ok() && !self.opts.create_only {
             // Every block was read: is the source still the file we listed?
@@ -355,11 +376,17 @@ impl Engine {
             };
         }
         if let Err(e) = r {
-            writer.abort().await;
-            return Err(e);
+            return give_up(e).await;
         }
         let commit_times = (times != smb_core::FileTimes::default()).then_some(times);
-        if let Err(e) = writer.commit(rel, commit_times).await {
+        let committed = writer.commit(rel, commit_times).await;
+        if let Some(res) = resume {
+            if committed.as_ref().map_or_else(|e| e.renamed, |()| true) {
+                // Complete under its final name: nothing left to resume.
+                let _ = res.journal.remove();
+            }
+        }
+        if let Err(e) = committed {
             if e.renamed {
                 // Every byte is in place under the final name: keep it.
                 return Err(("set times", e.error));
@@ -368,6 +395,89 @@ impl Engine {
             return Err(("rename", e.error));
         }
         Ok(())
+    }
+
+    /// Creates the temporary destination file, or — for a restartable file
+    /// whose journal matches the source — opens the one a previous attempt
+    /// left, with the blocks it already holds.
+    async fn open_dest(
+        &self,
+        job: &Job,
+        rel: &str,
+        fresh_temp: &str,
+        size: u64,
+    ) -> Result<(Writer, Option<Resume>), StepError> {
+        let restartable = !self.opts.list_only
+            && !self.opts.create_only
+            && self.opts.restartable_min.is_some_and(|m| size >= m);
+        if !restartable {
+            let w = self
+                .dst
+                .create(fresh_temp, size)
+                .await
+                .map_err(|e| ("create", e))?;
+            return Ok((w, None));
+        }
+        let id = journal::Identity {
+            key: format!("{}|{rel}", self.opts.dest.resume_key()),
+            size,
+            mtime: job.src.mtime.0,
+            block: self.block,
+        };
+        let opened = match journal::Journal::open(&self.opts.state_dir, &id, fresh_temp) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(
+                    "no resume journal for {rel} in {} ({e}): it is copied as not restartable",
+                    self.opts.state_dir.display()
+                );
+                let w = self
+                    .dst
+                    .create(fresh_temp, size)
+                    .await
+                    .map_err(|e| ("create", e))?;
+                return Ok((w, None));
+            }
+        };
+        if let Some(stale) = &opened.stale_temp {
+            // Left by a run that copied another version of the source.
+            let _ = self.dst.remove_file(stale).await;
+        }
+        let mut opened = opened;
+        if !opened.done.is_empty() {
+            match self.dst.reopen(&opened.temp, size).await {
+                Ok(w) => {
+                    let done = opened.done.len() as u64;
+                    tracing::info!("resuming {rel}: {done} block(s) already written");
+                    return Ok((
+                        w,
+                        Some(Resume {
+                            journal: opened.journal,
+                            done: opened.done,
+                        }),
+                    ));
+                }
+                Err(e) if e.is_not_found() => {
+                    // The temporary file is gone: start over.
+                    let _ = opened.journal.remove();
+                    opened = journal::Journal::open(&self.opts.state_dir, &id, fresh_temp)
+                        .map_err(|e| ("create", e.into()))?;
+                }
+                Err(e) => return Err(("create", e)),
+            }
+        }
+        let w = self
+            .dst
+            .create(&opened.temp, size)
+            .await
+            .map_err(|e| ("create", e))?;
+        Ok((
+            w,
+            Some(Resume {
+                journal: opened.journal,
+                done: opened.done,
+            }),
+        ))
     }
 
     /// One read and one write: compounds on SMB.
@@ -414,11 +524,14 @@ impl Engine {
         writer: &Writer,
         size: u64,
         key: Option<[u8; 24]>,
+        resume: Option<&Resume>,
     ) -> Result<(), StepError> {
         let shared = Arc::new(BlockState {
             cursor: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             error: Mutex::new(None),
+            journal: resume.map(|r| r.journal.clone()),
+            done: resume.map(|r| r.done.clone()).unwrap_or_default(),
         });
         let blocks = size.div_ceil(u64::from(self.block));
         // Only when someone listens: an event per block costs an allocation.
@@ -502,6 +615,17 @@ struct BlockState {
     cursor: AtomicU64,
     stop: AtomicBool,
     error: Mutex<Option<StepError>>,
+    /// Where finished blocks are recorded (a restartable file).
+    journal: Option<journal::Journal>,
+    /// Offsets of blocks a previous attempt already wrote.
+    done: std::collections::HashSet<u64>,
+}
+
+/// A restartable file's journal and the blocks it says are written.
+#[derive(Debug)]
+struct Resume {
+    journal: journal::Journal,
+    done: std::collections::HashSet<u64>,
 }
 
 fn shrank() -> OpError {
@@ -552,6 +676,11 @@ impl BlockCtx {
                 return false;
             }
             let len = (self.size - off).min(u64::from(self.block)) as u32;
+            if self.shared.done.contains(&off) {
+                // Written by an earlier attempt (the journal says so).
+                self.stats.bytes_resumed.fetch_add(u64::from(len), Relaxed);
+                continue;
+            }
             if let Err(e) = self.one_block(off, len).await {
                 self.shared.stop.store(true, Relaxed);
                 let mut slot = self.shared.error.lock().unwrap_or_else(|e| e.into_inner());
@@ -640,6 +769,12 @@ impl BlockCtx {
     fn moved(&self, off: u64, len: u32) {
         self.stats.bytes_moved.fetch_add(u64::from(len), Relaxed);
         self.window.done(u64::from(len));
+        if let Some(j) = &self.shared.journal {
+            if let Err(e) = j.record(off, u64::from(len)) {
+                // The copy goes on; only its resumability suffers.
+                tracing::warn!("cannot record a block in the resume journal: {e}");
+            }
+        }
         if let Some((rep, path)) = &self.note {
             rep.events().emit(Event::BlockDone {
                 path: path.to_string(),

@@ -87,6 +87,9 @@ pub struct Stats {
     pub failures: Mutex<Vec<FailureRecord>>,
     /// Retries of a step after a transient error, over the run.
     pub retries: AtomicU64,
+    /// Bytes of restartable files found already written by an earlier
+    /// attempt or run (not copied again).
+    pub bytes_resumed: AtomicU64,
 }
 
 impl Stats {

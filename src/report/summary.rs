@@ -42,6 +42,10 @@ pub struct Summary {
     pub window: Option<WindowStats>,
     /// Retries of a step after a transient error (`--retries`).
     pub retries: u64,
+    /// File bytes moved in this run (blocks of files that then failed included).
+    pub bytes_transferred: u64,
+    /// Bytes of restartable files an earlier attempt or run had written (not copied again).
+    pub bytes_resumed: u64,
     /// Lost connections that were dialled again, and the time spent waiting.
     pub reconnects: ReconnectSummary,
     /// The process exit code.
@@ -192,6 +196,14 @@ impl Summary {
                 }
             );
         }
+        if self.bytes_resumed > 0 {
+            let _ = writeln!(
+                s,
+                "{:>8} : {} already written by an earlier run, not copied again",
+                "Resumed",
+                size(self.bytes_resumed, exact)
+            );
+        }
         if self.retries > 0 {
             let _ = writeln!(s, "{:>8} : {}", "Retries", self.retries);
         }
@@ -266,6 +278,8 @@ pub(super) mod tests {
                 server_copy: false,
             }),
             retries: 0,
+            bytes_transferred: 0,
+            bytes_resumed: 0,
             reconnects: ReconnectSummary::default(),
             exit_code: 1,
             failures: vec![FailureRecord {
