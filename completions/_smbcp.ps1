@@ -68,6 +68,7 @@ Register-ArgumentCompleter -Native -CommandName 'smbcp' -ScriptBlock {
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'List what would be copied or deleted; change nothing [/L]')
             [CompletionResult]::new('--create', '--create', [CompletionResultType]::ParameterName, 'Create the directory tree and zero-length files only [/CREATE]')
             [CompletionResult]::new('--unbuffered', '--unbuffered', [CompletionResultType]::ParameterName, 'Unbuffered I/O: O_DIRECT locally, unbuffered read/write on SMB 3.0.2+ [/J]')
+            [CompletionResult]::new('--verify', '--verify', [CompletionResultType]::ParameterName, 'Read every copied file back from the destination and compare it with the source (xxh3 per block) before it gets its final name; a mismatch is a failure (VERIFY_MISMATCH)')
             [CompletionResult]::new('--restartable', '--restartable', [CompletionResultType]::ParameterName, 'Restartable mode for every file copied in blocks (default: files of 64 MiB and more): a resume journal in --state-dir records the blocks written, so a retry or the next run after a crash copies only the missing ones [/Z]')
             [CompletionResult]::new('--no-restartable', '--no-restartable', [CompletionResultType]::ParameterName, 'No restartable mode: an interrupted big file starts over')
             [CompletionResult]::new('--sign', '--sign', [CompletionResultType]::ParameterName, 'Sign every SMB message, even when the server does not require it (the default)')

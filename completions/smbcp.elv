@@ -65,6 +65,7 @@ set edit:completion:arg-completer[smbcp] = {|@words|
             cand --dry-run 'List what would be copied or deleted; change nothing [/L]'
             cand --create 'Create the directory tree and zero-length files only [/CREATE]'
             cand --unbuffered 'Unbuffered I/O: O_DIRECT locally, unbuffered read/write on SMB 3.0.2+ [/J]'
+            cand --verify 'Read every copied file back from the destination and compare it with the source (xxh3 per block) before it gets its final name; a mismatch is a failure (VERIFY_MISMATCH)'
             cand --restartable 'Restartable mode for every file copied in blocks (default: files of 64 MiB and more): a resume journal in --state-dir records the blocks written, so a retry or the next run after a crash copies only the missing ones [/Z]'
             cand --no-restartable 'No restartable mode: an interrupted big file starts over'
             cand --sign 'Sign every SMB message, even when the server does not require it (the default)'

@@ -43,6 +43,7 @@ complete -c smbcp -l move-all -d 'Move files and directories: like --move, then 
 complete -c smbcp -s l -l list-only -l dry-run -d 'List what would be copied or deleted; change nothing [/L]'
 complete -c smbcp -l create -d 'Create the directory tree and zero-length files only [/CREATE]'
 complete -c smbcp -l unbuffered -d 'Unbuffered I/O: O_DIRECT locally, unbuffered read/write on SMB 3.0.2+ [/J]'
+complete -c smbcp -l verify -d 'Read every copied file back from the destination and compare it with the source (xxh3 per block) before it gets its final name; a mismatch is a failure (VERIFY_MISMATCH)'
 complete -c smbcp -l restartable -d 'Restartable mode for every file copied in blocks (default: files of 64 MiB and more): a resume journal in --state-dir records the blocks written, so a retry or the next run after a crash copies only the missing ones [/Z]'
 complete -c smbcp -l no-restartable -d 'No restartable mode: an interrupted big file starts over'
 complete -c smbcp -l sign -d 'Sign every SMB message, even when the server does not require it (the default)'

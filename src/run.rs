@@ -231,6 +231,10 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
         retries: stats.retries.load(Relaxed),
         bytes_transferred: stats.moved(),
         bytes_resumed: stats.bytes_resumed.load(Relaxed),
+        verified: opts.verify.then(|| crate::report::summary::Verified {
+            files: stats.verified_files.load(Relaxed),
+            bytes: stats.verified_bytes.load(Relaxed),
+        }),
         reconnects: {
             let s = connector.reconnect_stats();
             ReconnectSummary {

@@ -59,6 +59,8 @@ pub enum OpError {
     /// The source file changed (size or write time) while it was copied: the
     /// copy would be torn. Retried with the file as it is then.
     SourceChanged(String),
+    /// `--verify`: the destination read back differs from the source.
+    VerifyMismatch(String),
 }
 
 impl fmt::Display for OpError {
@@ -66,7 +68,9 @@ impl fmt::Display for OpError {
         match self {
             Self::Io(e) => write!(f, "{e}"),
             Self::Smb(e) => write!(f, "{e}"),
-            Self::Disconnected(m) | Self::SourceChanged(m) => f.write_str(m),
+            Self::Disconnected(m) | Self::SourceChanged(m) | Self::VerifyMismatch(m) => {
+                f.write_str(m)
+            }
         }
     }
 }
@@ -76,7 +80,7 @@ impl std::error::Error for OpError {
         match self {
             Self::Io(e) => Some(e),
             Self::Smb(e) => Some(e),
-            Self::Disconnected(_) | Self::SourceChanged(_) => None,
+            Self::Disconnected(_) | Self::SourceChanged(_) | Self::VerifyMismatch(_) => None,
         }
     }
 }
@@ -117,6 +121,9 @@ impl OpError {
             // The reconnect budget is spent: retrying cannot help.
             Self::Disconnected(_) => false,
             Self::SourceChanged(_) => true,
+            // Reported as such: a copier that silently retries corruption
+            // hides a broken path.
+            Self::VerifyMismatch(_) => false,
         }
     }
 
@@ -124,7 +131,10 @@ impl OpError {
     /// worth doing another way, not worth retrying.
     pub fn is_unsupported(&self) -> bool {
         match self {
-            Self::Io(_) | Self::Disconnected(_) | Self::SourceChanged(_) => false,
+            Self::Io(_)
+            | Self::Disconnected(_)
+            | Self::SourceChanged(_)
+            | Self::VerifyMismatch(_) => false,
             Self::Smb(smb_core::Error::Unsupported(_)) => true,
             Self::Smb(e) => e.status().is_some_and(|s| {
                 s == smb_core::NtStatus::NOT_SUPPORTED
@@ -138,7 +148,7 @@ impl OpError {
     pub fn is_not_found(&self) -> bool {
         match self {
             Self::Io(e) => e.kind() == std::io::ErrorKind::NotFound,
-            Self::Disconnected(_) | Self::SourceChanged(_) => false,
+            Self::Disconnected(_) | Self::SourceChanged(_) | Self::VerifyMismatch(_) => false,
             Self::Smb(e) => e.status().is_some_and(|s| {
                 s == smb_core::NtStatus::OBJECT_NAME_NOT_FOUND
                     || s == smb_core::NtStatus::OBJECT_PATH_NOT_FOUND
@@ -152,6 +162,7 @@ impl OpError {
         match self {
             Self::Disconnected(_) => "SMB_DISCONNECTED".to_string(),
             Self::SourceChanged(_) => "SOURCE_CHANGED".to_string(),
+            Self::VerifyMismatch(_) => "VERIFY_MISMATCH".to_string(),
             Self::Smb(e) => match e.status() {
                 Some(s) => s
                     .name()

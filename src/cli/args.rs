@@ -182,6 +182,12 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", help_heading = "Engine")]
     pub timeout: Option<String>,
 
+    /// Read every copied file back from the destination and compare it with the
+    /// source (xxh3 per block) before it gets its final name; a mismatch is a
+    /// failure (VERIFY_MISMATCH).
+    #[arg(long, help_heading = "Engine")]
+    pub verify: bool,
+
     /// Restartable mode for every file copied in blocks (default: files of 64 MiB and
     /// more): a resume journal in --state-dir records the blocks written, so a retry
     /// or the next run after a crash copies only the missing ones [/Z].

@@ -67,6 +67,8 @@ pub struct Options {
     pub timeout: Option<Duration>,
     /// How long to keep reconnecting after a connection is lost.
     pub reconnect_for: Duration,
+    /// `--verify`: read back and compare every copied file.
+    pub verify: bool,
     /// Files of at least this many bytes (copied in blocks) are restartable;
     /// `None`: none are.
     pub restartable_min: Option<u64>,
@@ -308,6 +310,7 @@ impl TryFrom<Args> for Options {
                 .transpose()
                 .context("--timeout")?,
             reconnect_for: parse_duration(&a.reconnect_for).context("--reconnect-for")?,
+            verify: a.verify,
             restartable_min: if a.no_restartable {
                 None
             } else if a.restartable {

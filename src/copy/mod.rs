@@ -29,6 +29,7 @@ use crate::cli::Options;
 use crate::events::Event;
 use crate::plan::{join, Class};
 use crate::report::{Counter, FailureRecord, Reporter, Stats};
+use xxhash_rust::xxh3::xxh3_128;
 
 pub mod journal;
 pub mod limiter;
@@ -314,7 +315,7 @@ impl Engine {
             .open_read(rel)
             .await
             .map_err(|e| ("open source", e))?;
-        let (writer, resume) = match self.open_dest(job, rel, &temp, size).await {
+        let (writer, resume, temp) = match self.open_dest(job, rel, &temp, size).await {
             Ok(w) => w,
             Err(e) => {
                 let _ = reader.close().await;
@@ -355,10 +356,14 @@ impl Engine {
             },
             _ => None,
         };
-        let mut r = self
+        let copied = self
             .copy_blocks(rel, &reader, writer, size, key, resume.as_ref())
             .await;
         let _ = reader.close().await;
+        let (mut r, hashes) = match copied {
+            Ok(h) => (Ok(()), h),
+            Err(e) => (Err(e), None),
+        };
         if r.is_ok() && !self.opts.create_only {
             // Every block was read: is the source still the file we listed?
             // (Blocks are read in parallel, so a change in between tears
@@ -374,6 +379,9 @@ impl Engine {
                 )),
                 Err(e) => Err(("stat source", e)),
             };
+        }
+        if let (Ok(()), Some(h)) = (&r, hashes) {
+            r = self.verify_temp(rel, &temp, size, h).await;
         }
         if let Err(e) = r {
             return give_up(e).await;
@@ -406,7 +414,7 @@ impl Engine {
         rel: &str,
         fresh_temp: &str,
         size: u64,
-    ) -> Result<(Writer, Option<Resume>), StepError> {
+    ) -> Result<(Writer, Option<Resume>, String), StepError> {
         let restartable = !self.opts.list_only
             && !self.opts.create_only
             && self.opts.restartable_min.is_some_and(|m| size >= m);
@@ -416,7 +424,7 @@ impl Engine {
                 .create(fresh_temp, size)
                 .await
                 .map_err(|e| ("create", e))?;
-            return Ok((w, None));
+            return Ok((w, None, fresh_temp.to_string()));
         }
         let id = journal::Identity {
             key: format!("{}|{rel}", self.opts.dest.resume_key()),
@@ -436,7 +444,7 @@ impl Engine {
                     .create(fresh_temp, size)
                     .await
                     .map_err(|e| ("create", e))?;
-                return Ok((w, None));
+                return Ok((w, None, fresh_temp.to_string()));
             }
         };
         if let Some(stale) = &opened.stale_temp {
@@ -455,6 +463,7 @@ impl Engine {
                             journal: opened.journal,
                             done: opened.done,
                         }),
+                        opened.temp,
                     ));
                 }
                 Err(e) if e.is_not_found() => {
@@ -477,7 +486,84 @@ impl Engine {
                 journal: opened.journal,
                 done: opened.done,
             }),
+            opened.temp,
         ))
+    }
+
+    /// `--verify` for a big file, before its rename: reads the temporary file
+    /// back block by block and compares each block's hash with the source's
+    /// (taken as the block was read, or read again for blocks that never
+    /// passed through memory: zero-copy, server-side or resumed ones).
+    async fn verify_temp(
+        &self,
+        rel: &str,
+        temp: &str,
+        size: u64,
+        hashes: BlockHashes,
+    ) -> Result<(), StepError> {
+        let back = self.dst.open_read(temp).await.map_err(|e| ("verify", e))?;
+        let mut src: Option<Reader> = None;
+        let mut off = 0;
+        let r = async {
+            while off < size {
+                let len = (size - off).min(u64::from(self.block)) as u32;
+                let d = back.read_at(off, len).await.map_err(|e| ("verify", e))?;
+                let want = match hashes.get(&off) {
+                    Some(h) => *h,
+                    None => {
+                        if src.is_none() {
+                            src = Some(self.src.open_read(rel).await.map_err(|e| ("verify", e))?);
+                        }
+                        let reader = src.as_ref().ok_or(("verify", shrank()))?;
+                        let s = reader.read_at(off, len).await.map_err(|e| ("verify", e))?;
+                        xxh3_128(&s)
+                    }
+                };
+                if d.len() != len as usize || xxh3_128(&d) != want {
+                    return Err((
+                        "verify",
+                        OpError::VerifyMismatch(format!(
+                            "the destination read back differs from the source in the block at byte {off}"
+                        )),
+                    ));
+                }
+                off += u64::from(len);
+            }
+            Ok(())
+        }
+        .await;
+        let _ = back.close().await;
+        if let Some(s) = src {
+            let _ = s.close().await;
+        }
+        r?;
+        Counter::add(&self.stats.verified_files, 1);
+        Counter::add(&self.stats.verified_bytes, size);
+        Ok(())
+    }
+
+    /// `--verify` for a small file, after it landed: reads it back whole and
+    /// compares; a mismatching file is removed (it is known to be wrong).
+    async fn verify_small(&self, rel: &str, data: &[u8]) -> Result<(), StepError> {
+        let size = data.len() as u64;
+        let back = self
+            .dst
+            .read_whole(rel, size)
+            .await
+            .map_err(|e| ("verify", e))?;
+        if back.len() != data.len() || xxh3_128(&back) != xxh3_128(data) {
+            let _ = self.dst.remove_file(rel).await;
+            return Err((
+                "verify",
+                OpError::VerifyMismatch(
+                    "the destination read back differs from the source (the copy was removed)"
+                        .into(),
+                ),
+            ));
+        }
+        Counter::add(&self.stats.verified_files, 1);
+        Counter::add(&self.stats.verified_bytes, size);
+        Ok(())
     }
 
     /// One read and one write: compounds on SMB.
@@ -510,7 +596,11 @@ impl Engine {
         if let Some(l) = &self.limiter {
             l.acquire(size).await;
         }
+        let kept = self.opts.verify.then(|| data.clone());
         self.dst.write_small(temp, rel, data, times).await?;
+        if let Some(d) = kept {
+            self.verify_small(rel, &d).await?;
+        }
         self.stats.bytes_moved.fetch_add(size, Relaxed);
         self.window.done(size);
         Ok(())
@@ -525,13 +615,14 @@ impl Engine {
         size: u64,
         key: Option<[u8; 24]>,
         resume: Option<&Resume>,
-    ) -> Result<(), StepError> {
+    ) -> Result<Option<BlockHashes>, StepError> {
         let shared = Arc::new(BlockState {
             cursor: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             error: Mutex::new(None),
             journal: resume.map(|r| r.journal.clone()),
             done: resume.map(|r| r.done.clone()).unwrap_or_default(),
+            hashes: self.opts.verify.then(Mutex::default),
         });
         let blocks = size.div_ceil(u64::from(self.block));
         // Only when someone listens: an event per block costs an allocation.
@@ -568,10 +659,13 @@ impl Engine {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        match err {
-            Some(e) => Err(e),
-            None => Ok(()),
+        if let Some(e) = err {
+            return Err(e);
         }
+        Ok(shared
+            .hashes
+            .as_ref()
+            .map(|h| std::mem::take(&mut *h.lock().unwrap_or_else(|e| e.into_inner()))))
     }
 
     fn block_ctx(
@@ -619,7 +713,12 @@ struct BlockState {
     journal: Option<journal::Journal>,
     /// Offsets of blocks a previous attempt already wrote.
     done: std::collections::HashSet<u64>,
+    /// `--verify`: the source's hash of each block that passed through memory.
+    hashes: Option<Mutex<BlockHashes>>,
 }
+
+/// `--verify`: the source hash of each block, by offset.
+type BlockHashes = std::collections::HashMap<u64, u128>;
 
 /// A restartable file's journal and the blocks it says are written.
 #[derive(Debug)]
@@ -751,6 +850,12 @@ impl BlockCtx {
             .map_err(|e| ("read", e))?;
         if data.len() != len as usize {
             return Err(("read", shrank()));
+        }
+        if let Some(h) = &self.shared.hashes {
+            // Hashed as read from the source, while the bytes are in cache.
+            h.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(off, xxh3_128(&data));
         }
         if let Some(l) = &self.limiter {
             l.acquire(u64::from(len)).await;

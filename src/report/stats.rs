@@ -90,6 +90,10 @@ pub struct Stats {
     /// Bytes of restartable files found already written by an earlier
     /// attempt or run (not copied again).
     pub bytes_resumed: AtomicU64,
+    /// `--verify`: files and bytes read back and found identical.
+    pub verified_files: AtomicU64,
+    /// See `verified_files`.
+    pub verified_bytes: AtomicU64,
 }
 
 impl Stats {

@@ -46,6 +46,9 @@ pub struct Summary {
     pub bytes_transferred: u64,
     /// Bytes of restartable files an earlier attempt or run had written (not copied again).
     pub bytes_resumed: u64,
+    /// `--verify`: files read back and found identical, and their bytes;
+    /// `None` without `--verify`.
+    pub verified: Option<Verified>,
     /// Lost connections that were dialled again, and the time spent waiting.
     pub reconnects: ReconnectSummary,
     /// The process exit code.
@@ -72,6 +75,15 @@ pub struct WindowStats {
     /// File data of SMB → SMB copies was copied by the server itself
     /// (FSCTL_SRV_COPYCHUNK), not sent through smbcp.
     pub server_copy: bool,
+}
+
+/// What `--verify` checked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Verified {
+    /// Files read back and found identical.
+    pub files: u64,
+    /// Their bytes.
+    pub bytes: u64,
 }
 
 /// Reconnects over a run.
@@ -196,6 +208,15 @@ impl Summary {
                 }
             );
         }
+        if let Some(v) = &self.verified {
+            let _ = writeln!(
+                s,
+                "{:>8} : {} files, {} read back and identical to the source",
+                "Verified",
+                v.files,
+                size(v.bytes, exact)
+            );
+        }
         if self.bytes_resumed > 0 {
             let _ = writeln!(
                 s,
@@ -280,6 +301,7 @@ pub(super) mod tests {
             retries: 0,
             bytes_transferred: 0,
             bytes_resumed: 0,
+            verified: None,
             reconnects: ReconnectSummary::default(),
             exit_code: 1,
             failures: vec![FailureRecord {

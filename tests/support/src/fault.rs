@@ -18,6 +18,9 @@ struct State {
     cut_down_at: AtomicU64,
     /// Cut once this many client→server bytes have passed in total.
     cut_up_at: AtomicU64,
+    /// Flip (XOR 0xFF) the client→server byte at this total offset, once
+    /// (0: not armed; the offset is 1-based so that 0 can mean "off").
+    flip_up_at: AtomicU64,
     refuse: AtomicBool,
     connections: AtomicU64,
     bytes_down: AtomicU64,
@@ -95,6 +98,12 @@ impl FaultProxy {
         self.state.cut_up_at.store(total, Ordering::Release);
     }
 
+    /// Corrupts the client→server byte number `n` (1-based, over all
+    /// connections so far) by flipping all its bits, once.
+    pub fn flip_up_at(&self, n: u64) {
+        self.state.flip_up_at.store(n, Ordering::Release);
+    }
+
     /// Cuts every live connection now.
     pub fn cut_now(&self) {
         cut_all(&self.state);
@@ -148,6 +157,15 @@ fn pump(mut from: TcpStream, mut to: TcpStream, down: bool, st: &State) {
             Ok(n) => n,
         };
         let before = total.fetch_add(n as u64, Ordering::AcqRel);
+        if !down {
+            let at = st.flip_up_at.load(Ordering::Acquire);
+            if at > before
+                && at <= before + n as u64
+                && st.flip_up_at.swap(0, Ordering::AcqRel) == at
+            {
+                buf[usize::try_from(at - before - 1).unwrap_or(0)] ^= 0xFF;
+            }
+        }
         let at = trigger.load(Ordering::Acquire);
         if at != 0 && before + n as u64 >= at && trigger.swap(0, Ordering::AcqRel) == at {
             // Forward exactly up to the byte, then cut everything.
