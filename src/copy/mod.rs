@@ -511,10 +511,12 @@ impl Engine {
                 let want = match hashes.get(&off) {
                     Some(h) => *h,
                     None => {
-                        if src.is_none() {
-                            src = Some(self.src.open_read(rel).await.map_err(|e| ("verify", e))?);
-                        }
-                        let reader = src.as_ref().ok_or(("verify", shrank()))?;
+                        let reader = match &src {
+                            Some(r) => r,
+                            None => src.insert(
+                                self.src.open_read(rel).await.map_err(|e| ("verify", e))?,
+                            ),
+                        };
                         let s = reader.read_at(off, len).await.map_err(|e| ("verify", e))?;
                         xxh3_128(&s)
                     }
