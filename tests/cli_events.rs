@@ -182,3 +182,70 @@ fn a_source_changed_during_the_copy_is_reported_never_torn() {
         .collect();
     assert_eq!(left.len(), 1, "no temporary file left: {left:?}");
 }
+
+/// A destination that fills up: the file that hit it fails, no new file is
+/// started (one message says why), nothing partial is left.
+#[test]
+fn a_full_destination_stops_new_files_with_one_message() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    for n in ["a", "b", "c", "d", "e"] {
+        file(&src, &format!("{n}.bin"), 6 * MIB);
+    }
+    let dst = d.path().join("dst");
+    std::fs::create_dir_all(&dst).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+        .arg(&dst)
+        .status()
+        .expect("mount (the tests run as root)");
+    assert!(
+        mounted.success(),
+        "cannot mount a 16 MiB tmpfs on {dst:?} (needs root)"
+    );
+    let r = smbcp(&[
+        src.to_str().unwrap(),
+        dst.to_str().unwrap(),
+        "--mt",
+        "1",
+        "--json",
+        "-",
+    ]);
+    let listing: Vec<(String, u64)> = std::fs::read_dir(&dst)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.metadata().unwrap().len(),
+            )
+        })
+        .collect();
+    let _ = std::process::Command::new("umount").arg(&dst).status();
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(
+        r.stderr.matches("the destination is full").count(),
+        1,
+        "{}",
+        r.stderr
+    );
+    let v = r.json();
+    let f = v["failures"].as_array().unwrap();
+    let codes: Vec<&str> = f.iter().map(|x| x["code"].as_str().unwrap()).collect();
+    assert_eq!(
+        codes.iter().filter(|c| **c == "ENOSPC").count(),
+        1,
+        "{codes:?}"
+    );
+    assert!(
+        codes.iter().all(|c| *c == "ENOSPC" || *c == "DEST_FULL"),
+        "{codes:?}"
+    );
+    assert_eq!(v["files"]["copied"].as_u64().unwrap() + f.len() as u64, 5);
+    // Only complete files, no temporary ones.
+    for (name, len) in &listing {
+        assert!(!name.contains(".smbcp-"), "{listing:?}");
+        assert_eq!(*len, 6 * MIB as u64, "{name} is complete");
+    }
+    assert_eq!(listing.len() as u64, v["files"]["copied"].as_u64().unwrap());
+}

@@ -144,6 +144,18 @@ impl OpError {
         }
     }
 
+    /// The destination has no room: disk full or quota exceeded (ENOSPC,
+    /// EDQUOT, STATUS_DISK_FULL, STATUS_QUOTA_EXCEEDED). Permanent for the run.
+    pub fn is_dest_full(&self) -> bool {
+        match self {
+            Self::Io(e) => matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT)),
+            Self::Smb(e) => e.status().is_some_and(|s| {
+                s == smb_core::NtStatus::DISK_FULL || s.0 == 0xC000_0044 // STATUS_QUOTA_EXCEEDED
+            }),
+            _ => false,
+        }
+    }
+
     /// The thing does not exist.
     pub fn is_not_found(&self) -> bool {
         match self {

@@ -64,6 +64,9 @@ pub struct Engine {
     /// Set on Ctrl-C: no new jobs start, running big files stop between
     /// blocks and delete their temporary files.
     pub cancelled: Arc<AtomicBool>,
+    /// Set when a write found the destination full (or over quota): no new
+    /// file is started, each is recorded as not copied, with one message.
+    dest_full: AtomicBool,
     limiter: Option<Arc<RateLimiter>>,
     retry: RetryPolicy,
     block: u32,
@@ -144,6 +147,7 @@ impl Engine {
         Self {
             permits: Arc::new(Semaphore::new(opts.mt)),
             cancelled: Arc::new(AtomicBool::new(false)),
+            dest_full: AtomicBool::new(false),
             limiter: opts.bwlimit.map(|r| Arc::new(RateLimiter::new(r))),
             retry: RetryPolicy {
                 retries: opts.retries,
@@ -197,6 +201,20 @@ impl Engine {
         } else {
             job.src.size
         };
+        if self.dest_full.load(Relaxed) {
+            // Counted and listed, not printed: one line said why.
+            let s = &self.stats;
+            Counter::add(&s.files.failed, 1);
+            Counter::add(&s.bytes.failed, size);
+            s.fail(FailureRecord {
+                path: rel.clone(),
+                operation: "copy".into(),
+                code: "DEST_FULL".into(),
+                message: "not started: the destination is full".into(),
+            });
+            drop(permit);
+            return;
+        }
         let started = std::time::Instant::now();
         let events = self.rep.events();
         events.emit(Event::FileStart {
@@ -253,6 +271,12 @@ impl Engine {
                 Counter::add(&s.files.failed, 1);
                 Counter::add(&s.bytes.failed, size);
                 self.failed(&rel, op, &e);
+                if e.is_dest_full() && !self.dest_full.swap(true, Relaxed) {
+                    self.rep.error(&format!(
+                        "the destination is full ({}): no more files are started",
+                        e.code()
+                    ));
+                }
             }
         }
         // Released only now: the end of the run waits for every permit, so a
