@@ -57,3 +57,74 @@ fn max_credits_32() {
         "credits32",
     );
 }
+
+/// Every file name in `dir` and below.
+fn names(dir: &std::path::Path) -> Vec<String> {
+    snapshot(dir).into_keys().collect()
+}
+
+#[test]
+fn vetoed_tmp_names_fall_back() {
+    let s = Samba::get(&ServerConfig::new().share_option("veto files = /*.tmp/"));
+    round_trip(s, "vetotmp");
+}
+
+#[test]
+fn vetoed_dot_names_fall_back() {
+    let s = Samba::get(&ServerConfig::new().share_option("veto files = /.*/"));
+    round_trip(s, "vetodot");
+}
+
+#[test]
+fn temp_name_pattern_is_used_and_a_refused_one_says_why() {
+    let s = Samba::get(&ServerConfig::new().share_option("veto files = /*.part*/"));
+    let (rel, share_dir) = s.unique_dir(SHARE, "tempname");
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("src");
+    standard_tree(&src);
+
+    // A pattern the server accepts: used, and nothing is left of it.
+    let url = s.url(SHARE, &format!("{rel}/ok"));
+    let r = smbcp(&[
+        src.to_str().unwrap(),
+        &url,
+        "--mirror",
+        "--user",
+        USER,
+        "--temp-name",
+        "~{name}.{rand}",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_same_tree(&src, &share_dir.join("ok"));
+
+    // A pattern the server vetoes: each file fails, saying why, and no
+    // file (temporary or final) appears.
+    let url = s.url(SHARE, &format!("{rel}/refused"));
+    let r = smbcp(&[
+        src.to_str().unwrap(),
+        &url,
+        "--user",
+        USER,
+        "--temp-name",
+        "{name}.part-{rand}",
+    ]);
+    assert_eq!(r.code, 1, "some files failed: {r:?}");
+    assert!(
+        r.stderr.contains("one.bin: STATUS_OBJECT_NAME_NOT_FOUND")
+            && r.stderr
+                .contains("refused to create the temporary file `one.bin.part-")
+            && r.stderr.contains("--temp-name"),
+        "{}",
+        r.stderr
+    );
+    let left: Vec<String> = names(&share_dir.join("refused"))
+        .into_iter()
+        .filter(|n| n.ends_with(".bin") || n.ends_with(".txt") || n.contains(".part-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    // A pattern without {rand} is a usage error.
+    let r = smbcp(&[src.to_str().unwrap(), &url, "--temp-name", "{name}.x"]);
+    assert_one_line_error(&r, 2);
+    assert!(r.stderr.contains("--temp-name"), "{r:?}");
+}

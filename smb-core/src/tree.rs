@@ -35,7 +35,10 @@ pub struct DirEntry {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WriteStep {
-    /// Creating the temporary file, setting its times or writing its data.
+    /// Creating the temporary file (a server may refuse its name: Samba's
+    /// `veto files` answers STATUS_OBJECT_NAME_NOT_FOUND).
+    Create,
+    /// Setting the temporary file's times or writing its data.
     Write,
     /// Renaming the written file to its final name.
     Rename,
@@ -660,7 +663,14 @@ impl Tree {
         let file_id = self
             .create_and_write(&t, temp, data, len, times)
             .await
-            .map_err(|e| (WriteStep::Write, e))?;
+            .map_err(|e| match e {
+                // The only CREATE is the temporary file's.
+                Error::Status {
+                    command: Command::CREATE,
+                    ..
+                } => (WriteStep::Create, e),
+                e => (WriteStep::Write, e),
+            })?;
         let rename = winfo::encode_rename(&target, true);
         let ops = vec![
             Op::SetInfo(winfo::FILE_RENAME_INFORMATION, rename),

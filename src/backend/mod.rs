@@ -9,6 +9,7 @@ use bytes::Bytes;
 use smb_core::{FileTime, FileTimes};
 
 use crate::cli::options::ZeroCopy;
+use crate::copy::temp::TempRefused;
 
 pub mod local;
 mod pool;
@@ -147,6 +148,11 @@ impl OpError {
             Self::Io(e) if e.get_ref().is_some_and(|i| i.is::<local::NotFollowed>()) => {
                 "ELOOP".to_string()
             }
+            // A refused temporary name: the server's status.
+            Self::Io(e) if e.get_ref().is_some_and(|i| i.is::<TempRefused>()) => e
+                .get_ref()
+                .and_then(|i| i.downcast_ref::<TempRefused>())
+                .map_or_else(String::new, TempRefused::code),
             Self::Io(e) => match e.raw_os_error() {
                 Some(n) => errno_name(n).map_or_else(|| format!("errno {n}"), str::to_string),
                 None => format!("{:?}", e.kind()),

@@ -190,6 +190,7 @@ impl SmbFs {
         {
             Ok(_) => Ok(()),
             Err((smb_core::WriteStep::Rename, e)) => Err(("rename", e.into())),
+            Err((smb_core::WriteStep::Create, e)) => Err(("create", e.into())),
             Err((_, e)) => Err(("write", e.into())),
         }
     }
