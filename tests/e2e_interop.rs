@@ -128,3 +128,25 @@ fn temp_name_pattern_is_used_and_a_refused_one_says_why() {
     assert_one_line_error(&r, 2);
     assert!(r.stderr.contains("--temp-name"), "{r:?}");
 }
+
+#[test]
+fn a_dfs_link_is_named_not_a_bare_status() {
+    let s = Samba::get(&ServerConfig::new().share_option("msdfs root = yes"));
+    let (rel, share_dir) = s.unique_dir(SHARE, "dfs");
+    let src = share_dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("plain.txt"), b"plain").unwrap();
+    std::os::unix::fs::symlink("msdfs:127.0.0.1\\elsewhere", src.join("link")).unwrap();
+    smb_fixture::chown_to_user(&share_dir).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let down = local.path().join("down");
+    let url = s.url(SHARE, &format!("{rel}/src"));
+    let r = smbcp(&[&url, down.to_str().unwrap(), "--mirror", "--user", USER]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("STATUS_PATH_NOT_COVERED") && r.stderr.contains("DFS link, not followed"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(std::fs::read(down.join("plain.txt")).unwrap(), b"plain");
+}

@@ -60,6 +60,9 @@ impl fmt::Display for OpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Io(e) => write!(f, "{e}"),
+            Self::Smb(e) if e.status() == Some(smb_core::NtStatus::PATH_NOT_COVERED) => {
+                write!(f, "{e} (DFS link, not followed)")
+            }
             Self::Smb(e) => write!(f, "{e}"),
         }
     }
@@ -447,6 +450,17 @@ pub fn times_for(src: &Entry, timestamps: bool, attributes: bool) -> FileTimes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dfs_link_is_named() {
+        let e = OpError::Smb(smb_core::Error::Status {
+            status: smb_core::NtStatus::PATH_NOT_COVERED,
+            command: smb_core::wire::Command(5),
+        });
+        assert_eq!(e.code(), "STATUS_PATH_NOT_COVERED");
+        assert!(e.to_string().ends_with("(DFS link, not followed)"), "{e}");
+        assert!(!e.is_transient());
+    }
 
     #[test]
     fn error_codes_and_transience() {
