@@ -10,6 +10,7 @@ complete -c smbcp -l mt -d 'Number of concurrent copy jobs (files or blocks of b
 complete -c smbcp -l zero-copy -d 'Move file data between socket and local file inside the kernel (Linux, unsigned sessions): auto = downloads, and uploads to servers not on this machine' -r -f -a "auto\t'Downloads always; uploads unless the server is on this machine. Over loopback the server\'s CPU is the network: handed page-cache pages by reference, smbd copies them cold from RAM (measured: smbd 0.48-0.59 CPU-s/GB against 0.39-0.40 when we send a copy), so there an upload copies through memory'
 always\t'Whenever the session allows it, loopback included'
 never\t'Never: every byte passes through memory'"
+complete -c smbcp -l temp-name -d 'Name of the temporary file each file is written as before the rename over its final name: {name} is the file\'s name, {rand} (required) 8 random hex digits. Default `.{name}.smbcp-{rand}.tmp`, then `{name}.smbcp-{rand}` if the server refuses that (e.g. Samba `veto files = /*.tmp/`); with this flag, only PATTERN' -r
 complete -c smbcp -l retries -d 'Retries for each file after a transient error [/R:n]' -r
 complete -c smbcp -l wait -d 'Wait before the first retry (doubles each retry, with jitter), e.g. 2s, 500ms [/W:n]' -r
 complete -c smbcp -l timeout -d 'Timeout for connecting and for each SMB request, e.g. 30s' -r

@@ -427,7 +427,8 @@ impl File {
     /// `expect_len` is the capped length); `None` when that is zero.
     fn read_request(&self, fid: FileId, offset: u64, len: u32) -> Option<crate::conn::Outgoing> {
         let tree = &self.inner.tree;
-        let len = len.min(tree.session().client().generation().info.max_read_size);
+        // ≤ MaxReadSize, and within the credits the server grants.
+        let len = len.min(tree.io_limits().read);
         if len == 0 {
             return None;
         }
@@ -529,7 +530,8 @@ impl File {
     }
 
     /// Writes `data` at `offset` (one WRITE; `data.len()` must be ≤ MaxWriteSize).
-    /// Returns the count the server wrote.
+    /// Returns the count the server wrote: fewer than `data.len()` when the
+    /// credits the server grants cap the request ([`Tree::io_limits`]).
     pub async fn write_at(&self, offset: u64, data: Bytes) -> Result<u32> {
         let tree = &self.inner.tree;
         let max = tree.session().client().generation().info.max_write_size;
@@ -542,6 +544,9 @@ impl File {
                     data.len()
                 ))
             })?;
+        // Past what the server's credits allow now: a short write.
+        let len = len.min(tree.io_limits().write);
+        let data = data.slice(..len as usize);
         let (t, fid) = self.handle().await?;
         let mut w = new_message();
         wio::encode_write(&mut w, fid, offset, len, self.write_flags());
@@ -589,6 +594,8 @@ impl File {
                 "write of {len} bytes exceeds MaxWriteSize {max}"
             )));
         }
+        // Past what the server's credits allow now: a short write.
+        let len = len.min(tree.io_limits().write);
         let (t, fid) = self.handle().await?;
         let mut w = new_message();
         wio::encode_write(&mut w, fid, offset, len, self.write_flags());

@@ -58,6 +58,7 @@ mod tree;
 pub use client::{Client, ClientConfig, EncryptionMode, NegotiatedInfo};
 pub use error::{Action, Error, Result};
 pub use file::{Disposition, File, FileInfo, FileTime, FileTimes, OpenOptions};
+pub use proto::IoLimits;
 pub use session::{Credentials, Session};
 pub use tree::{DirEntry, DirLister, Tree, WriteStep};
 pub use wire::{Dialect, NtStatus};

@@ -2,6 +2,7 @@
 //! share name, so after a reconnect it connects again by itself (on the
 //! session's new logon) the first time it is used there.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
@@ -9,7 +10,7 @@ use bytes::Bytes;
 use crate::conn::{new_message, Outgoing, Response, Security};
 use crate::error::{Error, Result};
 use crate::file::{Disposition, File, FileInfo, FileTime, FileTimes, OpenOptions};
-use crate::proto;
+use crate::proto::{self, IoLimits};
 use crate::session::{connect_tree, Session, SessionState};
 use crate::wire::codec::utf16le;
 use crate::wire::create::{
@@ -17,6 +18,7 @@ use crate::wire::create::{
     FileAttributesInfo, FileId, CLOSE_FLAG_POSTQUERY_ATTRIB,
 };
 use crate::wire::dir::{self as wdir, DirectoryEntry};
+use crate::wire::header::HEADER_LEN;
 use crate::wire::info::{self as winfo, BasicInfo};
 use crate::wire::{io as wio, session as wsession, Command, NtStatus, Writer};
 
@@ -33,7 +35,10 @@ pub struct DirEntry {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WriteStep {
-    /// Creating the temporary file, setting its times or writing its data.
+    /// Creating the temporary file (a server may refuse its name: Samba's
+    /// `veto files` answers STATUS_OBJECT_NAME_NOT_FOUND).
+    Create,
+    /// Setting the temporary file's times or writing its data.
     Write,
     /// Renaming the written file to its final name.
     Rename,
@@ -55,6 +60,55 @@ pub(crate) struct TreeInner {
     state: RwLock<Arc<TreeState>>,
     /// Held by the one task that connects the tree again after a reconnect.
     reconnect: tokio::sync::Mutex<()>,
+    /// The connection (generation number; 0: none) whose server refused a
+    /// related request after one on an explicit FileId (it takes a related
+    /// FileId only from a CREATE in the same chain): chains on an open
+    /// handle go one request at a time there.
+    unrelated_after_id: AtomicU64,
+}
+
+/// An operation on a handle, as one element of a chain (see
+/// [`Tree::call_chain`]): built for an explicit FileId, or for
+/// [`FileId::RELATED`] inside a related compound.
+#[derive(Clone, Debug)]
+enum Op {
+    /// SET_INFO of a file information class.
+    SetInfo(u8, Vec<u8>),
+    /// WRITE of all the data at offset 0.
+    Write(Bytes),
+    /// READ of up to this many bytes at offset 0.
+    Read(u32),
+    /// QUERY_DIRECTORY `*` with this output buffer length.
+    QueryDir(u32),
+    /// CLOSE with post-query attributes.
+    Close,
+}
+
+/// What a chain acts on.
+#[derive(Debug)]
+enum Head {
+    /// The handle this CREATE opens.
+    Create(Outgoing),
+    /// A handle already open.
+    Open(FileId),
+}
+
+/// An error status saying the server did not find the handle.
+fn bad_handle(status: NtStatus) -> bool {
+    status == NtStatus::INVALID_HANDLE || status == NtStatus::FILE_CLOSED
+}
+
+/// CreditCharge of `reqs` sent together (MS-SMB2 3.1.5.2).
+fn total_charge(reqs: &[Outgoing], large_mtu: bool) -> u64 {
+    if !large_mtu {
+        return reqs.len() as u64;
+    }
+    reqs.iter()
+        .map(|r| {
+            let send = r.msg.len() - HEADER_LEN + r.payload.as_ref().map_or(0, Bytes::len);
+            u64::from(proto::credit_charge(send.max(r.expect_len)))
+        })
+        .sum()
 }
 
 /// The tree as connected on one session logon.
@@ -202,6 +256,7 @@ impl Tree {
                 share,
                 state: RwLock::new(Arc::new(state)),
                 reconnect: tokio::sync::Mutex::new(()),
+                unrelated_after_id: AtomicU64::new(0),
             }),
         }
     }
@@ -283,11 +338,6 @@ impl Tree {
         self.inner.session.client().negotiated()
     }
 
-    /// Sends on the current tree state (re-established first when needed).
-    pub(crate) async fn call(&self, reqs: Vec<Outgoing>) -> Result<Vec<Response>> {
-        self.current().await?.call(reqs).await
-    }
-
     fn create_msg(&self, path: &str, acc: u32, disp: u32, opts: u32) -> Result<Outgoing> {
         let p =
             proto::wire_path(path).map_err(|e| Error::InvalidArgument(format!("{path:?}: {e}")))?;
@@ -311,27 +361,8 @@ impl Tree {
         o
     }
 
-    fn close_msg(&self, file_id: FileId, related: bool) -> Outgoing {
-        let mut w = new_message();
-        wcreate::encode_close(&mut w, file_id, CLOSE_FLAG_POSTQUERY_ATTRIB);
-        if related {
-            self.related(Command::CLOSE, w)
-        } else {
-            self.outgoing(Command::CLOSE, w)
-        }
-    }
-
-    fn set_info_msg(&self, file_id: FileId, class: u8, buf: &[u8], related: bool) -> Outgoing {
-        let mut w = new_message();
-        winfo::encode_set_info(&mut w, file_id, class, buf);
-        if related {
-            self.related(Command::SET_INFO, w)
-        } else {
-            self.outgoing(Command::SET_INFO, w)
-        }
-    }
-
-    /// CREATE + one related operation + CLOSE, one round trip.
+    /// CREATE + one related operation + CLOSE, one round trip (see
+    /// [`Self::call_chain`]).
     async fn create_op_close(
         &self,
         path: &str,
@@ -339,12 +370,14 @@ impl Tree {
         opts: u32,
         op: Option<(u8, Vec<u8>)>,
     ) -> Result<FileInfo> {
-        let mut reqs = vec![self.create_msg(path, acc, disposition::OPEN, opts)?];
+        let create = self.create_msg(path, acc, disposition::OPEN, opts)?;
+        let mut ops = Vec::with_capacity(2);
         if let Some((class, buf)) = &op {
-            reqs.push(self.set_info_msg(FileId::RELATED, *class, buf, true));
+            ops.push(Op::SetInfo(*class, buf.clone()));
         }
-        reqs.push(self.close_msg(FileId::RELATED, true));
-        let resps = self.call(reqs).await?;
+        ops.push(Op::Close);
+        let t = self.current().await?;
+        let resps = self.call_chain(&t, Head::Create(create), ops).await?;
         check_all(&resps)?;
         let create = CreateResponse::decode(&resps[0].msg)?;
         if op.is_some() {
@@ -395,21 +428,16 @@ impl Tree {
     /// (plus the CLOSE).
     pub async fn read_dir(&self, path: &str) -> Result<Vec<DirEntry>> {
         const FIRST: u32 = 256 * 1024;
+        let first = FIRST.min(self.dir_buffer_len());
         let create = self.create_msg(
             path,
             access::FILE_LIST_DIRECTORY | access::FILE_READ_ATTRIBUTES | access::SYNCHRONIZE,
             disposition::OPEN,
             options::DIRECTORY_FILE,
         )?;
-        let query = || {
-            let mut w = new_message();
-            wdir::encode_query_directory(&mut w, FileId::RELATED, 0, "*", FIRST);
-            let mut q = self.related(Command::QUERY_DIRECTORY, w);
-            q.expect_len = FIRST as usize;
-            q
-        };
         let t = self.current().await?;
-        let resps = t.call(vec![create, query(), query()]).await?;
+        let ops = vec![Op::QueryDir(first), Op::QueryDir(first)];
+        let resps = self.call_chain(&t, Head::Create(create), ops).await?;
         resps[0].check(&[])?;
         let c = CreateResponse::decode(&resps[0].msg)?;
         let dir = File::listing(
@@ -447,13 +475,31 @@ impl Tree {
         Ok(out)
     }
 
-    /// OutputBufferLength for QUERY_DIRECTORY: MaxTransactSize, capped by
-    /// [`crate::ClientConfig::max_io_size`].
+    /// OutputBufferLength for QUERY_DIRECTORY: what [`Self::io_limits`]
+    /// allows for a transaction.
     fn dir_buffer_len(&self) -> u32 {
-        let info = self.info();
-        info.max_transact_size
-            .min(self.inner.session.client().config().max_io_size)
-            .max(65536)
+        self.io_limits().transact
+    }
+
+    /// The largest READ, WRITE and transaction (QUERY_DIRECTORY, QUERY_INFO,
+    /// IOCTL output) a request on this tree may carry now: the negotiated
+    /// MaxReadSize/MaxWriteSize/MaxTransactSize, capped by
+    /// [`crate::ClientConfig::max_io_size`], by 64 KiB on SMB 2.0.2 (no
+    /// multi-credit), and by the credits the server has granted (see
+    /// [`proto::io_limits`]). Size block I/O from this, not from
+    /// [`crate::NegotiatedInfo`]: a server with `smb2 max credits = 32`
+    /// never grants the 128 credits of an 8 MiB READ.
+    pub fn io_limits(&self) -> IoLimits {
+        let st = self.state();
+        let gen = &st.session.gen;
+        proto::io_limits(
+            gen.info.max_read_size,
+            gen.info.max_write_size,
+            gen.info.max_transact_size,
+            self.inner.session.client().config().max_io_size,
+            gen.conn.large_mtu(),
+            gen.conn.request_credit_limit(),
+        )
     }
 
     /// Opens a directory for streaming enumeration: call
@@ -474,9 +520,12 @@ impl Tree {
         })
     }
 
-    /// Reads a whole small file in one round trip (compound CREATE+READ+CLOSE).
+    /// Reads a whole small file in one round trip (compound CREATE+READ+CLOSE;
+    /// one request at a time when the server's credits are short).
     /// Fails with [`crate::Error::FileGrew`] if the
-    /// file is larger than `max_len`, which must be ≤ MaxReadSize.
+    /// file is larger than `max_len`, which must be ≤ MaxReadSize; it is
+    /// capped at [`Self::io_limits`] (a bigger file then fails with
+    /// `FileGrew` too: read it in pieces).
     pub async fn read_file(&self, path: &str, max_len: u32) -> Result<(Bytes, FileInfo)> {
         let info = self.info();
         if max_len > info.max_read_size {
@@ -485,19 +534,16 @@ impl Tree {
                 info.max_read_size
             )));
         }
+        let max_len = max_len.min(self.io_limits().read);
         let create = self.create_msg(
             path,
             access::FILE_READ_DATA | access::FILE_READ_ATTRIBUTES | access::SYNCHRONIZE,
             disposition::OPEN,
             options::NON_DIRECTORY_FILE,
         )?;
-        let mut w = new_message();
-        wio::encode_read(&mut w, FileId::RELATED, 0, max_len, 0);
-        let mut read = self.related(Command::READ, w);
-        read.expect_len = max_len as usize;
-        let resps = self
-            .call(vec![create, read, self.close_msg(FileId::RELATED, true)])
-            .await?;
+        let t = self.current().await?;
+        let ops = vec![Op::Read(max_len), Op::Close];
+        let resps = self.call_chain(&t, Head::Create(create), ops).await?;
         resps[0].check(&[])?;
         let c = CreateResponse::decode(&resps[0].msg)?;
         let data = if resps[1].header.status == NtStatus::END_OF_FILE {
@@ -524,17 +570,18 @@ impl Tree {
     }
 
     /// Creates (or replaces) a small file in one round trip: compound
-    /// CREATE(overwrite-if)+SET_INFO(times)+WRITE+CLOSE. `data.len()` ≤ MaxWriteSize.
+    /// CREATE(overwrite-if)+SET_INFO(times)+WRITE+CLOSE (one request at a
+    /// time when the server's credits are short). `data.len()` ≤
+    /// [`Self::io_limits`]`.write`.
     pub async fn write_file(&self, path: &str, data: Bytes, times: FileTimes) -> Result<FileInfo> {
-        let info = self.info();
-        if data.len() > info.max_write_size as usize {
+        let max = self.io_limits().write;
+        if data.len() > max as usize {
             return Err(Error::InvalidArgument(format!(
-                "{} bytes exceed MaxWriteSize {}",
+                "{} bytes exceed the write limit {max}",
                 data.len(),
-                info.max_write_size
             )));
         }
-        let mut reqs = vec![self.create_msg(
+        let create = self.create_msg(
             path,
             access::FILE_READ_ATTRIBUTES
                 | access::FILE_WRITE_DATA
@@ -542,13 +589,14 @@ impl Tree {
                 | access::SYNCHRONIZE,
             disposition::OVERWRITE_IF,
             options::NON_DIRECTORY_FILE,
-        )?];
+        )?;
         let with_times = !times.is_empty();
         let len =
             u32::try_from(data.len()).map_err(|_| Error::InvalidArgument("too large".into()))?;
-        self.push_times_then_write(&mut reqs, &times, data, len);
-        reqs.push(self.close_msg(FileId::RELATED, true));
-        let resps = self.call(reqs).await?;
+        let mut ops = times_then_write(&times, data);
+        ops.push(Op::Close);
+        let t = self.current().await?;
+        let resps = self.call_chain(&t, Head::Create(create), ops).await?;
         check_all(&resps)?;
         let c = CreateResponse::decode(&resps[0].msg)?;
         let n = wio::decode_write(&resps[usize::from(with_times) + 1].msg)?;
@@ -581,7 +629,13 @@ impl Tree {
     ///
     /// On failure the temporary file is deleted (best effort, on the open
     /// handle when there is one) and `path` is untouched.
-    /// `data.len()` ≤ MaxWriteSize.
+    /// `data.len()` ≤ [`Self::io_limits`]`.write`.
+    ///
+    /// The second compound starts from an explicit FileId; a server that
+    /// refuses the related CLOSE after it (STATUS_INVALID_HANDLE: it takes a
+    /// related FileId only from a CREATE in the same chain) gets the rest
+    /// again as plain requests, and such chains go one request at a time on
+    /// that connection from then on (see [`Self::call_chain`]).
     pub async fn write_file_as(
         &self,
         temp: &str,
@@ -589,12 +643,12 @@ impl Tree {
         data: Bytes,
         times: FileTimes,
     ) -> std::result::Result<FileInfo, (WriteStep, Error)> {
-        let max = self.info().max_write_size;
+        let max = self.io_limits().write;
         let len = u32::try_from(data.len())
             .ok()
             .filter(|&n| n <= max)
             .ok_or_else(|| {
-                let msg = format!("{} bytes exceed MaxWriteSize {max}", data.len());
+                let msg = format!("{} bytes exceed the write limit {max}", data.len());
                 (WriteStep::Write, Error::InvalidArgument(msg))
             })?;
         let target = proto::wire_path(path)
@@ -609,13 +663,20 @@ impl Tree {
         let file_id = self
             .create_and_write(&t, temp, data, len, times)
             .await
-            .map_err(|e| (WriteStep::Write, e))?;
+            .map_err(|e| match e {
+                // The only CREATE is the temporary file's.
+                Error::Status {
+                    command: Command::CREATE,
+                    ..
+                } => (WriteStep::Create, e),
+                e => (WriteStep::Write, e),
+            })?;
         let rename = winfo::encode_rename(&target, true);
-        let reqs = vec![
-            self.set_info_msg(file_id, winfo::FILE_RENAME_INFORMATION, &rename, false),
-            self.close_msg(FileId::RELATED, true),
+        let ops = vec![
+            Op::SetInfo(winfo::FILE_RENAME_INFORMATION, rename),
+            Op::Close,
         ];
-        let resps = match t.call(reqs).await {
+        let resps = match self.call_chain(&t, Head::Open(file_id), ops).await {
             Ok(r) => r,
             Err(e) => {
                 // Connection-level failure: the server closes the handle when
@@ -647,31 +708,118 @@ impl Tree {
         ))
     }
 
-    /// Appends SET_INFO(times, when any) and WRITE(`data`, `len` bytes at 0)
-    /// on the related handle. Times go first: set explicitly on the handle
-    /// they stay (a later WRITE does not move them), and Samba then arms no
-    /// delayed write-time timer for the WRITE (measured: smbd CPU per 10,000
-    /// small files 12.6 s → 4.1 s with the rest of `write_file_as`).
-    fn push_times_then_write(
-        &self,
-        reqs: &mut Vec<Outgoing>,
-        times: &FileTimes,
-        data: Bytes,
-        len: u32,
-    ) {
-        if !times.is_empty() {
-            reqs.push(self.set_info_msg(
-                FileId::RELATED,
-                winfo::FILE_BASIC_INFORMATION,
-                &times.to_basic().encode(),
-                true,
-            ));
-        }
+    /// The message of `op` on `fid` (related: on the previous element's handle).
+    fn op_msg(&self, op: &Op, fid: FileId, related: bool) -> Outgoing {
+        let fid = if related { FileId::RELATED } else { fid };
         let mut w = new_message();
-        wio::encode_write(&mut w, FileId::RELATED, 0, len, 0);
-        let mut write = self.related(Command::WRITE, w);
-        write.payload = Some(data);
-        reqs.push(write);
+        let (command, expect) = match op {
+            Op::SetInfo(class, buf) => {
+                winfo::encode_set_info(&mut w, fid, *class, buf);
+                (Command::SET_INFO, 0)
+            }
+            Op::Write(data) => {
+                // Chains carry small files: at most the write limit, a u32.
+                let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+                wio::encode_write(&mut w, fid, 0, len, 0);
+                (Command::WRITE, 0)
+            }
+            Op::Read(len) => {
+                wio::encode_read(&mut w, fid, 0, *len, 0);
+                (Command::READ, *len)
+            }
+            Op::QueryDir(len) => {
+                wdir::encode_query_directory(&mut w, fid, 0, "*", *len);
+                (Command::QUERY_DIRECTORY, *len)
+            }
+            Op::Close => {
+                wcreate::encode_close(&mut w, fid, CLOSE_FLAG_POSTQUERY_ATTRIB);
+                (Command::CLOSE, 0)
+            }
+        };
+        let mut o = if related {
+            self.related(command, w)
+        } else {
+            self.outgoing(command, w)
+        };
+        o.expect_len = expect as usize;
+        if let Op::Write(data) = op {
+            o.payload = Some(data.clone());
+        }
+        o
+    }
+
+    /// Sends `head` and `ops` on tree state `t` and returns a response per
+    /// request (the CREATE's first, if any).
+    ///
+    /// One related compound when it fits in the credits the server has
+    /// granted ([`crate::proto::conn::Conn::request_credit_limit`]);
+    /// otherwise one request at a time on the explicit FileId, so a server
+    /// granting one credit per reply still gets everything, and a failed
+    /// CREATE then fails the call with its status. On a head that is an open
+    /// handle, a server that answers a related element with
+    /// STATUS_INVALID_HANDLE/FILE_CLOSED (it takes a related FileId only
+    /// from a CREATE in the same chain) gets the rest again unrelated, and
+    /// such chains go one at a time on that connection from then on. A CLOSE
+    /// among `ops` is always sent, whatever failed before it.
+    async fn call_chain(&self, t: &TreeState, head: Head, ops: Vec<Op>) -> Result<Vec<Response>> {
+        let conn = &t.session.gen.conn;
+        let (limit, large) = (conn.request_credit_limit(), conn.large_mtu());
+        match head {
+            Head::Create(create) => {
+                let mut reqs = vec![create];
+                reqs.extend(ops.iter().map(|op| self.op_msg(op, FileId::RELATED, true)));
+                if total_charge(&reqs, large) <= limit {
+                    return t.call(reqs).await;
+                }
+                tracing::debug!(
+                    limit,
+                    "credits short: sending a chain one request at a time"
+                );
+                reqs.truncate(1);
+                let resp = t.call(reqs).await?.swap_remove(0);
+                resp.check(&[])?;
+                let fid = CreateResponse::decode(&resp.msg)?.file_id;
+                let mut out = vec![resp];
+                out.extend(self.one_by_one(t, fid, &ops).await?);
+                Ok(out)
+            }
+            Head::Open(fid) => {
+                let gen = t.session.gen.number;
+                let reqs: Vec<Outgoing> = ops
+                    .iter()
+                    .enumerate()
+                    .map(|(i, op)| self.op_msg(op, fid, i > 0))
+                    .collect();
+                if self.inner.unrelated_after_id.load(Ordering::Relaxed) == gen
+                    || total_charge(&reqs, large) > limit
+                {
+                    return self.one_by_one(t, fid, &ops).await;
+                }
+                let mut resps = t.call(reqs).await?;
+                let refused = (1..resps.len()).find(|&i| bad_handle(resps[i].header.status));
+                if let Some(i) = refused.filter(|_| !bad_handle(resps[0].header.status)) {
+                    tracing::debug!(
+                        status = ?resps[i].header.status,
+                        "the server refused a related request after an explicit FileId; \
+                         sending such chains unrelated on this connection"
+                    );
+                    self.inner.unrelated_after_id.store(gen, Ordering::Relaxed);
+                    resps.truncate(i);
+                    resps.extend(self.one_by_one(t, fid, &ops[i..]).await?);
+                }
+                Ok(resps)
+            }
+        }
+    }
+
+    /// `ops` on `fid`, each its own request, in order; a failed status does
+    /// not stop the rest (so a CLOSE at the end always goes out).
+    async fn one_by_one(&self, t: &TreeState, fid: FileId, ops: &[Op]) -> Result<Vec<Response>> {
+        let mut out = Vec::with_capacity(ops.len());
+        for op in ops {
+            out.push(t.call1(self.op_msg(op, fid, false)).await?);
+        }
+        Ok(out)
     }
 
     /// Compound 1 of [`Self::write_file_as`]: the open handle once `data` is
@@ -684,7 +832,7 @@ impl Tree {
         len: u32,
         times: FileTimes,
     ) -> Result<FileId> {
-        let mut reqs = vec![self.create_msg(
+        let create = self.create_msg(
             temp,
             access::FILE_READ_ATTRIBUTES
                 | access::FILE_WRITE_DATA
@@ -693,9 +841,9 @@ impl Tree {
                 | access::SYNCHRONIZE,
             disposition::OVERWRITE_IF,
             options::NON_DIRECTORY_FILE,
-        )?];
-        self.push_times_then_write(&mut reqs, &times, data, len);
-        let resps = t.call(reqs).await?;
+        )?;
+        let ops = times_then_write(&times, data);
+        let resps = self.call_chain(t, Head::Create(create), ops).await?;
         resps[0].check(&[])?;
         let file_id = CreateResponse::decode(&resps[0].msg)?.file_id;
         let rest = check_all(&resps[1..]).and_then(|()| {
@@ -722,11 +870,11 @@ impl Tree {
     /// Best effort: marks an open file delete-on-close and closes it.
     async fn delete_open(&self, t: &TreeState, file_id: FileId) {
         let buf = winfo::encode_disposition(true);
-        let reqs = vec![
-            self.set_info_msg(file_id, winfo::FILE_DISPOSITION_INFORMATION, &buf, false),
-            self.close_msg(FileId::RELATED, true),
+        let ops = vec![
+            Op::SetInfo(winfo::FILE_DISPOSITION_INFORMATION, buf),
+            Op::Close,
         ];
-        let _ = t.call(reqs).await;
+        let _ = self.call_chain(t, Head::Open(file_id), ops).await;
     }
 
     /// Creates a directory; succeeds when it already exists as a directory.
@@ -737,8 +885,9 @@ impl Tree {
             disposition::OPEN_IF,
             options::DIRECTORY_FILE,
         )?;
+        let t = self.current().await?;
         let resps = self
-            .call(vec![create, self.close_msg(FileId::RELATED, true)])
+            .call_chain(&t, Head::Create(create), vec![Op::Close])
             .await?;
         check_all(&resps)
     }
@@ -804,6 +953,23 @@ impl Tree {
     pub async fn disconnect(&self) -> Result<()> {
         disconnect_state(&self.state()).await
     }
+}
+
+/// SET_INFO(times, when any) then WRITE(`data` at 0). Times go first: set
+/// explicitly on the handle they stay (a later WRITE does not move them),
+/// and Samba then arms no delayed write-time timer for the WRITE (measured:
+/// smbd CPU per 10,000 small files 12.6 s → 4.1 s with the rest of
+/// `write_file_as`).
+fn times_then_write(times: &FileTimes, data: Bytes) -> Vec<Op> {
+    let mut ops = Vec::with_capacity(3);
+    if !times.is_empty() {
+        ops.push(Op::SetInfo(
+            winfo::FILE_BASIC_INFORMATION,
+            times.to_basic().encode(),
+        ));
+    }
+    ops.push(Op::Write(data));
+    ops
 }
 
 /// One QUERY_DIRECTORY response: `None` at STATUS_NO_MORE_FILES, else the

@@ -791,7 +791,7 @@ async fn write_file_as_failures_leave_no_temp() {
         )
         .await
         .unwrap_err();
-    assert_eq!(step, smb_core::WriteStep::Write);
+    assert_eq!(step, smb_core::WriteStep::Create);
     assert_eq!(std::fs::read(local.join("keep")).unwrap(), b"kept");
     assert_eq!(std::fs::read_dir(&local).unwrap().count(), 2); // d, keep
 }

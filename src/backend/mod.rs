@@ -9,6 +9,7 @@ use bytes::Bytes;
 use smb_core::{FileTime, FileTimes};
 
 use crate::cli::options::ZeroCopy;
+use crate::copy::temp::TempRefused;
 
 pub mod local;
 mod pool;
@@ -67,6 +68,9 @@ impl fmt::Display for OpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Io(e) => write!(f, "{e}"),
+            Self::Smb(e) if e.status() == Some(smb_core::NtStatus::PATH_NOT_COVERED) => {
+                write!(f, "{e} (DFS link, not followed)")
+            }
             Self::Smb(e) => write!(f, "{e}"),
             Self::Disconnected(m) | Self::SourceChanged(m) | Self::VerifyMismatch(m) => {
                 f.write_str(m)
@@ -184,6 +188,11 @@ impl OpError {
             Self::Io(e) if e.get_ref().is_some_and(|i| i.is::<local::NotFollowed>()) => {
                 "ELOOP".to_string()
             }
+            // A refused temporary name: the server's status.
+            Self::Io(e) if e.get_ref().is_some_and(|i| i.is::<TempRefused>()) => e
+                .get_ref()
+                .and_then(|i| i.downcast_ref::<TempRefused>())
+                .map_or_else(String::new, TempRefused::code),
             Self::Io(e) => match e.raw_os_error() {
                 Some(n) => errno_name(n).map_or_else(|| format!("errno {n}"), str::to_string),
                 None => format!("{:?}", e.kind()),
@@ -495,6 +504,17 @@ pub fn times_for(src: &Entry, timestamps: bool, attributes: bool) -> FileTimes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dfs_link_is_named() {
+        let e = OpError::Smb(smb_core::Error::Status {
+            status: smb_core::NtStatus::PATH_NOT_COVERED,
+            command: smb_core::wire::Command(5),
+        });
+        assert_eq!(e.code(), "STATUS_PATH_NOT_COVERED");
+        assert!(e.to_string().ends_with("(DFS link, not followed)"), "{e}");
+        assert!(!e.is_transient());
+    }
 
     #[test]
     fn error_codes_and_transience() {

@@ -261,12 +261,15 @@ impl SmbFs {
         unbuffered: bool,
     ) -> Self {
         let n = client.negotiated();
+        // Sized to what the server takes now (MaxRead/WriteSize, 64 KiB on
+        // SMB 2.0.2, and the credits it grants), not the negotiated maximum.
+        let limits = tree.io_limits();
         Self {
             tree,
             link,
             base: loc.path.clone(),
-            max_read: n.max_read_size.max(64 * 1024),
-            max_write: n.max_write_size.max(64 * 1024),
+            max_read: limits.read.max(64 * 1024),
+            max_write: limits.write.max(64 * 1024),
             // Unbuffered read/write flags exist from SMB 3.0.2 on.
             unbuffered: unbuffered && n.dialect >= Dialect::SMB3_0_2,
         }
@@ -451,6 +454,10 @@ impl SmbFs {
                     Ok(_) => Ok(()),
                     Err((smb_core::WriteStep::Rename, e)) => {
                         set("rename");
+                        Err(e.into())
+                    }
+                    Err((smb_core::WriteStep::Create, e)) => {
+                        set("create");
                         Err(e.into())
                     }
                     Err((_, e)) => {

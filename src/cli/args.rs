@@ -165,6 +165,13 @@ pub struct Args {
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ZeroCopy::Auto, help_heading = "Engine")]
     pub zero_copy: ZeroCopy,
 
+    /// Name of the temporary file each file is written as before the rename over its
+    /// final name: {name} is the file's name, {rand} (required) 8 random hex digits.
+    /// Default `.{name}.smbcp-{rand}.tmp`, then `{name}.smbcp-{rand}` if the server
+    /// refuses that (e.g. Samba `veto files = /*.tmp/`); with this flag, only PATTERN.
+    #[arg(long, value_name = "PATTERN", help_heading = "Engine")]
+    pub temp_name: Option<String>,
+
     /// Retries for each file after a transient error [/R:n].
     #[arg(long, value_name = "N", default_value_t = 3, help_heading = "Engine")]
     pub retries: u32,

@@ -61,6 +61,8 @@ pub struct Options {
     pub zero_copy: ZeroCopy,
     /// Retries after transient errors.
     pub retries: u32,
+    /// `--temp-name`: the only temporary name pattern to use.
+    pub temp_name: Option<crate::copy::temp::TempPattern>,
     /// First retry delay.
     pub wait: Duration,
     /// SMB connect/request timeout.
@@ -302,6 +304,12 @@ impl TryFrom<Args> for Options {
             unbuffered: a.unbuffered,
             zero_copy: a.zero_copy,
             retries: a.retries,
+            temp_name: a
+                .temp_name
+                .as_deref()
+                .map(crate::copy::temp::TempPattern::parse)
+                .transpose()
+                .context("--temp-name")?,
             wait: parse_duration(&a.wait).context("--wait")?,
             timeout: a
                 .timeout

@@ -8,7 +8,8 @@
 //! adapts to the link.
 //!
 //! Each file is written as `.<name>.smbcp-<random>.tmp` in the destination
-//! directory and renamed over the final name only once every byte is written;
+//! directory (or `<name>.smbcp-<random>` when the server refuses that name, or
+//! `--temp-name`: [`temp`]) and renamed over the final name only once every byte is written;
 //! times and attributes are set after that; on failure the temporary file is
 //! deleted. Small files (≤ one READ/WRITE) go through one-round-trip compounds.
 //!
@@ -21,7 +22,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use rand::Rng as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::backend::{times_for, Backend, Entry, OpError, Reader, Writer};
@@ -34,6 +34,7 @@ use xxhash_rust::xxh3::xxh3_128;
 pub mod journal;
 pub mod limiter;
 pub mod retry;
+pub mod temp;
 pub mod window;
 
 use limiter::RateLimiter;
@@ -80,6 +81,8 @@ pub struct Engine {
     /// (FSCTL_SRV_COPYCHUNK), files of [`DIRECT_MIN`] bytes and more. Cleared
     /// for the rest of the run when the server refuses.
     server_side: Arc<AtomicBool>,
+    /// Temporary name patterns, and which one the destination accepts.
+    temps: temp::TempNames,
 }
 
 /// Smallest file that, when the kernel can move the data between socket and
@@ -102,16 +105,7 @@ type StepError = (&'static str, OpError);
 
 /// Name of the temporary file for `name`: hidden, unique, recognisable.
 pub fn temp_name(name: &str) -> String {
-    // Keep the whole name under 255 bytes.
-    let mut end = name.len().min(200);
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!(
-        ".{}.smbcp-{:08x}.tmp",
-        &name[..end],
-        rand::thread_rng().gen::<u32>()
-    )
+    temp::TempPattern::default().render(name)
 }
 
 impl Engine {
@@ -157,6 +151,7 @@ impl Engine {
             window: Arc::new(Window::new(Window::initial(rtt, max), max)),
             direct,
             server_side: Arc::new(AtomicBool::new(src.copies_on_server_to(&dst))),
+            temps: temp::TempNames::new(opts.temp_name.clone()),
             src,
             dst,
             opts,
@@ -319,7 +314,15 @@ impl Engine {
         } else {
             job
         };
-        let temp = join(&job.dir, &temp_name(&job.src.name));
+        // Under a temporary name the destination accepts (see [`temp::TempNames`]).
+        self.temps
+            .run(&job.src.name, |t| async move {
+                self.copy_file_as(job, rel, &join(&job.dir, &t)).await
+            })
+            .await
+    }
+
+    async fn copy_file_as(&self, job: &Job, rel: &str, temp: &str) -> Result<(), StepError> {
         let times = times_for(
             &job.src,
             self.opts.copy.timestamps,
@@ -332,14 +335,14 @@ impl Engine {
         };
         let whole_blocks = self.direct || self.server_side();
         if size <= u64::from(self.block) && !(whole_blocks && size >= DIRECT_MIN) {
-            return self.copy_small(rel, &temp, size, times).await;
+            return self.copy_small(rel, temp, size, times).await;
         }
         let reader = self
             .src
             .open_read(rel)
             .await
             .map_err(|e| ("open source", e))?;
-        let (writer, resume, temp) = match self.open_dest(job, rel, &temp, size).await {
+        let (writer, resume, temp) = match self.open_dest(job, rel, temp, size).await {
             Ok(w) => w,
             Err(e) => {
                 let _ = reader.close().await;

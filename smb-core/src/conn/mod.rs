@@ -441,6 +441,17 @@ impl Connection {
         self.shared.lock().core.credit_target() as usize
     }
 
+    /// The largest CreditCharge a request or compound can have now (see
+    /// [`Conn::request_credit_limit`]).
+    pub(crate) fn request_credit_limit(&self) -> u64 {
+        self.shared.lock().core.request_credit_limit()
+    }
+
+    /// True when requests carry a CreditCharge (2.1+ with LARGE_MTU).
+    pub(crate) fn large_mtu(&self) -> bool {
+        self.shared.lock().core.large_mtu()
+    }
+
     /// Credits granted and not yet spent.
     pub(crate) fn credits_available(&self) -> usize {
         self.shared.lock().core.credits_available() as usize
@@ -536,6 +547,12 @@ impl Connection {
                         return Err(Error::InvalidArgument(
                             "request needs more credits than the credit target".into(),
                         ))
+                    }
+                    Err(SendError::BeyondGrant { needed, granted }) => {
+                        return Err(Error::InvalidArgument(format!(
+                            "request needs {needed} credits; the server has granted {granted} \
+                             and none are coming"
+                        )))
                     }
                     Err(SendError::Starved { needed, available }) => {
                         return Err(Error::CreditStarved {

@@ -120,6 +120,15 @@ pub enum SendError {
     },
     /// The request needs more credits than the credit target allows at all.
     TooLarge,
+    /// The request needs more credits than the server has granted, and
+    /// nothing is in flight whose reply could grant more: waiting would be
+    /// endless. Size requests to [`Conn::request_credit_limit`].
+    BeyondGrant {
+        /// Credits the request needed.
+        needed: u64,
+        /// Credits the server had granted and we had not spent.
+        granted: u64,
+    },
     /// The connection is gone.
     Lost(LostReason),
 }
@@ -162,6 +171,9 @@ pub struct Conn {
     /// Credits granted + credits asked and not yet answered: what the
     /// window will be once every reply is in. Kept near the target.
     window: i64,
+    /// The most credits the server has let us hold at once (unspent plus
+    /// in flight), over the connection's life.
+    granted_max: u64,
     large_mtu: bool,
     pending: HashMap<u64, Entry>,
     lost: Option<LostReason>,
@@ -181,6 +193,7 @@ impl Conn {
             target,
             outstanding: 0,
             window: 1,
+            granted_max: 1,
             large_mtu: false,
             pending: HashMap::new(),
             lost: None,
@@ -221,6 +234,23 @@ impl Conn {
     /// Credits spent on requests still awaiting their final response.
     pub fn credits_outstanding(&self) -> u64 {
         self.outstanding
+    }
+
+    /// The most credits the server has let us hold at once (unspent plus
+    /// in flight) so far: its window as seen from here (Samba's `smb2 max
+    /// credits`, or 1 from a server granting one credit per reply).
+    pub fn granted_max(&self) -> u64 {
+        self.granted_max
+    }
+
+    /// The largest CreditCharge a request (or a compound, in total) can
+    /// have and still be sent without waiting for credits the server may
+    /// never grant: the credits it has granted now (unspent plus in flight,
+    /// which come back with their replies), capped by the credit target.
+    /// Callers size READ/WRITE/QUERY_DIRECTORY buffers to this, and send a
+    /// compound one request at a time when it exceeds it.
+    pub fn request_credit_limit(&self) -> u64 {
+        (self.credits + self.outstanding).clamp(1, self.target)
     }
 
     /// Requests awaiting a final response.
@@ -266,6 +296,14 @@ impl Conn {
         let total: u64 = charges.iter().sum();
         if total > self.target {
             return Err(SendError::TooLarge);
+        }
+        if self.credits < total && self.outstanding == 0 {
+            // No reply is due, so no credits are coming: fail now rather
+            // than after the request timeout.
+            return Err(SendError::BeyondGrant {
+                needed: total,
+                granted: self.credits,
+            });
         }
         if self.room < total || self.credits < total {
             let until = since + self.config.request_timeout;
@@ -447,6 +485,7 @@ impl Conn {
                 },
             ));
         }
+        self.granted_max = self.granted_max.max(self.credits + self.outstanding);
         Ok(())
     }
 

@@ -253,10 +253,9 @@ fn interim_replies_grant_credits_and_extend_the_deadline() {
 
 #[test]
 fn credit_starvation_is_a_bounded_error() {
-    let mut p = Pair::new(64);
-    p.send(vec![msg(Command::NEGOTIATE, 36)], 0).unwrap();
-    // The server grants nothing back.
-    p.answer(0, NtStatus::SUCCESS, 0);
+    // One credit, spent on a request the server sits on.
+    let mut p = Pair::ready(64, 1);
+    p.send(vec![msg(Command::READ, 48)], 0).unwrap();
     let since = p.now;
     let m = [meta(&msg(Command::ECHO, 4), 0)];
     let until = match p.conn.send(&m, &Security::default(), since, p.now) {
@@ -272,6 +271,102 @@ fn credit_starvation_is_a_bounded_error() {
             available: 0
         })
     );
+}
+
+#[test]
+fn credits_no_reply_can_bring_fail_at_once() {
+    let mut p = Pair::new(64);
+    p.send(vec![msg(Command::NEGOTIATE, 36)], 0).unwrap();
+    // The server grants nothing back and nothing is in flight.
+    p.answer(0, NtStatus::SUCCESS, 0);
+    assert_eq!(
+        p.send(vec![msg(Command::ECHO, 4)], 0),
+        Err(SendError::BeyondGrant {
+            needed: 1,
+            granted: 0
+        })
+    );
+}
+
+/// A peer that grants exactly one credit per reply (valid, MS-SMB2
+/// 3.3.1.2) and never more: the limit stays 1, so READ buffers are sized to
+/// 64 KiB and a three-request chain goes one request at a time; nothing
+/// ever blocks, on a clock that never moves.
+#[test]
+fn a_server_granting_one_credit_per_reply_is_used_one_request_at_a_time() {
+    let mut p = Pair::ready(2048, 1);
+    p.conn.set_large_mtu(true);
+    assert_eq!(p.conn.request_credit_limit(), 1);
+    let limits = super::io_limits(8 << 20, 8 << 20, 8 << 20, 8 << 20, true, 1);
+    assert_eq!((limits.read, limits.transact), (65536, 65536));
+    // The listing compound (CREATE + 2 QUERY_DIRECTORY) does not fit...
+    let compound = vec![
+        msg(Command::CREATE, 57),
+        msg(Command::QUERY_DIRECTORY, 32),
+        msg(Command::QUERY_DIRECTORY, 32),
+    ];
+    let metas: Vec<_> = compound.iter().map(|m| meta(m, 65536)).collect();
+    let charge: u64 = metas.iter().map(|m| p.conn.charge(m)).sum();
+    assert!(charge > p.conn.request_credit_limit());
+    // ...and asking anyway fails at once rather than waiting.
+    assert!(matches!(
+        p.send(compound, 65536),
+        Err(SendError::BeyondGrant {
+            needed: 3,
+            granted: 1
+        })
+    ));
+    // One at a time, each sized to the limit, all of it goes through.
+    for (command, expect) in [
+        (Command::CREATE, 0),
+        (Command::QUERY_DIRECTORY, limits.transact as usize),
+        (Command::QUERY_DIRECTORY, limits.transact as usize),
+        (Command::READ, limits.read as usize),
+        (Command::CLOSE, 0),
+    ] {
+        let a = p.send(vec![msg(command, 48)], expect).unwrap();
+        assert_eq!(a.charges, vec![1]);
+        assert_eq!(p.conn.request_credit_limit(), 1, "in flight counts");
+        p.answer(a.ids[0], NtStatus::SUCCESS, 1);
+        assert_eq!(p.conn.credits_available(), 1);
+    }
+    assert_eq!(p.conn.granted_max(), 1);
+    assert!(p.outcomes().iter().all(|(_, r)| r.is_ok()));
+}
+
+/// Samba with `smb2 max credits = 32`: the limit follows the window the
+/// server grants (32), not our target (2048), so a 2 MiB READ (32 credits)
+/// is the most one request asks; a second one waits for the first reply
+/// instead of starving.
+#[test]
+fn the_credit_limit_follows_the_servers_window() {
+    let mut p = Pair::ready(2048, 32);
+    p.conn.set_large_mtu(true);
+    assert_eq!(p.conn.request_credit_limit(), 32);
+    assert_eq!(p.conn.granted_max(), 32);
+    let read = super::io_limits(8 << 20, 8 << 20, 8 << 20, 8 << 20, true, 32).read;
+    assert_eq!(read, 31 * 65536);
+    let a = p.send(vec![msg(Command::READ, 48)], read as usize).unwrap();
+    assert_eq!(a.charges, vec![31]);
+    // Credits in flight still count: the limit does not shrink while the
+    // read is out.
+    assert_eq!(p.conn.request_credit_limit(), 32);
+    assert!(matches!(
+        p.send(vec![msg(Command::READ, 48)], read as usize),
+        Err(SendError::Blocked { .. })
+    ));
+    p.answer(a.ids[0], NtStatus::SUCCESS, 31);
+    let b = p.send(vec![msg(Command::READ, 48)], read as usize).unwrap();
+    assert_eq!(b.ids, vec![a.ids[0] + 31]);
+    // A 4 MiB READ would need more than the server ever granted.
+    p.answer(b.ids[0], NtStatus::SUCCESS, 31);
+    assert!(matches!(
+        p.send(vec![msg(Command::READ, 48)], 4 << 20),
+        Err(SendError::BeyondGrant {
+            needed: 64,
+            granted: 32
+        })
+    ));
 }
 
 #[test]

@@ -210,6 +210,50 @@ pub fn credit_charge(payload: usize) -> u16 {
     u16::try_from(payload.div_ceil(65536).max(1)).unwrap_or(u16::MAX)
 }
 
+/// The largest requests a connection can send now, in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IoLimits {
+    /// Data of one READ.
+    pub read: u32,
+    /// Data of one WRITE.
+    pub write: u32,
+    /// Output (or input) buffer of one QUERY_DIRECTORY, QUERY_INFO or IOCTL.
+    pub transact: u32,
+}
+
+/// What one request may move (MS-SMB2 3.1.5.2, 3.3.5.2.5): the server's
+/// MaxReadSize/MaxWriteSize/MaxTransactSize and our `io_cap`; 64 KiB without
+/// multi-credit (2.0.2, or a server without CAP_LARGE_MTU, whatever
+/// sizes it announced); with it, no more than the credits the server has
+/// granted (`credit_limit`, see [`conn::Conn::request_credit_limit`]) less one
+/// left for the small requests beside it, so a server with a small window
+/// (Samba's `smb2 max credits = 32`, or one credit per reply) gets requests
+/// it can take instead of a wait for credits it will never grant.
+pub fn io_limits(
+    max_read: u32,
+    max_write: u32,
+    max_transact: u32,
+    io_cap: u32,
+    large_mtu: bool,
+    credit_limit: u64,
+) -> IoLimits {
+    const UNIT: u64 = 65536;
+    let per_request = if large_mtu {
+        credit_limit.saturating_sub(1).max(1) * UNIT
+    } else {
+        UNIT
+    };
+    let cap = u32::try_from(per_request)
+        .unwrap_or(u32::MAX)
+        .min(io_cap.max(65536));
+    IoLimits {
+        read: max_read.min(cap),
+        write: max_write.min(cap),
+        transact: max_transact.min(cap),
+    }
+}
+
 /// Converts a caller path (`a/b\c`) into the wire form (`a\b\c`): no leading
 /// or trailing separators, no empty, `.` or `..` components, no NUL or `:`.
 pub fn wire_path(path: &str) -> Result<String, ProtoError> {
@@ -242,6 +286,31 @@ mod tests {
         assert_eq!(credit_charge(65536), 1);
         assert_eq!(credit_charge(65537), 2);
         assert_eq!(credit_charge(8 << 20), 128);
+    }
+
+    #[test]
+    fn limits_follow_dialect_sizes_and_credits() {
+        let mib = 1 << 20;
+        // Plenty of credits: the negotiated sizes, capped by io_cap.
+        let l = io_limits(8 * mib, 8 * mib, 8 * mib, 4 * mib, true, 2048);
+        assert_eq!((l.read, l.write, l.transact), (4 * mib, 4 * mib, 4 * mib));
+        // Small MaxTransactSize.
+        assert_eq!(
+            io_limits(8 * mib, 8 * mib, 65536, 8 * mib, true, 2048).transact,
+            65536
+        );
+        // 2.0.2: 64 KiB whatever the server said.
+        let l = io_limits(8 * mib, 8 * mib, 8 * mib, 8 * mib, false, 2048);
+        assert_eq!((l.read, l.write, l.transact), (65536, 65536, 65536));
+        // 32 credits: 31 x 64 KiB; one credit: 64 KiB.
+        assert_eq!(
+            io_limits(8 * mib, 8 * mib, 8 * mib, 8 * mib, true, 32).read,
+            31 * 65536
+        );
+        assert_eq!(
+            io_limits(8 * mib, 8 * mib, 8 * mib, 8 * mib, true, 1).write,
+            65536
+        );
     }
 
     #[test]

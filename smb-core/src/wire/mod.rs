@@ -243,6 +243,8 @@ nt_statuses! {
     STOPPED_ON_SYMLINK = 0x8000_002D,
     INVALID_NETWORK_RESPONSE = 0xC000_00C3,
     OBJECTID_NOT_FOUND = 0xC000_02F0,
+    // A DFS link: the path lives on another share (MS-DFSC 3.1.5.1).
+    PATH_NOT_COVERED = 0xC000_0257,
 }
 
 impl NtStatus {

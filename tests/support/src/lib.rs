@@ -44,6 +44,8 @@ pub const ENC_SHARE: &str = "enc";
 /// The highest protocol the server will negotiate (`server max protocol`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum MaxProtocol {
+    /// SMB 2.0.2: no multi-credit requests, 64 KiB per request.
+    Smb2_02,
     /// SMB 2.1.
     Smb2_10,
     /// SMB 3.0.
@@ -58,6 +60,7 @@ pub enum MaxProtocol {
 impl MaxProtocol {
     fn conf_value(self) -> &'static str {
         match self {
+            Self::Smb2_02 => "SMB2_02",
             Self::Smb2_10 => "SMB2_10",
             Self::Smb3_00 => "SMB3_00",
             Self::Smb3_02 => "SMB3_02",
@@ -80,8 +83,11 @@ pub struct ServerConfig {
     pub encryption_algorithms: Option<&'static str>,
     /// `server smb3 signing algorithms`, e.g. `"AES-128-CMAC"`.
     pub signing_algorithms: Option<&'static str>,
-    /// Extra raw `[global]` lines.
+    /// Extra raw `[global]` lines (they override the fixture's own, e.g.
+    /// `"smb2 max trans = 65536"`).
     pub extra_global: Vec<&'static str>,
+    /// Extra raw lines of the [`SHARE`] section, e.g. `"veto files = /*.tmp/"`.
+    pub share_options: Vec<&'static str>,
 }
 
 impl ServerConfig {
@@ -108,6 +114,16 @@ impl ServerConfig {
     /// Restricts the server's encryption ciphers (Samba's names, e.g. `"AES-128-CCM"`).
     pub fn encryption_algorithms(mut self, algs: &'static str) -> Self {
         self.encryption_algorithms = Some(algs);
+        self
+    }
+    /// Adds a raw `[global]` line (later lines override earlier ones).
+    pub fn global(mut self, line: &'static str) -> Self {
+        self.extra_global.push(line);
+        self
+    }
+    /// Adds a raw line to the [`SHARE`] section.
+    pub fn share_option(mut self, line: &'static str) -> Self {
+        self.share_options.push(line);
         self
     }
     /// Restricts the server's signing algorithms (e.g. `"HMAC-SHA256"`).
@@ -593,7 +609,11 @@ fn write_conf(dir: &Path, port: u16, c: &ServerConfig) -> Result<PathBuf, String
             "\n[{name}]\n   path = {d}/shares/{name}\n   browseable = yes\n   valid users = {USER}\n   force user = {USER}\n{extra}"
         )
     };
-    g.push_str(&share(SHARE, "   read only = no\n"));
+    let mut rw = String::from("   read only = no\n");
+    for l in &c.share_options {
+        let _ = writeln!(rw, "   {l}");
+    }
+    g.push_str(&share(SHARE, &rw));
     g.push_str(&share(RO_SHARE, "   read only = yes\n"));
     g.push_str(&share(
         ENC_SHARE,

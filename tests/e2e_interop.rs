@@ -1,0 +1,152 @@
+//! End to end against Samba configured the way issue 16 found smbcp failing:
+//! small transaction sizes, SMB 2.0.2, a small credit window. Each test
+//! uploads the standard tree (9 MiB file included) and downloads it again,
+//! and checks the exit code and both trees byte for byte (which also means
+//! no temporary file was left behind).
+
+#[path = "e2e_util.rs"]
+mod util;
+
+use smb_fixture::{MaxProtocol, Samba, ServerConfig, SHARE, USER};
+use util::*;
+
+/// Upload then download through `s`; both must succeed and match.
+fn round_trip(s: &Samba, prefix: &str) {
+    let (rel, share_dir) = s.unique_dir(SHARE, prefix);
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("src");
+    standard_tree(&src);
+    let url = s.url(SHARE, &format!("{rel}/up"));
+    let r = smbcp(&[src.to_str().unwrap(), &url, "--mirror", "--user", USER]);
+    assert_eq!(r.code, 0, "upload: {r:?}\n{}", s.log_tail());
+    assert_same_tree(&src, &share_dir.join("up"));
+    let down = local.path().join("down");
+    let r = smbcp(&[&url, down.to_str().unwrap(), "--mirror", "--user", USER]);
+    assert_eq!(r.code, 0, "download: {r:?}\n{}", s.log_tail());
+    assert_same_tree(&src, &down);
+}
+
+#[test]
+fn max_trans_64k() {
+    round_trip(
+        Samba::get(&ServerConfig::new().global("smb2 max trans = 65536")),
+        "trans64k",
+    );
+}
+
+#[test]
+fn max_trans_200000() {
+    round_trip(
+        Samba::get(&ServerConfig::new().global("smb2 max trans = 200000")),
+        "trans200k",
+    );
+}
+
+#[test]
+fn server_max_protocol_smb2_02() {
+    round_trip(
+        Samba::get(&ServerConfig::new().max_protocol(MaxProtocol::Smb2_02)),
+        "smb202",
+    );
+}
+
+#[test]
+fn max_credits_32() {
+    round_trip(
+        Samba::get(&ServerConfig::new().global("smb2 max credits = 32")),
+        "credits32",
+    );
+}
+
+/// Every file name in `dir` and below.
+fn names(dir: &std::path::Path) -> Vec<String> {
+    snapshot(dir).into_keys().collect()
+}
+
+#[test]
+fn vetoed_tmp_names_fall_back() {
+    let s = Samba::get(&ServerConfig::new().share_option("veto files = /*.tmp/"));
+    round_trip(s, "vetotmp");
+}
+
+#[test]
+fn vetoed_dot_names_fall_back() {
+    let s = Samba::get(&ServerConfig::new().share_option("veto files = /.*/"));
+    round_trip(s, "vetodot");
+}
+
+#[test]
+fn temp_name_pattern_is_used_and_a_refused_one_says_why() {
+    let s = Samba::get(&ServerConfig::new().share_option("veto files = /*.part*/"));
+    let (rel, share_dir) = s.unique_dir(SHARE, "tempname");
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("src");
+    standard_tree(&src);
+
+    // A pattern the server accepts: used, and nothing is left of it.
+    let url = s.url(SHARE, &format!("{rel}/ok"));
+    let r = smbcp(&[
+        src.to_str().unwrap(),
+        &url,
+        "--mirror",
+        "--user",
+        USER,
+        "--temp-name",
+        "~{name}.{rand}",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_same_tree(&src, &share_dir.join("ok"));
+
+    // A pattern the server vetoes: each file fails, saying why, and no
+    // file (temporary or final) appears.
+    let url = s.url(SHARE, &format!("{rel}/refused"));
+    let r = smbcp(&[
+        src.to_str().unwrap(),
+        &url,
+        "--user",
+        USER,
+        "--temp-name",
+        "{name}.part-{rand}",
+    ]);
+    assert_eq!(r.code, 1, "some files failed: {r:?}");
+    assert!(
+        r.stderr.contains("one.bin: STATUS_OBJECT_NAME_NOT_FOUND")
+            && r.stderr
+                .contains("refused to create the temporary file `one.bin.part-")
+            && r.stderr.contains("--temp-name"),
+        "{}",
+        r.stderr
+    );
+    let left: Vec<String> = names(&share_dir.join("refused"))
+        .into_iter()
+        .filter(|n| n.ends_with(".bin") || n.ends_with(".txt") || n.contains(".part-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    // A pattern without {rand} is a usage error.
+    let r = smbcp(&[src.to_str().unwrap(), &url, "--temp-name", "{name}.x"]);
+    assert_one_line_error(&r, 2);
+    assert!(r.stderr.contains("--temp-name"), "{r:?}");
+}
+
+#[test]
+fn a_dfs_link_is_named_not_a_bare_status() {
+    let s = Samba::get(&ServerConfig::new().share_option("msdfs root = yes"));
+    let (rel, share_dir) = s.unique_dir(SHARE, "dfs");
+    let src = share_dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("plain.txt"), b"plain").unwrap();
+    std::os::unix::fs::symlink("msdfs:127.0.0.1\\elsewhere", src.join("link")).unwrap();
+    smb_fixture::chown_to_user(&share_dir).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let down = local.path().join("down");
+    let url = s.url(SHARE, &format!("{rel}/src"));
+    let r = smbcp(&[&url, down.to_str().unwrap(), "--mirror", "--user", USER]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("STATUS_PATH_NOT_COVERED") && r.stderr.contains("DFS link, not followed"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(std::fs::read(down.join("plain.txt")).unwrap(), b"plain");
+}
