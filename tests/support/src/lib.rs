@@ -533,6 +533,11 @@ fn write_conf(dir: &Path, port: u16, c: &ServerConfig) -> Result<PathBuf, String
         format!("cache directory = {d}/cache"),
         format!("pid directory = {d}/pid"),
         format!("ncalrpc dir = {d}/ncalrpc"),
+        // A private (absent) winbindd socket: with winbind installed, smbd
+        // would ask any winbindd on the default socket (another test's
+        // AD DC, say) to map our user's SID, get a uid it cannot resolve,
+        // and fail every logon with STATUS_LOGON_FAILURE.
+        format!("winbindd socket directory = {d}/winbindd"),
         format!("log file = {d}/log/smbd.log"),
         "max log size = 0".into(),
         "log level = 1".into(),
