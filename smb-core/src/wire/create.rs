@@ -897,6 +897,15 @@ mod tests {
     }
 
     #[test]
+    fn the_durable_fuzz_seed_decodes_whole() {
+        let b = include_bytes!("../../../fuzz/seeds/wire_create_response/create_durable_lease.bin");
+        let r = CreateResponse::decode(b).unwrap();
+        assert_eq!(r.oplock_level, oplock::LEASE);
+        assert_eq!(r.durable_v2().unwrap().unwrap().timeout_ms, 60_000);
+        assert_eq!(r.lease().unwrap().unwrap().state, 3);
+    }
+
+    #[test]
     fn close_response() {
         let info = sample().info;
         let b = framed(|w| encode_close_response(w, Some(&info)));

@@ -163,6 +163,22 @@ mod tests {
     }
 
     #[test]
+    fn the_fuzz_seeds_decode_whole() {
+        let n = include_bytes!("../../../fuzz/seeds/wire_lease_break/lease_break.bin");
+        assert!(matches!(
+            BreakNotification::decode(n).unwrap(),
+            BreakNotification::Lease(b) if b.ack_required() && b.new_state == 3
+        ));
+        let o = include_bytes!("../../../fuzz/seeds/wire_lease_break/oplock_break.bin");
+        assert!(matches!(
+            BreakNotification::decode(o).unwrap(),
+            BreakNotification::Oplock { .. }
+        ));
+        let r = include_bytes!("../../../fuzz/seeds/wire_lease_break/lease_break_response.bin");
+        assert_eq!(decode_lease_break_response(r).unwrap().1, 3);
+    }
+
+    #[test]
     fn oplock_break_notification() {
         let b = framed(|w| {
             w.u16(24);

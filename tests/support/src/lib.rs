@@ -80,6 +80,12 @@ pub struct ServerConfig {
     pub encryption_algorithms: Option<&'static str>,
     /// `server smb3 signing algorithms`, e.g. `"AES-128-CMAC"`.
     pub signing_algorithms: Option<&'static str>,
+    /// Durable handles: `Some(true)` spells out what Samba needs to grant
+    /// them (`durable handles = yes`, `smb2 leases = yes`, and kernel
+    /// oplocks, kernel share modes and POSIX locking off, which the fixture
+    /// always has); `Some(false)` is `durable handles = no`; `None` leaves
+    /// Samba's defaults (which grant them with this fixture's settings).
+    pub durable_handles: Option<bool>,
     /// Extra raw `[global]` lines.
     pub extra_global: Vec<&'static str>,
 }
@@ -113,6 +119,18 @@ impl ServerConfig {
     /// Restricts the server's signing algorithms (e.g. `"HMAC-SHA256"`).
     pub fn signing_algorithms(mut self, algs: &'static str) -> Self {
         self.signing_algorithms = Some(algs);
+        self
+    }
+    /// Grants durable handles with leases, settings spelled out (see
+    /// [`ServerConfig::durable_handles`]).
+    pub fn durable_handles(mut self) -> Self {
+        self.durable_handles = Some(true);
+        self
+    }
+    /// `durable handles = no`: a server that never keeps an open across a
+    /// disconnect (leases stay on).
+    pub fn no_durable_handles(mut self) -> Self {
+        self.durable_handles = Some(false);
         self
     }
 }
@@ -589,6 +607,23 @@ fn write_conf(dir: &Path, port: u16, c: &ServerConfig) -> Result<PathBuf, String
     }
     if let Some(a) = c.signing_algorithms {
         let _ = writeln!(g, "   server smb3 signing algorithms = {a}");
+    }
+    match c.durable_handles {
+        Some(true) => {
+            for l in [
+                "durable handles = yes",
+                "smb2 leases = yes",
+                "kernel oplocks = no",
+                "kernel share modes = no",
+                "posix locking = no",
+            ] {
+                let _ = writeln!(g, "   {l}");
+            }
+        }
+        Some(false) => {
+            let _ = writeln!(g, "   durable handles = no");
+        }
+        None => {}
     }
     for l in &c.extra_global {
         let _ = writeln!(g, "   {l}");
