@@ -37,6 +37,11 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
         config.connect_timeout = t;
         config.request_timeout = t;
     }
+    // Durable handles are kept by the server while we reconnect (Samba caps
+    // the timeout at 300 s).
+    config.durable_timeout = opts
+        .reconnect_for
+        .clamp(Duration::from_secs(10), Duration::from_secs(300));
     let events = Arc::new(open_events(opts.output.events.as_ref()).map_err(Failure::Usage)?);
     events.emit(Event::Plan {
         source: opts.source.to_string(),
@@ -237,9 +242,12 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
         }),
         reconnects: {
             let s = connector.reconnect_stats();
+            let (handles_reclaimed, handles_reopened) = connector.handle_stats().await;
             ReconnectSummary {
                 count: s.reconnects.load(Relaxed),
                 seconds: s.waited_ms.load(Relaxed) as f64 / 1e3,
+                handles_reclaimed,
+                handles_reopened,
             }
         },
         exit_code: code,

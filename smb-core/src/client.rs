@@ -4,8 +4,10 @@
 //! wait for it) puts a new connection in the slot, and sessions, trees and
 //! files re-establish themselves lazily when they see a newer generation.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use rand::RngCore;
@@ -14,6 +16,7 @@ use tokio::net::TcpStream;
 use crate::conn::{new_message, Connection, Outgoing, Security};
 use crate::crypto::PreauthHash;
 use crate::error::{Error, Result};
+use crate::file::FileInner;
 use crate::proto::{self, Negotiated};
 use crate::session::{Credentials, Session};
 use crate::wire::negotiate::NegotiateResponse;
@@ -60,6 +63,10 @@ pub struct ClientConfig {
     pub credit_target: u16,
     /// Upper bound on read/write sizes (the negotiated maximum is used when smaller).
     pub max_io_size: u32,
+    /// How long we ask the server to keep a durable handle
+    /// ([`OpenOptions::durable`](crate::OpenOptions::durable)) after the
+    /// connection is lost; the server may choose less (Samba caps it at 300 s).
+    pub durable_timeout: Duration,
 }
 
 impl Default for ClientConfig {
@@ -73,6 +80,7 @@ impl Default for ClientConfig {
             encryption: EncryptionMode::Auto,
             credit_target: 2048,
             max_io_size: 8 * 1024 * 1024,
+            durable_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -100,6 +108,42 @@ pub struct NegotiatedInfo {
     pub signing_algorithm: &'static str,
 }
 
+/// What became of open files after reconnects, for a summary
+/// ([`Client::handle_stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HandleStats {
+    /// Durable handles reclaimed on a new connection (CREATE with DH2C):
+    /// the same open went on, with its lease and share mode.
+    pub reclaimed: u64,
+    /// Files opened again by path on a new connection: handles that were
+    /// not durable, and durable handles the server no longer had.
+    pub reopened: u64,
+    /// Of `reopened`: durable handles whose reclaim the server refused.
+    pub reclaim_failed: u64,
+    /// Writes sent again with SMB2_FLAGS_REPLAY_OPERATION on a reclaimed
+    /// handle (they were in flight when the connection went).
+    pub replayed: u64,
+    /// Lease breaks the server sent us (acknowledged when it asked).
+    pub lease_breaks: u64,
+}
+
+/// The counters behind [`HandleStats`].
+#[derive(Debug, Default)]
+pub(crate) struct HandleCounters {
+    pub(crate) reclaimed: AtomicU64,
+    pub(crate) reopened: AtomicU64,
+    pub(crate) reclaim_failed: AtomicU64,
+    pub(crate) replayed: AtomicU64,
+    pub(crate) lease_breaks: AtomicU64,
+}
+
+impl HandleCounters {
+    pub(crate) fn bump(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// A connection to one server. Cheap to clone; all clones share the connection.
 #[derive(Clone, Debug)]
 pub struct Client {
@@ -125,6 +169,9 @@ pub(crate) struct ClientInner {
     slot: RwLock<Arc<Generation>>,
     /// Held by the one task that dials again.
     redial: tokio::sync::Mutex<()>,
+    pub(crate) handles: HandleCounters,
+    /// Open files holding a lease, by lease key: where a lease break goes.
+    pub(crate) leases: Mutex<HashMap<[u8; 16], Weak<FileInner>>>,
 }
 
 /// One negotiated connection of a [`Client`].
@@ -169,7 +216,7 @@ impl Client {
         let mut client_guid = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut client_guid);
         let first = dial(&target, &config, client_guid, 1).await?;
-        Ok(Self {
+        let client = Self {
             inner: Arc::new(ClientInner {
                 config,
                 target,
@@ -177,8 +224,35 @@ impl Client {
                 client_guid,
                 slot: RwLock::new(Arc::new(first)),
                 redial: tokio::sync::Mutex::new(()),
+                handles: HandleCounters::default(),
+                leases: Mutex::new(HashMap::new()),
             }),
-        })
+        };
+        client.watch_breaks(&client.generation());
+        Ok(client)
+    }
+
+    /// Starts the task that handles the lease breaks of connection `gen`.
+    fn watch_breaks(&self, gen: &Generation) {
+        if let Some(rx) = gen.conn.take_breaks() {
+            crate::lease::spawn_break_handler(Arc::downgrade(&self.inner), gen.number, rx);
+        }
+    }
+
+    /// What became of open files after reconnects: durable handles
+    /// reclaimed, files opened again by path, reclaims the server refused,
+    /// writes replayed, lease breaks handled. Counts since the client was
+    /// created.
+    pub fn handle_stats(&self) -> HandleStats {
+        let h = &self.inner.handles;
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        HandleStats {
+            reclaimed: get(&h.reclaimed),
+            reopened: get(&h.reopened),
+            reclaim_failed: get(&h.reclaim_failed),
+            replayed: get(&h.replayed),
+            lease_breaks: get(&h.lease_breaks),
+        }
     }
 
     /// The current connection.
@@ -208,6 +282,7 @@ impl Client {
         let next = dial(&i.target, &i.config, i.client_guid, current.number + 1).await?;
         let number = next.number;
         tracing::debug!(generation = number, "reconnected");
+        self.watch_breaks(&next);
         *i.slot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
         Ok(number)
     }
@@ -287,6 +362,20 @@ impl Client {
     /// The configuration this client was created with.
     pub fn config(&self) -> &ClientConfig {
         &self.inner.config
+    }
+
+    /// Routes breaks of lease `key` to `file`.
+    pub(crate) fn remember_lease(&self, key: [u8; 16], file: Weak<FileInner>) {
+        self.leases().insert(key, file);
+    }
+
+    /// Stops routing breaks of lease `key`.
+    pub(crate) fn forget_lease(&self, key: &[u8; 16]) {
+        self.leases().remove(key);
+    }
+
+    fn leases(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 16], Weak<FileInner>>> {
+        self.inner.leases.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -373,6 +462,12 @@ async fn negotiate(
         )));
     }
     conn.set_large_mtu(negotiated.large_mtu());
+    if negotiated.dialect >= Dialect::SMB3_0 {
+        // One more per connection of this client: requests after a
+        // reconnect are newer than any before it (MS-SMB2 3.3.5.2.10).
+        // Wraps after 65536 reconnects, which servers allow for.
+        conn.set_channel_sequence((number.wrapping_sub(1) & 0xFFFF) as u16);
+    }
     let io_cap = if negotiated.large_mtu() {
         config.max_io_size.max(65536)
     } else {

@@ -1,18 +1,26 @@
 //! [`File`]: an open handle, shareable across tasks for positional I/O. It
 //! remembers its path, open options and CreateGuid, so after a reconnect it
-//! opens the file again by itself (a plain reopen of the existing file) the
-//! first time it is used on the new connection.
+//! re-establishes itself the first time it is used on the new connection:
+//! a durable handle ([`OpenOptions::durable`], SMB 3.x) is reclaimed with
+//! CREATE + DH2C (MS-SMB2 3.2.4.4) and stays the same open, with its lease;
+//! any other handle, or one the server no longer has, is opened again by
+//! path (a plain reopen of the existing file).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
+use crate::client::HandleCounters;
 use crate::conn::new_message;
 use crate::error::{Error, Result};
-use crate::tree::{Tree, TreeState};
-use crate::wire::create::{self as wcreate, FileId, CLOSE_FLAG_POSTQUERY_ATTRIB};
+use crate::tree::{create_fields, Tree, TreeState};
+use crate::wire::codec::utf16le;
+use crate::wire::create::{
+    self as wcreate, context, lease_state, oplock, share, CreateContext, CreateRequest,
+    CreateResponse, DurableReconnectV2, DurableRequestV2, FileId, CLOSE_FLAG_POSTQUERY_ATTRIB,
+};
 use crate::wire::info as winfo;
 use crate::wire::ioctl::{self, CopyChunkResponse, IoctlResponse};
 use crate::wire::{io as wio, Command, Dialect, NtStatus};
@@ -136,6 +144,14 @@ pub struct OpenOptions {
     pub unbuffered: bool,
     /// FILE_SEQUENTIAL_ONLY hint.
     pub sequential: bool,
+    /// Ask for a durable handle (SMB 3.x: DH2Q with a lease, RWH when
+    /// writing, RH when reading; MS-SMB2 3.2.4.3.5, 3.2.4.3.8): after a lost
+    /// connection the server keeps the open for
+    /// [`ClientConfig::durable_timeout`](crate::ClientConfig::durable_timeout)
+    /// and the file reclaims it, instead of opening the file again by path.
+    /// Whether the server granted it: [`File::is_durable`]. Ignored for
+    /// directories and before SMB 3.0.
+    pub durable: bool,
 }
 
 impl OpenOptions {
@@ -172,10 +188,6 @@ pub(crate) struct FileInner {
     /// Where the file is now (a rename on the handle moves it).
     path: RwLock<String>,
     options: OpenOptions,
-    /// Names this open to the server across reconnects (MS-SMB2 2.2.13.2.10);
-    /// kept for durable handles.
-    #[allow(dead_code)]
-    create_guid: [u8; 16],
     /// Opened again after a reconnect (false for a directory being listed:
     /// a new handle would restart the enumeration).
     reopen: bool,
@@ -184,6 +196,10 @@ pub(crate) struct FileInner {
     reopening: tokio::sync::Mutex<()>,
     unbuffered: bool,
     closed: AtomicBool,
+    /// WRITEs (offset, length) that were in flight on a durable handle when
+    /// its connection went: sent again on the reclaimed handle, they carry
+    /// SMB2_FLAGS_REPLAY_OPERATION.
+    lost_writes: Mutex<Vec<(u64, u32)>>,
 }
 
 /// The handle as opened on one tree connection.
@@ -191,19 +207,212 @@ pub(crate) struct FileInner {
 pub(crate) struct FileState {
     pub(crate) tree: Arc<TreeState>,
     pub(crate) id: FileId,
+    /// Names this open to the server across reconnects (MS-SMB2 2.2.13.2.11).
+    create_guid: [u8; 16],
+    /// The lease the server granted, if any.
+    pub(crate) lease: Option<HeldLease>,
+    /// The server made the open durable (a DH2Q context came back).
+    durable: bool,
+    /// This state is a durable handle reclaimed after a reconnect.
+    reclaimed: bool,
+}
+
+/// A lease held on an open (MS-SMB2 3.2.1.5 File.LeaseKey, File.LeaseState).
+#[derive(Debug)]
+pub(crate) struct HeldLease {
+    pub(crate) key: [u8; 16],
+    /// `lease_state::*`, lowered by breaks.
+    pub(crate) state: AtomicU32,
+}
+
+impl FileState {
+    /// A state with no lease and no durability.
+    fn plain(tree: Arc<TreeState>, id: FileId) -> Self {
+        Self {
+            tree,
+            id,
+            create_guid: [0; 16],
+            lease: None,
+            durable: false,
+            reclaimed: false,
+        }
+    }
+
+    /// The server keeps this open across a disconnect: durable, and (for a
+    /// lease) still holding handle caching, which Samba requires at
+    /// disconnect time (a break that takes H away ends durability).
+    fn is_durable(&self) -> bool {
+        self.durable
+            && self.lease.as_ref().map_or(true, |l| {
+                l.state.load(Ordering::Acquire) & lease_state::HANDLE != 0
+            })
+    }
+}
+
+/// What a CREATE of a [`File`] asks for beyond the plain open.
+#[derive(Clone, Copy, Debug)]
+enum Ask {
+    /// A durable handle with a lease (MS-SMB2 3.2.4.3.5, 3.2.4.3.8).
+    Durable {
+        create_guid: [u8; 16],
+        lease_key: [u8; 16],
+    },
+    /// Reclaim a durable open on a new connection (MS-SMB2 3.2.4.4).
+    Reclaim {
+        old: FileId,
+        create_guid: [u8; 16],
+        lease: Option<([u8; 16], u32)>,
+    },
+}
+
+fn random16() -> [u8; 16] {
+    let mut b = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut b);
+    b
+}
+
+/// Whether to ask for a durable handle: asked, a file, SMB 3.x.
+fn wants_durable(tree: &Tree, options: &OpenOptions) -> bool {
+    options.durable
+        && !options.directory
+        && !options.any_kind
+        && tree.session().client().generation().negotiated.dialect >= Dialect::SMB3_0
+}
+
+/// One CREATE of a [`File`] on tree state `t` with the contexts `ask`
+/// names: the handle's state and metadata.
+async fn create_file(
+    tree: &Tree,
+    t: &Arc<TreeState>,
+    path: &str,
+    options: &OpenOptions,
+    ask: Ask,
+) -> Result<(FileState, FileInfo)> {
+    let (acc, disp, opts) = create_fields(options);
+    let p = crate::proto::wire_path(path)
+        .map_err(|e| Error::InvalidArgument(format!("{path:?}: {e}")))?;
+    let name = utf16le(&p);
+    let req = CreateRequest {
+        desired_access: acc,
+        file_attributes: 0,
+        share_access: share::ALL,
+        disposition: disp,
+        options: opts,
+        name: &name,
+    };
+    let mut want = lease_state::READ | lease_state::HANDLE;
+    if options.write {
+        want |= lease_state::WRITE;
+    }
+    let (create_guid, data) = match ask {
+        Ask::Durable {
+            create_guid,
+            lease_key,
+        } => {
+            let timeout = tree.session().client().config().durable_timeout;
+            let dh2q = DurableRequestV2 {
+                timeout_ms: u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX),
+                flags: 0,
+                create_guid,
+            };
+            let lease = wcreate::Lease {
+                key: lease_key,
+                state: want,
+                v2: true,
+                ..wcreate::Lease::default()
+            };
+            let data = vec![
+                (context::DH2Q, dh2q.encode()),
+                (context::RQLS, lease.encode()),
+            ];
+            (create_guid, data)
+        }
+        Ask::Reclaim {
+            old,
+            create_guid,
+            lease,
+        } => {
+            let dh2c = DurableReconnectV2 {
+                file_id: old,
+                create_guid,
+                flags: 0,
+            };
+            let mut data = vec![(context::DH2C, dh2c.encode())];
+            if let Some((key, state)) = lease {
+                // The lease comes back with the open (MS-SMB2 3.3.5.9.12:
+                // a leased open reclaimed without it is not found).
+                let l = wcreate::Lease {
+                    key,
+                    state,
+                    v2: true,
+                    ..wcreate::Lease::default()
+                };
+                data.push((context::RQLS, l.encode()));
+            }
+            (create_guid, data)
+        }
+    };
+    let contexts: Vec<CreateContext<'_>> = data
+        .iter()
+        .map(|(n, d)| CreateContext {
+            name: n.as_slice(),
+            data: d,
+        })
+        .collect();
+    let level = if contexts.iter().any(|c| c.name == context::RQLS) {
+        oplock::LEASE
+    } else {
+        oplock::NONE
+    };
+    let mut w = new_message();
+    req.encode_with(&mut w, level, &contexts);
+    let resp = t.call1(tree.outgoing(Command::CREATE, w)).await?;
+    resp.check(&[])?;
+    let c = CreateResponse::decode(&resp.msg)?;
+    let durable = c.durable_v2()?.is_some();
+    let lease = if c.oplock_level == oplock::LEASE {
+        c.lease()?.map(|l| HeldLease {
+            key: l.key,
+            state: AtomicU32::new(l.state),
+        })
+    } else {
+        None
+    };
+    let reclaimed = matches!(ask, Ask::Reclaim { .. });
+    let state = FileState {
+        tree: Arc::clone(t),
+        id: c.file_id,
+        create_guid,
+        lease,
+        // A successful reclaim is the durable open again, context or not.
+        durable: durable || reclaimed,
+        reclaimed,
+    };
+    Ok((state, FileInfo::from_attrs(&c.info)))
+}
+
+impl FileInner {
+    /// The handle's state as last (re-)established.
+    pub(crate) fn current_state(&self) -> Arc<FileState> {
+        Arc::clone(&self.state.read().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 impl Drop for FileInner {
     fn drop(&mut self) {
         // A handle dropped without close(): close it in the background so the
         // server does not keep it open until the session ends.
+        let st = Arc::clone(&self.state.read().unwrap_or_else(|e| e.into_inner()));
+        if let Some(l) = &st.lease {
+            self.tree.session().client().forget_lease(&l.key);
+        }
         if self.closed.load(Ordering::Acquire) {
             return;
         }
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             // On the connection it was opened on: after a reconnect the old
-            // handle is gone with its connection, and nothing is sent.
-            let st = Arc::clone(&self.state.read().unwrap_or_else(|e| e.into_inner()));
+            // handle is gone with its connection (a durable one the server
+            // drops when its timeout runs out), and nothing is sent.
             rt.spawn(async move {
                 let mut w = new_message();
                 wcreate::encode_close(&mut w, st.id, 0);
@@ -276,35 +485,84 @@ fn read_exact_at(f: &std::fs::File, buf: &mut [u8], off: u64) -> std::io::Result
 impl File {
     fn new(
         tree: Tree,
-        t: Arc<TreeState>,
         path: &str,
         options: &OpenOptions,
-        (id, info): (FileId, FileInfo),
+        (state, info): (FileState, FileInfo),
         reopen: bool,
     ) -> Self {
-        let mut create_guid = [0u8; 16];
-        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut create_guid);
-        Self {
+        let f = Self {
             inner: Arc::new(FileInner {
                 info,
                 tree,
                 path: RwLock::new(path.to_string()),
                 options: options.clone(),
-                create_guid,
                 reopen,
-                state: RwLock::new(Arc::new(FileState { tree: t, id })),
+                state: RwLock::new(Arc::new(state)),
                 reopening: tokio::sync::Mutex::new(()),
                 unbuffered: options.unbuffered,
                 closed: AtomicBool::new(false),
+                lost_writes: Mutex::new(Vec::new()),
             }),
+        };
+        f.register_lease();
+        f
+    }
+
+    /// Lets lease breaks for the current state's lease find this file.
+    fn register_lease(&self) {
+        if let Some(l) = &self.state().lease {
+            self.inner
+                .tree
+                .session()
+                .client()
+                .remember_lease(l.key, Arc::downgrade(&self.inner));
         }
     }
 
-    /// Opens `path` on `tree` (see [`Tree::open`]).
+    /// Opens `path` on `tree` (see [`Tree::open`]): with a durable handle
+    /// and a lease when [`OpenOptions::durable`] asks and the dialect has them.
     pub(crate) async fn open(tree: &Tree, path: &str, options: &OpenOptions) -> Result<Self> {
         let t = tree.current().await?;
-        let opened = tree.create_on(&t, path, options).await?;
-        Ok(Self::new(tree.clone(), t, path, options, opened, true))
+        let opened = Self::create(tree, &t, path, options, None).await?;
+        if options.durable {
+            tracing::debug!(
+                %path,
+                durable = opened.0.durable,
+                lease = ?opened.0.lease.as_ref().map(|l| l.state.load(Ordering::Relaxed)),
+                "opened"
+            );
+        }
+        Ok(Self::new(tree.clone(), path, options, opened, true))
+    }
+
+    /// A new open of `path` on `t`: durable when asked and possible, else
+    /// plain. `lease_key`: the key of a lease this file held before.
+    async fn create(
+        tree: &Tree,
+        t: &Arc<TreeState>,
+        path: &str,
+        options: &OpenOptions,
+        lease_key: Option<[u8; 16]>,
+    ) -> Result<(FileState, FileInfo)> {
+        if wants_durable(tree, options) {
+            let ask = Ask::Durable {
+                // A new GUID for each new open (MS-SMB2 3.2.4.3.5); Samba
+                // refuses one it still has in its replay cache.
+                create_guid: random16(),
+                // The lease key belongs to the file, not to one open
+                // (MS-SMB2 3.2.4.3: File.LeaseKey): opened again after a
+                // refused reclaim, the file keeps it, so the new open joins
+                // the lease the server may still hold for the old,
+                // disconnected one instead of waiting for that open's
+                // lease to break (Samba 4.17 holds the CREATE until the
+                // old open's durable timeout runs out).
+                lease_key: lease_key.unwrap_or_else(random16),
+            };
+            create_file(tree, t, path, options, ask).await
+        } else {
+            let (id, info) = tree.create_on(t, path, options).await?;
+            Ok((FileState::plain(Arc::clone(t), id), info))
+        }
     }
 
     /// A directory handle being listed: never reopened after a reconnect
@@ -321,23 +579,35 @@ impl File {
             directory: true,
             ..OpenOptions::default()
         };
-        Self::new(tree, t, path, &opts, (id, info), false)
+        Self::new(tree, path, &opts, (FileState::plain(t, id), info), false)
     }
 
     fn state(&self) -> Arc<FileState> {
-        Arc::clone(&self.inner.state.read().unwrap_or_else(|e| e.into_inner()))
+        self.inner.current_state()
     }
 
     /// The handle on the client's current connection: after a reconnect the
-    /// first caller opens the file again (the session and tree come back
-    /// first) and the others wait for it. The reopen opens the existing file
-    /// with the same access; a file that cannot be opened again is
-    /// [`Error::Reestablish`] naming it.
+    /// first caller re-establishes it (the session and tree come back
+    /// first) and the others wait for it. See [`File::handle_state`].
     pub(crate) async fn handle(&self) -> Result<(Arc<TreeState>, FileId)> {
+        let st = self.handle_state(true).await?;
+        Ok((Arc::clone(&st.tree), st.id))
+    }
+
+    /// The handle's state on the client's current connection. After a
+    /// reconnect a durable handle is reclaimed (CREATE + DH2C with the same
+    /// FileId, CreateGuid and lease key, MS-SMB2 3.2.4.4, on the session
+    /// logged on again with PreviousSessionId and the tree connected
+    /// again, as 3.2.4.4 orders); when the server refuses (it dropped the
+    /// open, or the file changed meanwhile), or the handle was not durable,
+    /// the existing file is opened again by path with the same access
+    /// (`reopen`; durable again when asked, under a new CreateGuid). A file
+    /// that cannot come back is [`Error::Reestablish`] naming it.
+    async fn handle_state(&self, reopen: bool) -> Result<Arc<FileState>> {
         let t = self.inner.tree.current().await?;
         let st = self.state();
         if Arc::ptr_eq(&st.tree, &t) {
-            return Ok((t, st.id));
+            return Ok(st);
         }
         let path = self
             .inner
@@ -357,29 +627,108 @@ impl File {
         let _one = self.inner.reopening.lock().await;
         let st = self.state();
         if Arc::ptr_eq(&st.tree, &t) {
-            return Ok((t, st.id));
+            return Ok(st);
         }
+        let tree = &self.inner.tree;
+        let counters = &tree.session().client().inner.handles;
         // The file exists now (we created it, or it was opened): open it
         // as it is, never truncate what was written before the reconnect.
         let opts = OpenOptions {
             disposition: Disposition::Open,
             ..self.inner.options.clone()
         };
-        let (id, _) = self
-            .inner
-            .tree
-            .create_on(&t, &path, &opts)
+        let mut refused = None;
+        if st.is_durable() {
+            let ask = Ask::Reclaim {
+                old: st.id,
+                create_guid: st.create_guid,
+                lease: st
+                    .lease
+                    .as_ref()
+                    .map(|l| (l.key, l.state.load(Ordering::Acquire))),
+            };
+            match create_file(tree, &t, &path, &opts, ask).await {
+                Ok((new, _)) => {
+                    HandleCounters::bump(&counters.reclaimed);
+                    tracing::debug!(%path, "durable handle reclaimed after a reconnect");
+                    return Ok(self.replace_state(new));
+                }
+                // The connection went again: the caller reconnects and we
+                // try the reclaim once more.
+                Err(e) if e.needs_reconnect() => return Err(e),
+                Err(e) => {
+                    HandleCounters::bump(&counters.reclaim_failed);
+                    tracing::debug!(%path, error = %e, "durable handle not reclaimed");
+                    refused = Some(e);
+                }
+            }
+        }
+        if !reopen {
+            let reason = refused.unwrap_or(Error::ConnectionLost(
+                crate::proto::conn::LostReason::Dropped,
+            ));
+            return Err(Error::Reestablish {
+                what: what(),
+                reason: Box::new(reason),
+            });
+        }
+        // Writes lost with the old open are plain writes on the new one.
+        self.inner
+            .lost_writes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        let key = st.lease.as_ref().map(|l| l.key);
+        let (new, _) = Self::create(tree, &t, &path, &opts, key)
             .await
             .map_err(|e| Error::Reestablish {
                 what: what(),
                 reason: Box::new(e),
             })?;
-        tracing::debug!(%path, "reopened after a reconnect");
-        *self.inner.state.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(FileState {
-            tree: Arc::clone(&t),
-            id,
-        });
-        Ok((t, id))
+        HandleCounters::bump(&counters.reopened);
+        tracing::debug!(%path, refused = refused.is_some(), "reopened after a reconnect");
+        Ok(self.replace_state(new))
+    }
+
+    /// Installs a re-established handle (and its lease for breaks).
+    fn replace_state(&self, new: FileState) -> Arc<FileState> {
+        let new = Arc::new(new);
+        let old = std::mem::replace(
+            &mut *self.inner.state.write().unwrap_or_else(|e| e.into_inner()),
+            Arc::clone(&new),
+        );
+        let client = self.inner.tree.session().client();
+        if let Some(l) = &old.lease {
+            if new.lease.as_ref().map_or(true, |n| n.key != l.key) {
+                client.forget_lease(&l.key);
+            }
+        }
+        self.register_lease();
+        new
+    }
+
+    /// True when the server granted a durable handle (SMB 3.x, asked with
+    /// [`OpenOptions::durable`]) and it still is one: a lease break that
+    /// took away handle caching ends durability. After a reconnect, a
+    /// durable handle is reclaimed rather than opened again.
+    pub fn is_durable(&self) -> bool {
+        self.state().is_durable()
+    }
+
+    /// The lease state held on the handle (`wire::create::lease_state`
+    /// bits: R 0x1, H 0x2, W 0x4), if the server granted a lease.
+    pub fn lease_state(&self) -> Option<u32> {
+        self.state()
+            .lease
+            .as_ref()
+            .map(|l| l.state.load(Ordering::Acquire))
+    }
+
+    /// The handle is closed: lease breaks no longer concern it.
+    fn forget_lease(&self) {
+        if let Some(l) = &self.state().lease {
+            self.inner.tree.session().client().forget_lease(&l.key);
+        }
     }
 
     /// Metadata returned by CREATE.
@@ -547,14 +896,62 @@ impl File {
         // Past what the server's credits allow now: a short write.
         let len = len.min(tree.io_limits().write);
         let data = data.slice(..len as usize);
-        let (t, fid) = self.handle().await?;
+        let st = self.handle_state(true).await?;
         let mut w = new_message();
-        wio::encode_write(&mut w, fid, offset, len, self.write_flags());
+        wio::encode_write(&mut w, st.id, offset, len, self.write_flags());
         let mut req = tree.outgoing(Command::WRITE, w);
         req.payload = Some(data);
-        let resp = t.call1(req).await?;
+        req.replay = self.is_replay(&st, offset, len);
+        let resp = self.sent_write(&st, offset, len, st.tree.call1(req).await)?;
         resp.check(&[])?;
         Ok(wio::decode_write(&resp.msg)?)
+    }
+
+    /// True when this WRITE was in flight on the durable handle when its
+    /// connection went and `st` is the reclaimed handle: it goes again as a
+    /// replay (SMB2_FLAGS_REPLAY_OPERATION, MS-SMB2 3.2.4.1.1). The server
+    /// then counts it against the open's ChannelSequence as a replay
+    /// (3.3.5.2.10) instead of as a new request.
+    fn is_replay(&self, st: &FileState, offset: u64, len: u32) -> bool {
+        if !st.reclaimed {
+            return false;
+        }
+        let mut lost = self
+            .inner
+            .lost_writes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let Some(i) = lost.iter().position(|w| *w == (offset, len)) else {
+            return false;
+        };
+        lost.swap_remove(i);
+        HandleCounters::bump(&self.inner.tree.session().client().inner.handles.replayed);
+        true
+    }
+
+    /// Remembers a WRITE on a durable handle that the connection took with
+    /// it, so its resend is marked a replay.
+    fn sent_write(
+        &self,
+        st: &FileState,
+        offset: u64,
+        len: u32,
+        r: Result<crate::conn::Response>,
+    ) -> Result<crate::conn::Response> {
+        if let Err(e) = &r {
+            if e.needs_reconnect() && st.is_durable() {
+                let mut lost = self
+                    .inner
+                    .lost_writes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                // Bounded: a handle has at most a window of writes in flight.
+                if lost.len() < 1024 {
+                    lost.push((offset, len));
+                }
+            }
+        }
+        r
     }
 
     /// Writes `len` bytes of the local file `src`, from `src_offset`, at
@@ -596,9 +993,9 @@ impl File {
         }
         // Past what the server's credits allow now: a short write.
         let len = len.min(tree.io_limits().write);
-        let (t, fid) = self.handle().await?;
+        let st = self.handle_state(true).await?;
         let mut w = new_message();
-        wio::encode_write(&mut w, fid, offset, len, self.write_flags());
+        wio::encode_write(&mut w, st.id, offset, len, self.write_flags());
         let mut req = tree.outgoing(Command::WRITE, w);
         req.source = Some(crate::conn::Source {
             file: Arc::clone(src),
@@ -606,7 +1003,8 @@ impl File {
             len: len as usize,
             error: Arc::default(),
         });
-        let resp = t.call1(req).await?;
+        req.replay = self.is_replay(&st, offset, len);
+        let resp = self.sent_write(&st, offset, len, st.tree.call1(req).await)?;
         resp.check(&[])?;
         Ok(wio::decode_write(&resp.msg)?)
     }
@@ -768,11 +1166,24 @@ impl File {
         }
         // On the connection the handle lives on: after a reconnect the old
         // handle went with its connection (and the server closed it), so
-        // there is nothing to close unless it was opened again.
-        let st = self.state();
-        if st.tree.session.gen.number != self.inner.tree.session().client().generation_number() {
-            self.inner.closed.store(true, Ordering::Release);
-            return Ok(self.inner.info.clone());
+        // there is nothing to close unless it was opened again. A durable
+        // handle the server keeps for us is reclaimed to be closed now,
+        // rather than left to its timeout with its lease and share mode.
+        let mut st = self.state();
+        let current = || self.inner.tree.session().client().generation_number();
+        if st.tree.session.gen.number != current() {
+            if st.is_durable() {
+                match self.handle_state(false).await {
+                    Ok(new) => st = new,
+                    Err(e) if e.needs_reconnect() => return Err(e),
+                    Err(_) => {}
+                }
+            }
+            if st.tree.session.gen.number != current() {
+                self.inner.closed.store(true, Ordering::Release);
+                self.forget_lease();
+                return Ok(self.inner.info.clone());
+            }
         }
         let mut w = new_message();
         wcreate::encode_close(&mut w, st.id, CLOSE_FLAG_POSTQUERY_ATTRIB);
@@ -786,6 +1197,7 @@ impl File {
             Err(e) if e.needs_reconnect() => return Err(e),
             r => {
                 self.inner.closed.store(true, Ordering::Release);
+                self.forget_lease();
                 r?
             }
         };

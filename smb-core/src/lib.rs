@@ -52,10 +52,11 @@ mod client;
 mod conn;
 mod error;
 mod file;
+mod lease;
 mod session;
 mod tree;
 
-pub use client::{Client, ClientConfig, EncryptionMode, NegotiatedInfo};
+pub use client::{Client, ClientConfig, EncryptionMode, HandleStats, NegotiatedInfo};
 pub use error::{Action, Error, Result};
 pub use file::{Disposition, File, FileInfo, FileTime, FileTimes, OpenOptions};
 pub use proto::IoLimits;

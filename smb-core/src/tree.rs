@@ -203,7 +203,7 @@ impl FileTimes {
 }
 
 /// The CREATE request fields for `options` (MS-SMB2 2.2.13).
-fn create_fields(o: &OpenOptions) -> (u32, u32, u32) {
+pub(crate) fn create_fields(o: &OpenOptions) -> (u32, u32, u32) {
     let mut acc = access::FILE_READ_ATTRIBUTES | access::SYNCHRONIZE;
     if o.read {
         acc |= access::FILE_READ_DATA | access::FILE_READ_EA | access::READ_CONTROL;

@@ -835,6 +835,16 @@ impl Connector {
     pub fn reconnect_stats(&self) -> &ReconnectStats {
         &self.stats
     }
+
+    /// What became of open handles after reconnects, over every server:
+    /// (reclaimed durable handles, files opened again by path).
+    pub async fn handle_stats(&self) -> (u64, u64) {
+        let sessions = self.sessions.lock().await;
+        sessions.values().fold((0, 0), |(a, b), (client, _, _)| {
+            let h = client.handle_stats();
+            (a + h.reclaimed, b + h.reopened)
+        })
+    }
 }
 
 impl Connector {

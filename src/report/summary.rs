@@ -93,6 +93,10 @@ pub struct ReconnectSummary {
     pub count: u64,
     /// Seconds spent between a loss and having the connection back (or giving up).
     pub seconds: f64,
+    /// Open files whose durable handle was reclaimed on the new connection.
+    pub handles_reclaimed: u64,
+    /// Open files opened again by path (not durable, or the server dropped them).
+    pub handles_reopened: u64,
 }
 
 /// Human size: `25.00 MiB`, or exact bytes with `--bytes`.

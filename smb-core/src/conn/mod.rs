@@ -127,6 +127,8 @@ pub(crate) struct Outgoing {
     /// For a WRITE: the data comes from this local file range instead of
     /// `payload` (single, unsigned, unencrypted messages only).
     pub(crate) source: Option<Source>,
+    /// Sent again after a reconnect (SMB2_FLAGS_REPLAY_OPERATION).
+    pub(crate) replay: bool,
 }
 
 /// A local file region a READ response's data goes to instead of memory.
@@ -171,6 +173,7 @@ impl Outgoing {
             related: false,
             sink: None,
             source: None,
+            replay: false,
         }
     }
 }
@@ -204,6 +207,10 @@ struct Shared {
     ciphers: RwLock<HashMap<u64, Arc<dyn FrameCipher>>>,
     stats_sent: AtomicU64,
     stats_received: AtomicU64,
+    /// Oplock and lease break notifications, to the client's break handler
+    /// (unbounded: the reader must never wait on it, and the server sends
+    /// at most one break per lease at a time).
+    breaks: mpsc::UnboundedSender<Response>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -248,8 +255,11 @@ impl Shared {
                 Event::CreditsGranted(n) => wake |= n > 0,
                 Event::Interim(..) => {}
                 Event::Break(r) => {
-                    // We ask for no oplocks or leases yet.
-                    tracing::debug!(command = ?r.header.command, "ignoring a break notification");
+                    // Acknowledged (when asked) by the client's break
+                    // handler, which may send requests: never from here.
+                    if self.breaks.send(r).is_err() {
+                        tracing::debug!("a break notification with no handler");
+                    }
                 }
                 Event::Lost(reason) => {
                     wake = true;
@@ -364,6 +374,8 @@ pub(crate) struct Connection {
     shared: Arc<Shared>,
     tx: mpsc::Sender<Frame>,
     tasks: [JoinHandle<()>; 2],
+    /// Until the client takes it ([`Connection::take_breaks`]).
+    breaks: Mutex<Option<mpsc::UnboundedReceiver<Response>>>,
 }
 
 impl Drop for Connection {
@@ -379,6 +391,7 @@ impl Connection {
     /// Starts the tasks on an existing stream.
     pub(crate) fn start(stream: TcpStream, credit_target: u16, request_timeout: Duration) -> Self {
         let (rd, wr) = stream.into_split();
+        let (breaks, breaks_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 core: Conn::new(ConnConfig {
@@ -392,6 +405,7 @@ impl Connection {
             ciphers: RwLock::new(HashMap::new()),
             stats_sent: AtomicU64::new(0),
             stats_received: AtomicU64::new(0),
+            breaks,
         });
         let (tx, rx) = mpsc::channel::<Frame>(256);
         let reader = tokio::spawn(reader::reader_task(Arc::clone(&shared), rd));
@@ -404,12 +418,24 @@ impl Connection {
             shared,
             tx,
             tasks: [reader, writer],
+            breaks: Mutex::new(Some(breaks_rx)),
         }
+    }
+
+    /// The oplock and lease break notifications of this connection, once
+    /// (the channel closes with the connection).
+    pub(crate) fn take_breaks(&self) -> Option<mpsc::UnboundedReceiver<Response>> {
+        self.breaks.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
     /// Enables multi-credit requests (after NEGOTIATE chose 2.1+ with LARGE_MTU).
     pub(crate) fn set_large_mtu(&self, on: bool) {
         self.shared.lock().core.set_large_mtu(on);
+    }
+
+    /// The ChannelSequence of later requests (3.x).
+    pub(crate) fn set_channel_sequence(&self, seq: u16) {
+        self.shared.lock().core.set_channel_sequence(seq);
     }
 
     /// Raises the credit target to at least `min` (so the largest request can
@@ -581,6 +607,7 @@ impl Connection {
                 tree_id: r.tree_id,
                 session_id: r.session_id,
                 related: r.related,
+                replay: r.replay,
             })
             .collect();
         let parts = match frame::build(msgs, &assigned, sec, hook) {

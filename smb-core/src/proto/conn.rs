@@ -99,6 +99,9 @@ pub struct Assigned {
     pub charges: Vec<u16>,
     /// CreditRequest of each request.
     pub credit_requests: Vec<u16>,
+    /// The ChannelSequence every request carries (3.x; see
+    /// [`Conn::set_channel_sequence`]).
+    pub channel_sequence: u16,
 }
 
 /// Why [`Conn::send`] did not send.
@@ -175,6 +178,7 @@ pub struct Conn {
     /// in flight), over the connection's life.
     granted_max: u64,
     large_mtu: bool,
+    channel_sequence: u16,
     pending: HashMap<u64, Entry>,
     lost: Option<LostReason>,
     events: VecDeque<Event>,
@@ -195,6 +199,7 @@ impl Conn {
             window: 1,
             granted_max: 1,
             large_mtu: false,
+            channel_sequence: 0,
             pending: HashMap::new(),
             lost: None,
             events: VecDeque::new(),
@@ -205,6 +210,16 @@ impl Conn {
     /// Enables multi-credit requests (NEGOTIATE chose 2.1+ with LARGE_MTU).
     pub fn set_large_mtu(&mut self, on: bool) {
         self.large_mtu = on;
+    }
+
+    /// Sets the ChannelSequence of every later request (3.x dialects only;
+    /// MS-SMB2 2.2.1.2, 3.2.4.1.1). The client counts its connections with
+    /// it, so a server sees requests after a reconnect as newer than any
+    /// from before on the same durable open (3.3.5.2.10) and never older:
+    /// Samba fails a modifying request whose sequence went backwards with
+    /// STATUS_FILE_NOT_AVAILABLE.
+    pub fn set_channel_sequence(&mut self, seq: u16) {
+        self.channel_sequence = seq;
     }
 
     /// True when requests carry a CreditCharge.
@@ -365,6 +380,7 @@ impl Conn {
                 })
                 .collect(),
             credit_requests,
+            channel_sequence: self.channel_sequence,
         })
     }
 

@@ -105,6 +105,9 @@ pub struct OutMsg {
     pub session_id: u64,
     /// A related compound element (uses the previous element's FileId).
     pub related: bool,
+    /// Sent again after a reconnect: SMB2_FLAGS_REPLAY_OPERATION (3.x only,
+    /// MS-SMB2 3.2.4.1.1).
+    pub replay: bool,
 }
 
 impl OutMsg {
@@ -151,6 +154,9 @@ pub fn build(
         if signs {
             flags |= FLAG_SIGNED;
         }
+        if m.replay {
+            flags |= header::FLAG_REPLAY_OPERATION;
+        }
         if m.file_len > 0 && (n != 1 || signs || sec.seals() || hook.is_some()) {
             return Err(Error::InvalidArgument(
                 "file data can only follow a single unsigned, unencrypted message".into(),
@@ -171,6 +177,9 @@ pub fn build(
             message_id: a.ids[i],
             tree_id: m.tree_id,
             session_id: m.session_id,
+            // In a 3.x request the first two bytes of Status are the
+            // ChannelSequence (MS-SMB2 2.2.1.2); zero before 3.0.
+            status: NtStatus(u32::from(a.channel_sequence)),
             ..Header::default()
         };
         let mut hw = Writer::with_capacity(HEADER_LEN);

@@ -47,6 +47,7 @@ fn msg(command: Command, body: usize) -> OutMsg {
         tree_id: 7,
         session_id: 9,
         related: false,
+        replay: false,
     }
 }
 
@@ -537,4 +538,29 @@ fn break_notifications_become_events_and_requests_from_the_peer_are_refused() {
             .handle_frame(Bytes::from(w.into_vec()), false, None, p.now),
         Err(LostReason::Protocol(_))
     ));
+}
+
+#[test]
+fn channel_sequence_and_replay_flag_reach_the_header() {
+    use crate::wire::header::FLAG_REPLAY_OPERATION;
+    let mut p = Pair::ready(64, 8);
+    // Before 3.x (or on the first connection) the field stays zero.
+    p.send(vec![msg(Command::WRITE, 48)], 0).unwrap();
+    p.conn.set_channel_sequence(3);
+    let mut again = msg(Command::WRITE, 48);
+    again.replay = true;
+    p.send(vec![again, msg(Command::READ, 48)], 0).unwrap();
+    let seen: Vec<(u32, bool)> = p
+        .inbox
+        .iter()
+        .map(|s| {
+            (
+                s.header.status.0,
+                s.header.flags & FLAG_REPLAY_OPERATION != 0,
+            )
+        })
+        .collect();
+    // ChannelSequence is the low half of the Status field; only the
+    // request marked as a replay carries the flag.
+    assert_eq!(seen, vec![(0, false), (3, true), (3, false)]);
 }

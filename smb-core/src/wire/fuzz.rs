@@ -1,7 +1,7 @@
 //! Fuzz entry points: one function per parser of server data. Each takes
 //! arbitrary bytes and must never panic; fuzz targets just call them.
 
-use super::{create, dir, header, info, io, ioctl, negotiate, session};
+use super::{create, dir, header, info, io, ioctl, negotiate, oplock, session};
 
 /// SMB2 header and compound splitting.
 pub fn header(data: &[u8]) {
@@ -30,11 +30,25 @@ pub fn session_setup_response(data: &[u8]) {
     let _ = session::TreeConnectResponse::decode(data);
 }
 
-/// CREATE response including create contexts, and a bare context chain.
+/// CREATE response including create contexts (and the typed durable and
+/// lease contexts in it), a bare context chain, and each context's data.
 pub fn create_response(data: &[u8]) {
-    let _ = create::CreateResponse::decode(data);
+    if let Ok(r) = create::CreateResponse::decode(data) {
+        let _ = r.durable_v2();
+        let _ = r.lease();
+    }
     let _ = create::decode_create_contexts(data);
     let _ = create::decode_close(data);
+    let _ = create::DurableResponseV2::decode(data);
+    let _ = create::Lease::decode(data);
+    let _ = create::DecodedCreateRequest::decode(data);
+}
+
+/// OPLOCK_BREAK from the server: oplock and lease break notifications and
+/// the lease break response.
+pub fn lease_break(data: &[u8]) {
+    let _ = oplock::BreakNotification::decode(data);
+    let _ = oplock::decode_lease_break_response(data);
 }
 
 /// QUERY_DIRECTORY output: FileIdBothDirectoryInformation entries.
@@ -101,6 +115,7 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("wire_negotiate_response", negotiate_response),
     ("wire_session_setup_response", session_setup_response),
     ("wire_create_response", create_response),
+    ("wire_lease_break", lease_break),
     ("wire_dir_entries", dir_entries),
     ("wire_query_info", query_info),
     ("wire_ioctl_response", ioctl_response),
@@ -155,6 +170,7 @@ mod tests {
                 super::negotiate_response(d);
                 super::session_setup_response(d);
                 super::create_response(d);
+                super::lease_break(d);
                 super::dir_entries(d);
                 super::query_info(d);
                 super::ioctl_response(d);

@@ -30,6 +30,9 @@ pub const FLAG_ASYNC: u32 = 0x0000_0002;
 pub const FLAG_RELATED: u32 = 0x0000_0004;
 /// SMB2_FLAGS_SIGNED.
 pub const FLAG_SIGNED: u32 = 0x0000_0008;
+/// SMB2_FLAGS_REPLAY_OPERATION (3.x): the request is sent again after a
+/// reconnect (MS-SMB2 2.2.1.2, 3.2.4.1.1).
+pub const FLAG_REPLAY_OPERATION: u32 = 0x2000_0000;
 
 /// MessageId of unsolicited oplock/lease break notifications.
 pub const UNSOLICITED_MESSAGE_ID: u64 = u64::MAX;

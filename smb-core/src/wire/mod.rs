@@ -13,6 +13,7 @@ pub mod info;
 pub mod io;
 pub mod ioctl;
 pub mod negotiate;
+pub mod oplock;
 pub mod session;
 
 pub use codec::{Reader, Writer};

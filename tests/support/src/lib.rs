@@ -83,6 +83,12 @@ pub struct ServerConfig {
     pub encryption_algorithms: Option<&'static str>,
     /// `server smb3 signing algorithms`, e.g. `"AES-128-CMAC"`.
     pub signing_algorithms: Option<&'static str>,
+    /// Durable handles: `Some(true)` spells out what Samba needs to grant
+    /// them (`durable handles = yes`, `smb2 leases = yes`, and kernel
+    /// oplocks, kernel share modes and POSIX locking off, which the fixture
+    /// always has); `Some(false)` is `durable handles = no`; `None` leaves
+    /// Samba's defaults (which grant them with this fixture's settings).
+    pub durable_handles: Option<bool>,
     /// Extra raw `[global]` lines (they override the fixture's own, e.g.
     /// `"smb2 max trans = 65536"`).
     pub extra_global: Vec<&'static str>,
@@ -129,6 +135,18 @@ impl ServerConfig {
     /// Restricts the server's signing algorithms (e.g. `"HMAC-SHA256"`).
     pub fn signing_algorithms(mut self, algs: &'static str) -> Self {
         self.signing_algorithms = Some(algs);
+        self
+    }
+    /// Grants durable handles with leases, settings spelled out (see
+    /// [`ServerConfig::durable_handles`]).
+    pub fn durable_handles(mut self) -> Self {
+        self.durable_handles = Some(true);
+        self
+    }
+    /// `durable handles = no`: a server that never keeps an open across a
+    /// disconnect (leases stay on).
+    pub fn no_durable_handles(mut self) -> Self {
+        self.durable_handles = Some(false);
         self
     }
 }
@@ -549,6 +567,11 @@ fn write_conf(dir: &Path, port: u16, c: &ServerConfig) -> Result<PathBuf, String
         format!("cache directory = {d}/cache"),
         format!("pid directory = {d}/pid"),
         format!("ncalrpc dir = {d}/ncalrpc"),
+        // A private (absent) winbindd socket: with winbind installed, smbd
+        // would ask any winbindd on the default socket (another test's
+        // AD DC, say) to map our user's SID, get a uid it cannot resolve,
+        // and fail every logon with STATUS_LOGON_FAILURE.
+        format!("winbindd socket directory = {d}/winbindd"),
         format!("log file = {d}/log/smbd.log"),
         "max log size = 0".into(),
         "log level = 1".into(),
@@ -600,6 +623,23 @@ fn write_conf(dir: &Path, port: u16, c: &ServerConfig) -> Result<PathBuf, String
     }
     if let Some(a) = c.signing_algorithms {
         let _ = writeln!(g, "   server smb3 signing algorithms = {a}");
+    }
+    match c.durable_handles {
+        Some(true) => {
+            for l in [
+                "durable handles = yes",
+                "smb2 leases = yes",
+                "kernel oplocks = no",
+                "kernel share modes = no",
+                "posix locking = no",
+            ] {
+                let _ = writeln!(g, "   {l}");
+            }
+        }
+        Some(false) => {
+            let _ = writeln!(g, "   durable handles = no");
+        }
+        None => {}
     }
     for l in &c.extra_global {
         let _ = writeln!(g, "   {l}");
