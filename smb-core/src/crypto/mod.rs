@@ -133,11 +133,6 @@ pub enum CryptoError {
     BadKey,
 }
 
-/// Constant-time equality of two byte strings (their length is not secret).
-pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// Frames captured from Samba 4.17.12 (the `tests/support` fixture) by a
 /// scratch client using this module, with the NTLM session key 0x24.. : the
 /// final SESSION_SETUP response (signed by the server) and the encrypted
