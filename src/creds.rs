@@ -10,10 +10,9 @@
 //! message ever includes a password or a value that might hold one.
 
 use std::fs;
-use std::io::{self, BufRead as _, IsTerminal as _, Write as _};
+use std::io::{self, BufRead as _, IsTerminal as _};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context as _};
 use smb_core::Credentials;
@@ -98,25 +97,14 @@ pub fn split_user(s: &str) -> (String, Option<String>) {
     (s.to_string(), None)
 }
 
-/// Reads a password from the terminal without echo.
+/// Reads a password from the terminal without echo: rpassword writes the
+/// prompt to and reads the answer from the controlling terminal (`/dev/tty`),
+/// echo off before the prompt shows, so a fast typist is never echoed.
 fn prompt(label: &str) -> anyhow::Result<Zeroizing<String>> {
-    let stty = |arg: &str| {
-        Command::new("stty")
-            .arg(arg)
-            .stdin(Stdio::inherit())
-            .status()
-    };
-    // Echo goes off before the prompt shows, so a fast typist is never echoed.
-    let echo_off = stty("-echo").is_ok_and(|s| s.success());
-    eprint!("Password for {label}: ");
-    let _ = io::stderr().flush();
-    let mut line = Zeroizing::new(String::new());
-    let r = io::stdin().lock().read_line(&mut line);
-    if echo_off {
-        let _ = stty("echo");
-    }
-    eprintln!();
-    r.context("reading the password")?;
+    let line = Zeroizing::new(
+        rpassword::prompt_password(format!("Password for {label}: "))
+            .context("reading the password from the terminal")?,
+    );
     Ok(first_line(&line))
 }
 

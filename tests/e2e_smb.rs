@@ -675,7 +675,8 @@ fn password_prompt_on_a_terminal() {
         .expect("script (util-linux) is needed for the prompt test");
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = child.stdout.take().unwrap();
-    // Answer only once the prompt is shown (echo is off by then).
+    // Answer once the prompt is shown and echo is off: rpassword turns echo
+    // off a few system calls after writing the prompt, so give it a moment.
     let reader = std::thread::spawn(move || {
         use std::io::Read as _;
         let mut seen = Vec::new();
@@ -688,6 +689,7 @@ fn password_prompt_on_a_terminal() {
             }
             seen.extend_from_slice(&buf[..n]);
             if !answered && String::from_utf8_lossy(&seen).contains("Password for") {
+                std::thread::sleep(std::time::Duration::from_millis(300));
                 writeln!(stdin, "{PASSWORD}").unwrap();
                 answered = true;
             }

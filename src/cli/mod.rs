@@ -1,8 +1,8 @@
-//! The command line: raw clap [`Args`], the robocopy rewriter, the
-//! validated [`Options`], and the man page.
+//! The command line: raw clap [`Args`], the robocopy rewriter and the
+//! validated [`Options`]. The man page and completions are generated from
+//! [`Args`] by `tests/cli_generated`.
 
 pub mod args;
-pub mod man;
 pub mod options;
 pub mod robocopy;
 

@@ -29,6 +29,7 @@ pub mod spnego;
 
 use std::fmt;
 
+use subtle::ConstantTimeEq as _;
 use zeroize::{Zeroize, Zeroizing};
 
 use self::ntlm::{flags, Challenge, Direction, SignState};
@@ -294,7 +295,7 @@ impl Authenticator {
         }
         if let (Some(theirs), Some(server)) = (resp.mech_list_mic, self.server_sign.as_mut()) {
             let mut ours = server.sign(&self.mech_types);
-            let ok = ct_eq(&ours, theirs);
+            let ok: bool = ours.ct_eq(theirs).into();
             ours.zeroize();
             if !ok {
                 return Err(AuthError::BadMechListMic);
@@ -303,11 +304,6 @@ impl Authenticator {
         self.step = Step::Done;
         Ok(())
     }
-}
-
-/// Constant-time equality of two byte strings (length is not secret).
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

@@ -9,11 +9,16 @@
 use hmac::{Hmac, Mac};
 use md4::{Digest, Md4};
 use md5::Md5;
+use rc4::consts::U16;
+use rc4::{KeyInit, StreamCipher};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::AuthError;
 
 type HmacMd5 = Hmac<Md5>;
+/// RC4 (RustCrypto `rc4`, state wiped on drop) with the 128-bit keys of
+/// NTLM key exchange and sealing.
+type Rc4 = rc4::Rc4<U16>;
 
 /// NTLMSSP negotiate flags (MS-NLMP 2.2.2.5) this module uses.
 pub mod flags {
@@ -366,9 +371,11 @@ fn push_av(out: &mut Vec<u8>, id: u16, value: &[u8]) {
 /// One direction of NTLM message integrity with extended session security
 /// (MS-NLMP 3.4.4.2): a signing key, the RC4 sealing handle and a sequence
 /// number. Used for the SPNEGO mechListMIC.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+#[derive(Zeroize, ZeroizeOnDrop)]
 pub struct SignState {
     sign_key: [u8; 16],
+    /// Wipes its own state on drop.
+    #[zeroize(skip)]
     seal: Rc4,
     key_exch: bool,
     seq: u32,
@@ -414,7 +421,7 @@ impl SignState {
             .chain_update(seal_magic)
             .finalize()
             .into();
-        let seal = Rc4::new(&seal_key);
+        let seal = Rc4::new((&seal_key).into());
         seal_key.zeroize();
         Self {
             sign_key,
@@ -434,7 +441,7 @@ impl SignState {
         let mut checksum = [0u8; 8];
         checksum.copy_from_slice(&digest[..8]);
         if self.key_exch {
-            self.seal.apply(&mut checksum);
+            self.seal.apply_keystream(&mut checksum);
         }
         let mut out = [0u8; 16];
         out[..4].copy_from_slice(&1u32.to_le_bytes());
@@ -445,51 +452,10 @@ impl SignState {
     }
 }
 
-/// RC4 (the ARCFOUR stream cipher), needed only for NTLM key exchange and
-/// the checksum of MS-NLMP 3.4.4.2. Tiny, so written here rather than
-/// pulling a crate in.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct Rc4 {
-    s: [u8; 256],
-    i: u8,
-    j: u8,
-}
-
-impl Rc4 {
-    /// Key schedule for a non-empty `key`.
-    pub fn new(key: &[u8]) -> Self {
-        let mut s = [0u8; 256];
-        for (i, b) in s.iter_mut().enumerate() {
-            *b = i as u8;
-        }
-        let mut j = 0u8;
-        if !key.is_empty() {
-            for i in 0..256 {
-                j = j.wrapping_add(s[i]).wrapping_add(key[i % key.len()]);
-                s.swap(i, usize::from(j));
-            }
-        }
-        Self { s, i: 0, j: 0 }
-    }
-
-    /// XORs the key stream into `data`, continuing the stream.
-    pub fn apply(&mut self, data: &mut [u8]) {
-        for b in data {
-            self.i = self.i.wrapping_add(1);
-            self.j = self.j.wrapping_add(self.s[usize::from(self.i)]);
-            self.s.swap(usize::from(self.i), usize::from(self.j));
-            let k = self.s[usize::from(
-                self.s[usize::from(self.i)].wrapping_add(self.s[usize::from(self.j)]),
-            )];
-            *b ^= k;
-        }
-    }
-}
-
 /// RC4K (MS-NLMP 6): one-shot RC4 of `data` under `key`.
-pub fn rc4k(key: &[u8], data: &[u8]) -> Vec<u8> {
+pub fn rc4k(key: &[u8; 16], data: &[u8]) -> Vec<u8> {
     let mut out = data.to_vec();
-    Rc4::new(key).apply(&mut out);
+    Rc4::new(key.into()).apply_keystream(&mut out);
     out
 }
 
@@ -581,8 +547,33 @@ mod tests {
 
     #[test]
     fn rc4_known_answer() {
-        // The classic "Key"/"Plaintext" ARCFOUR vector.
-        assert_eq!(rc4k(b"Key", b"Plaintext"), hex!("bbf316e8d940af0ad3"));
+        // RFC 6229 section 2, 128-bit key 0x0102..10: key stream at offset 0
+        // and, continued in pieces, at offset 1536.
+        let key = hex!("0102030405060708090a0b0c0d0e0f10");
+        assert_eq!(
+            rc4k(&key, &[0; 16]),
+            hex!("9ac7cc9a609d1ef7b2932899cde41b97")
+        );
+        let mut rc4 = Rc4::new((&key).into());
+        let mut skip = [0u8; 1000];
+        rc4.apply_keystream(&mut skip);
+        rc4.apply_keystream(&mut skip[..536]);
+        let mut ks = [0u8; 16];
+        rc4.apply_keystream(&mut ks);
+        assert_eq!(ks, hex!("ffa0b514647ec04f6306b892ae661181"));
+    }
+
+    #[test]
+    fn ms_nlmp_4_2_4_4_sealed_signature() {
+        // SEAL of "Plaintext" (UTF-16LE) under the 4.2.4 keys with key
+        // exchange: RC4 encrypts the message, then the checksum continues the
+        // same RC4 stream.
+        let mut s = SignState::new(&RANDOM_SESSION_KEY, Direction::ClientToServer, true);
+        let plain = utf16le("Plaintext");
+        let mut sealed = plain.clone();
+        s.seal.apply_keystream(&mut sealed);
+        assert_eq!(sealed, hex!("54e50165bf1936dc996020c1811b0f06fb5f"));
+        assert_eq!(s.sign(&plain), hex!("010000007fb38ec5c55d497600000000"));
     }
 
     #[test]

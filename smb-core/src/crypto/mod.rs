@@ -9,51 +9,65 @@
 //!
 //! # Backend, chosen by measurement
 //!
-//! AES-GCM encryption uses **ring** 0.17: its
-//! assembly (AES-NI + PCLMULQDQ, AVX2/VAES where present, picked at run time)
-//! is 5-10x faster than RustCrypto `aes-gcm` 0.10 here. AES-CCM, AES-CMAC,
-//! HMAC-SHA256, SHA-512, MD4/MD5 use RustCrypto (`ccm`, `cmac`, `hmac`,
-//! `sha2`), which also detect AES-NI/SHA-NI at run time via `cpufeatures`;
-//! ring has no CCM or CMAC.
+//! AES-GCM encryption and the AES-GMAC signature use **aws-lc**
+//! (`aws-lc-rs`), the one AES-GCM provider: its assembly (AES-NI +
+//! PCLMULQDQ, AVX2/VAES where present, picked at run time) is 5-10x faster
+//! than RustCrypto `aes-gcm` 0.10 here and as fast as ring's or faster, and
+//! its GCM hashes AAD with the same aggregated GHASH as ciphertext, which
+//! makes GMAC (AAD only) about 10x ring's. AES-CCM, AES-CMAC, HMAC-SHA256,
+//! SHA-512, MD4/MD5 use RustCrypto (`ccm`, `cmac`, `hmac`, `sha2`), which
+//! also detect AES-NI/SHA-NI at run time via `cpufeatures`; neither aws-lc-rs
+//! nor ring has CCM or CMAC.
 //!
 //! Figures from `smb-core/benches/crypto.rs` (`cargo bench -p smb-core
-//! --bench crypto`, and again with `RUSTFLAGS="-C target-cpu=native"`), one
-//! core of the project's 2-core Xeon (AES, PCLMULQDQ, AVX2, AVX-512, VAES),
-//! MB/s, 1 MiB and 8 MiB messages, in place. The machine was shared with
-//! other builds (load 5-6), so each cell is a range over runs; ring vs
-//! RustCrypto GCM was also run side by side in a scratch crate.
+//! --bench crypto`), one core of the project's 2-core Xeon (AES, PCLMULQDQ,
+//! AVX2, AVX-512, VAES), MB/s, 1 MiB and 8 MiB messages, in place. The
+//! machine was shared with other builds (load 5-9), so each cell is a range
+//! over runs.
 //!
-//! | operation                        | default build  | target-cpu=native |
-//! |----------------------------------|----------------|-------------------|
-//! | AES-128-GCM seal, ring           | 5 800 - 12 700 | 5 900 - 12 600    |
-//! | AES-128-GCM open, ring           | 6 600 - 15 000 | 8 200 - 14 200    |
-//! | AES-256-GCM seal / open, ring    | 3 400 - 10 700 | 3 300 - 11 900    |
-//! | AES-128-GCM seal, RustCrypto     |   800 -  1 800 | 1 280 - 1 340     |
-//! | AES-128-GCM open, RustCrypto     |   620 -  1 300 | 1 450 - 1 460     |
-//! | AES-128-CCM seal / open          |   470 -  1 200 |   620 - 1 640     |
-//! | AES-256-CCM seal / open          |   360 -  1 640 |   670 - 1 040     |
-//! | AES-GMAC sign, ring              | 1 000 -  2 420 | 2 140 - 2 160     |
-//! | AES-GMAC sign, RustCrypto GHASH  | 1 360 -  1 950 |         -         |
-//! | AES-CMAC sign                    |   200 -    810 |   440 -   620     |
-//! | HMAC-SHA256 sign                 |   470 -  1 750 |   440 - 1 340     |
+//! | operation                        | aws-lc (2026-12-03) |
+//! |----------------------------------|---------------------|
+//! | AES-128-GCM seal                 |  4 100 - 11 000     |
+//! | AES-128-GCM open                 |  4 600 -  9 400     |
+//! | AES-256-GCM seal                 |  3 600 -  9 500     |
+//! | AES-256-GCM open                 |  2 400 -  8 800     |
+//! | AES-GMAC sign                    |  7 900 - 12 100     |
+//! | AES-GMAC verify (no copy)        |  7 300 - 12 000     |
+//! | AES-128-CCM seal / open          |    470 -    740     |
+//! | AES-256-CCM seal / open          |    230 -    380     |
+//! | AES-CMAC sign                    |    270 -    330     |
+//! | HMAC-SHA256 sign                 |    790 -  1 740     |
 //!
-//! `target-cpu=native` changes little (ring dispatches at run time anyway),
-//! so release builds need no special flags. GCM is the cipher to prefer
-//! (3.1.1 negotiates it first); CCM and CMAC are sequential CBC-MAC
-//! constructions, bound by AES latency. GMAC through ring is limited by its
-//! AAD-only GHASH path (about 2 GB/s per core), still the fastest signing
-//! algorithm; on a signed-only 3.1.1 session GMAC, not the network, may bound
-//! a single core, which is why the connection signs on the calling task.
+//! ring 0.17 was the GCM provider until 2026-12-03 (aws-lc already signed).
+//! Side by side in one scratch binary, the same keys, buffers and calls
+//! through both crates' `LessSafeKey`, 3 interleaved rounds (load 7-9),
+//! MB/s, 1 MiB / 8 MiB:
 //!
-//! The GMAC signature uses **aws-lc** (`aws-lc-rs`), whose GCM hashes AAD
-//! with the same aggregated GHASH as ciphertext; ring's AAD path does one
-//! block per multiply. On cold 8 MiB buffers (64 of them in turn): aws-lc
-//! GMAC 8.2-8.6 GB/s, ring's best path (copy + GCM open, below) 4.1-4.2.
+//! | operation        | ring 0.17                 | aws-lc-rs 1.19              |
+//! |------------------|---------------------------|-----------------------------|
+//! | AES-128-GCM seal | 2 860-4 130 / 4 380-4 760 | 5 870-6 330 / 5 220-7 890   |
+//! | AES-128-GCM open | 3 880-4 850 / 2 580-5 400 | 4 810-7 640 / 2 690-7 150   |
+//! | AES-256-GCM seal | 2 260-4 650 / 3 200-4 110 | 6 670-6 890 / 3 510-4 700   |
+//! | AES-256-GCM open | 4 400-5 790 / 1 500-2 880 | 5 990-6 880 / 2 350-5 080   |
+//! | GMAC (AAD only)  |   640-1 140 /   670-1 070 | 12 190-14 750 / 7 610-17 940 |
+//!
+//! So ring went: one AES-GCM implementation to build, audit and update.
+//! Single bench runs swing 2-3x with the load (earlier runs had ring at
+//! 5 800-15 000 MB/s for AES-128-GCM), so only the interleaved side-by-side
+//! compares the two. `RUSTFLAGS="-C target-cpu=native"` changed little
+//! (both crates dispatch at run time), so release builds need no special
+//! flags. GCM is the cipher to prefer (3.1.1 negotiates it first);
+//! CCM and CMAC are sequential CBC-MAC constructions, bound by AES latency.
+//! On a signed-only 3.1.1 session GMAC, not the network, may bound a single
+//! core, which is why the connection signs on the calling task.
+//!
 //! [`Signer::verify`] hashes a READ response as received, without a copy,
 //! and corrects for its non-zero Signature field by GHASH's linearity.
-//! Signed 2 GiB through smbcp, 4-5 interleaved rounds against the ring
-//! paths below: download 0.61-0.62 vs 0.69-0.76 CPU-s/GB (1083-1264 vs
-//! 1025-1122 MB/s), upload 0.54-0.57 vs 0.69-0.78.
+//! Signed 2 GiB through smbcp, 4-5 interleaved rounds, aws-lc GMAC against
+//! the ring paths below: download 0.61-0.62 vs 0.69-0.76 CPU-s/GB (1083-1264
+//! vs 1025-1122 MB/s), upload 0.54-0.57 vs 0.69-0.78; on cold 8 MiB buffers
+//! (64 of them in turn) aws-lc GMAC ran 8.2-8.6 GB/s, ring's best path (copy
+//! + GCM open) 4.1-4.2.
 //!
 //! History (ring): verifying a large signed READ response copied it into a
 //! reused per-thread scratch buffer and let ring's GCM *decryption*
@@ -78,7 +92,7 @@
 //! of samples, against memcpy 12% + ring's VAES `aes_gcm_dec_update` 11%).
 //!
 //! Key material: [`SessionKeys`] and the NTLM keys are zeroized on drop; the
-//! expanded key schedules inside ring and RustCrypto cipher objects
+//! expanded key schedules inside aws-lc and RustCrypto cipher objects
 //! ([`Signer`], [`SessionCipher`]) are not (neither crate exposes that).
 
 pub mod fuzz;
@@ -117,11 +131,6 @@ pub enum CryptoError {
     /// A key of the wrong length for the cipher.
     #[error("key length does not fit the cipher")]
     BadKey,
-}
-
-/// Constant-time equality of two byte strings (their length is not secret).
-pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Frames captured from Samba 4.17.12 (the `tests/support` fixture) by a

@@ -12,10 +12,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aes::{Aes128, Aes256};
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, AES_256_GCM};
 use ccm::aead::consts::{U11, U16};
 use ccm::aead::{AeadInPlace, KeyInit};
 use ccm::Ccm;
-use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, AES_128_GCM, AES_256_GCM};
 
 use super::{CryptoError, SessionKeys};
 
@@ -104,7 +104,7 @@ impl std::fmt::Display for Cipher {
     }
 }
 
-/// One keyed AEAD: GCM from ring (see the module doc of `crypto` for why),
+/// One keyed AEAD: GCM from aws-lc (see the module doc of `crypto` for why),
 /// CCM from RustCrypto.
 enum Aead {
     Ccm128(Box<Aes128Ccm>),
@@ -168,13 +168,7 @@ impl Aead {
                 .decrypt_in_place_detached(nonce[..11].into(), aad, buf, tag.into())
                 .is_ok(),
             Self::Gcm(k) => k
-                .open_in_place_separate_tag(
-                    gcm_nonce(nonce),
-                    Aad::from(aad),
-                    Tag::from(*tag),
-                    buf,
-                    0..,
-                )
+                .open_in_place_separate_tag(gcm_nonce(nonce), Aad::from(aad), tag, buf)
                 .is_ok(),
         };
         if ok {

@@ -16,8 +16,7 @@ use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM};
 use cmac::Cmac;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-
-use super::ct_eq;
+use subtle::ConstantTimeEq as _;
 
 /// Offset of the Signature field in the SMB2 header (MS-SMB2 2.2.1).
 const SIG_START: usize = 48;
@@ -156,7 +155,7 @@ impl Gmac {
             gf_pow(u128::from_be_bytes(self.h), blocks - 2),
         );
         let want = u128::from_be_bytes(self.tag(msg, gmac_nonce(msg))) ^ shift;
-        ct_eq(&want.to_be_bytes(), &sig)
+        want.to_be_bytes().ct_eq(&sig).into()
     }
 
     /// The GMAC of the concatenation of `parts` (at least a header long),
@@ -270,7 +269,9 @@ impl Signer {
         if let Kind::Gmac(g) = &self.kind {
             return g.verify(msg);
         }
-        ct_eq(&self.compute_streaming(msg), &msg[SIG_START..SIG_END])
+        self.compute_streaming(msg)
+            .ct_eq(&msg[SIG_START..SIG_END])
+            .into()
     }
 
     /// Signs the message `head || payload`: the signature is written into
@@ -298,7 +299,7 @@ impl Signer {
         msg[SIG_START..SIG_END].fill(0);
         let ours = self.compute_zeroed(msg);
         msg[SIG_START..SIG_END].copy_from_slice(&theirs);
-        ct_eq(&ours, &theirs)
+        ours.ct_eq(&theirs).into()
     }
 
     /// The signature of `msg` (len >= 64) whose bytes 48..64 are zero.

@@ -92,9 +92,9 @@ On a usage or fatal error nothing in the destination is touched.
 "#;
 
 /// Renders the whole man page.
-pub fn render(w: &mut dyn io::Write) -> io::Result<()> {
+pub(crate) fn render(w: &mut dyn io::Write) -> io::Result<()> {
     // The commit and build in `--version` would make the page stale at every commit.
-    let cmd = crate::command().long_version(None::<&str>);
+    let cmd = smbcp::command().long_version(None::<&str>);
     let man = clap_mangen::Man::new(cmd);
     man.render_title(w)?;
     man.render_name_section(w)?;
