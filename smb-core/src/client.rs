@@ -235,7 +235,9 @@ impl Client {
         Session::setup(self.clone(), creds).await
     }
 
-    /// Sends an ECHO and waits for the reply.
+    /// Sends an ECHO outside any session and waits for the reply: unsigned,
+    /// a liveness probe only. Once logged on use [`Session::echo`], which is
+    /// signed (or encrypted) like the session's other requests.
     pub async fn echo(&self) -> Result<()> {
         let mut w = new_message();
         wsession::encode_empty(&mut w);

@@ -1,6 +1,8 @@
 //! A man in the middle between the client and the real Samba that alters one
 //! reply: a bad signature must be `Error::BadSignature`, a bad ciphertext must
-//! fail the connection, never be accepted.
+//! fail the connection, never be accepted; a guest flag forged into the final
+//! SESSION_SETUP response never yields an unsigned session; a session's ECHO
+//! is signed and its reply verified.
 
 mod common;
 
@@ -8,10 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use common::creds;
-use smb_core::wire::header::Header;
-use smb_core::wire::Command;
+use smb_core::wire::header::{Header, FLAGS_OFFSET, HEADER_LEN, SIGNATURE_OFFSET};
+use smb_core::wire::{Command, NtStatus};
 use smb_core::{Client, ClientConfig, Error, OpenOptions};
-use smb_fixture::{Samba, ServerConfig, ENC_SHARE, SHARE};
+use smb_fixture::{MaxProtocol, Samba, ServerConfig, ENC_SHARE, SHARE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -24,7 +26,7 @@ async fn read_frame(s: &mut (impl AsyncReadExt + Unpin)) -> Option<Vec<u8>> {
 }
 
 /// A proxy to `port`; `alter` may change each server frame once `armed` is set.
-async fn proxy(port: u16, armed: Arc<AtomicBool>, alter: fn(&mut Vec<u8>) -> bool) -> u16 {
+async fn proxy(port: u16, armed: Arc<AtomicBool>, alter: fn(&mut [u8]) -> bool) -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let me = l.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -112,4 +114,112 @@ async fn bad_ciphertext_fails_the_connection() {
     println!("[tamper_ciphertext] {err}");
     assert!(matches!(err, Error::ConnectionLost(_)), "{err:?}");
     assert!(matches!(client.echo().await, Err(Error::ConnectionLost(_))));
+}
+
+/// Sets SMB2_SESSION_FLAG_IS_GUEST in the final SESSION_SETUP response,
+/// leaving its signature as it was.
+fn forge_guest(f: &mut [u8]) -> bool {
+    match Header::decode(f) {
+        Ok(h) if h.command == Command::SESSION_SETUP && h.status == NtStatus::SUCCESS => {
+            f[HEADER_LEN + 2] |= 0x01;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The same, and strips the signature (flag and bytes), as a real guest
+/// session's unsigned reply would look.
+fn forge_unsigned_guest(f: &mut [u8]) -> bool {
+    if !forge_guest(f) {
+        return false;
+    }
+    f[FLAGS_OFFSET] &= !0x08;
+    f[SIGNATURE_OFFSET..SIGNATURE_OFFSET + 16].fill(0);
+    true
+}
+
+/// Logs on through a proxy that applies `forge` to the final SESSION_SETUP
+/// response of a server of `max` protocol.
+async fn logon_through(
+    max: MaxProtocol,
+    config: ClientConfig,
+    forge: fn(&mut [u8]) -> bool,
+) -> (Result<smb_core::Session, Error>, bool) {
+    let samba = Samba::get(&ServerConfig::new().max_protocol(max));
+    let armed = Arc::new(AtomicBool::new(true));
+    let port = proxy(samba.port(), Arc::clone(&armed), forge).await;
+    let client = Client::connect("127.0.0.1", port, config).await.unwrap();
+    let r = client.session_setup(&creds()).await;
+    (r, !armed.load(Ordering::Relaxed))
+}
+
+#[tokio::test]
+async fn forged_guest_flag_never_drops_signing() {
+    let signed = || {
+        let mut c = ClientConfig::default();
+        c.sign = true;
+        c
+    };
+    // 3.1.1 signs the final response: a flag set on it breaks the signature.
+    // 3.0.2 signs it when we require signing.
+    for (max, config) in [
+        (MaxProtocol::Smb3_11, ClientConfig::default()),
+        (MaxProtocol::Smb3_11, signed()),
+        (MaxProtocol::Smb3_02, signed()),
+    ] {
+        let (r, forged) = logon_through(max, config, forge_guest).await;
+        assert!(forged, "{max:?}: no final SESSION_SETUP response seen");
+        let err = r.unwrap_err();
+        println!("[forged_guest] {max:?}: {err}");
+        assert!(matches!(err, Error::BadSignature), "{max:?}: {err:?}");
+    }
+    // With the signature stripped as well, the logon is refused as a guest
+    // session nobody asked for: never an unsigned session, and on 3.0.2
+    // never a session whose VALIDATE_NEGOTIATE is skipped for want of a key.
+    for (max, config) in [
+        (MaxProtocol::Smb3_11, signed()),
+        (MaxProtocol::Smb3_02, signed()),
+        (MaxProtocol::Smb3_02, ClientConfig::default()),
+        (MaxProtocol::Smb2_10, ClientConfig::default()),
+    ] {
+        let (r, forged) = logon_through(max, config, forge_unsigned_guest).await;
+        assert!(forged, "{max:?}: no final SESSION_SETUP response seen");
+        let err = r.unwrap_err();
+        println!("[forged_unsigned_guest] {max:?}: {err}");
+        assert!(
+            matches!(err, Error::Auth(ref m) if m.contains("logged us on as a guest")),
+            "{max:?}: {err:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn session_echo_is_signed_and_verified() {
+    let samba = Samba::shared();
+    let armed = Arc::new(AtomicBool::new(false));
+    let port = proxy(samba.port(), Arc::clone(&armed), |f| {
+        match Header::decode(f) {
+            Ok(h) if h.command == Command::ECHO && h.is_signed() => {
+                f[SIGNATURE_OFFSET] ^= 0x01;
+                true
+            }
+            _ => false,
+        }
+    })
+    .await;
+    let mut config = ClientConfig::default();
+    config.sign = true;
+    let client = Client::connect("127.0.0.1", port, config).await.unwrap();
+    let session = client.session_setup(&creds()).await.unwrap();
+    session.echo().await.unwrap();
+    armed.store(true, Ordering::Relaxed);
+    let err = session.echo().await.unwrap_err();
+    // Only a signed ECHO gets a signed reply, which the proxy then spoiled.
+    assert!(
+        !armed.load(Ordering::Relaxed),
+        "the ECHO reply was not signed"
+    );
+    assert!(matches!(err, Error::BadSignature), "{err:?}");
+    session.echo().await.unwrap();
 }
