@@ -60,6 +60,11 @@ pub struct ClientConfig {
     pub credit_target: u16,
     /// Upper bound on read/write sizes (the negotiated maximum is used when smaller).
     pub max_io_size: u32,
+    /// Most entries one directory listing may return before it fails with
+    /// [`Error::Protocol`]: a server that never says STATUS_NO_MORE_FILES
+    /// must not make a listing run forever and fill memory. A listing that
+    /// repeats a batch it already returned fails at once.
+    pub max_dir_entries: u64,
 }
 
 impl Default for ClientConfig {
@@ -73,6 +78,7 @@ impl Default for ClientConfig {
             encryption: EncryptionMode::Auto,
             credit_target: 2048,
             max_io_size: 8 * 1024 * 1024,
+            max_dir_entries: 1_000_000,
         }
     }
 }

@@ -223,3 +223,91 @@ async fn session_echo_is_signed_and_verified() {
     assert!(matches!(err, Error::BadSignature), "{err:?}");
     session.echo().await.unwrap();
 }
+
+/// A proxy to `port` that applies `alter` to every client frame (each
+/// message of a compound) before the server sees it.
+async fn request_proxy(port: u16, alter: fn(&mut [u8])) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let me = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (client, _) = l.accept().await.unwrap();
+        let server = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let (mut cr, mut cw) = client.into_split();
+        let (mut sr, mut sw) = server.into_split();
+        tokio::spawn(async move {
+            let _ = tokio::io::copy(&mut sr, &mut cw).await;
+        });
+        while let Some(mut f) = read_frame(&mut cr).await {
+            let mut at = 0;
+            while let Ok(h) = Header::decode(&f[at..]) {
+                let end = match h.next_command as usize {
+                    0 => f.len(),
+                    n => (at + n).min(f.len()),
+                };
+                alter(&mut f[at..end]);
+                if h.next_command == 0 || end >= f.len() {
+                    break;
+                }
+                at = end;
+            }
+            let mut out = (f.len() as u32).to_be_bytes().to_vec();
+            out.extend_from_slice(&f);
+            if sw.write_all(&out).await.is_err() {
+                break;
+            }
+        }
+    });
+    me
+}
+
+/// A server that never ends a listing: every QUERY_DIRECTORY gets
+/// SMB2_RESTART_SCANS, so Samba answers each with the first batch again and
+/// never STATUS_NO_MORE_FILES. The listing fails with a protocol error at
+/// the first repeat instead of growing forever; the cap on entries stops a
+/// listing that is merely too long.
+#[tokio::test]
+async fn endless_or_huge_listings_are_bounded() {
+    let samba = Samba::shared();
+    let (rel, dir) = samba.unique_dir(SHARE, "endless");
+    for i in 0..12 {
+        std::fs::write(dir.join(format!("f{i:02}")), b"x").unwrap();
+    }
+    smb_fixture::chown_to_user(&dir).unwrap();
+    let port = request_proxy(samba.port(), |m| {
+        if Header::decode(m).is_ok_and(|h| h.command == Command::QUERY_DIRECTORY) {
+            m[HEADER_LEN + 3] |= 0x01; // SMB2_RESTART_SCANS
+        }
+    })
+    .await;
+    let client = Client::connect("127.0.0.1", port, ClientConfig::default())
+        .await
+        .unwrap();
+    let session = client.session_setup(&creds()).await.unwrap();
+    let tree = session.tree_connect(SHARE).await.unwrap();
+    let err = tree.read_dir(&rel).await.unwrap_err();
+    println!("[endless_listing] read_dir: {err}");
+    assert!(
+        matches!(err, Error::Protocol(ref m) if m.contains("repeated a batch")),
+        "{err:?}"
+    );
+    let mut lister = tree.list_dir(&rel).await.unwrap();
+    let first = lister.next_batch().await.unwrap().unwrap();
+    assert_eq!(first.len(), 12);
+    let err = lister.next_batch().await.unwrap_err();
+    println!("[endless_listing] next_batch: {err}");
+    assert!(matches!(err, Error::Protocol(_)), "{err:?}");
+    lister.close().await.unwrap();
+
+    // Straight to the server: 12 entries are fine by default, not under a cap of 5.
+    let (_, _, tree) = common::connect(samba, SHARE).await;
+    assert_eq!(tree.read_dir(&rel).await.unwrap().len(), 12);
+    let mut config = ClientConfig::default();
+    config.max_dir_entries = 5;
+    let (_, _, tree) = common::connect_with(samba, SHARE, config).await;
+    let err = tree.read_dir(&rel).await.unwrap_err();
+    println!("[endless_listing] capped: {err}");
+    assert!(
+        matches!(err, Error::Protocol(ref m) if m.contains("more than 5 entries")),
+        "{err:?}"
+    );
+}
