@@ -13,6 +13,7 @@ never\t'Never: every byte passes through memory'"
 complete -c smbcp -l retries -d 'Retries for each file after a transient error [/R:n]' -r
 complete -c smbcp -l wait -d 'Wait before the first retry (doubles each retry, with jitter), e.g. 2s, 500ms [/W:n]' -r
 complete -c smbcp -l timeout -d 'Timeout for connecting and for each SMB request, e.g. 30s' -r
+complete -c smbcp -l max-dir-entries -d 'Fail a directory listing that returns more than N entries (a server that never ends a listing must not make smbcp list forever) [default: 1000000]' -r
 complete -c smbcp -l bwlimit -d 'Limit total throughput to RATE bytes per second (K/M/G suffixes, or 100Mbit) [/IPG]' -r
 complete -c smbcp -l copy -d 'What to copy for files: D=data, A=attributes, T=timestamps [/COPY:DAT]' -r
 complete -c smbcp -l dcopy -d 'What to copy for directories: D=data, A=attributes, T=timestamps [/DCOPY:T]' -r
@@ -57,6 +58,6 @@ complete -c smbcp -s v -l verbose -d 'More output: also list skipped files; -vv 
 complete -c smbcp -s q -l quiet -d 'Less output: no file/dir lists and no summary; errors only'
 complete -c smbcp -l password-stdin -d 'Read the password from the first line of stdin'
 complete -c smbcp -l empty-password -d 'Accept an empty password (from --password-file, --password-stdin, --auth-file, SMBCP_PASSWORD or the prompt); without it an empty one is an error'
-complete -c smbcp -l guest -d 'Log on as guest (no password)'
+complete -c smbcp -l guest -d 'Log on as guest (no password). A guest session has no key, so its messages are not signed: --guest conflicts with --sign. Without --guest, a logon the server turns into a guest session (a wrong password or unknown user) is refused'
 complete -c smbcp -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c smbcp -s V -l version -d 'Print version'

@@ -17,6 +17,8 @@ use crate::plan::{Filter, Selection};
 pub const MAX_MT: usize = 128;
 /// Default `--max-delete`.
 pub const DEFAULT_MAX_DELETE: u64 = 1000;
+/// `--max-dir-entries` when not given (`smb_core::ClientConfig`'s default too).
+pub const DEFAULT_MAX_DIR_ENTRIES: u64 = 1_000_000;
 
 /// The whole validated configuration of one run.
 #[derive(Debug, Clone)]
@@ -63,10 +65,14 @@ pub struct Options {
     pub timeout: Option<Duration>,
     /// Throughput limit in bytes per second.
     pub bwlimit: Option<u64>,
-    /// Sign every SMB message (`ClientConfig::sign`): on unless `--no-sign`.
+    /// Sign every SMB message (`ClientConfig::sign`): on unless `--no-sign`
+    /// or `--guest` (a guest session has no key to sign with).
     pub sign: bool,
     /// Require encryption.
     pub encrypt: bool,
+    /// `--max-dir-entries`: most entries one SMB directory listing may return
+    /// (`ClientConfig::max_dir_entries`).
+    pub max_dir_entries: u64,
     /// `--copy`: data, attributes, timestamps.
     pub copy: CopyFlags,
     /// `--dcopy`: attributes and timestamps for directories.
@@ -290,8 +296,10 @@ impl TryFrom<Args> for Options {
                 .transpose()
                 .context("--timeout")?,
             // Signed by default: unsigned traffic can be altered on the way.
-            sign: !a.no_sign,
+            // A guest session cannot sign (no key); --guest --sign is refused.
+            sign: !a.no_sign && !a.guest,
             encrypt: a.encrypt,
+            max_dir_entries: a.max_dir_entries.unwrap_or(DEFAULT_MAX_DIR_ENTRIES),
             bwlimit: a
                 .bwlimit
                 .as_deref()
@@ -612,7 +620,22 @@ mod tests {
         assert!(o.sign && !o.auth.guest && !o.auth.empty_password && !o.follow_links);
         assert!(opts(&["--sign"]).unwrap().sign);
         assert!(!opts(&["--no-sign"]).unwrap().sign);
-        assert!(opts(&["--guest"]).unwrap().auth.guest);
+        assert_eq!(o.max_dir_entries, DEFAULT_MAX_DIR_ENTRIES);
+        assert_eq!(
+            DEFAULT_MAX_DIR_ENTRIES,
+            smb_core::ClientConfig::default().max_dir_entries
+        );
+        assert_eq!(
+            opts(&["--max-dir-entries", "50"]).unwrap().max_dir_entries,
+            50
+        );
+        for bad in ["0", "lots"] {
+            let a = ["smbcp", "a", "b", "--max-dir-entries", bad];
+            assert!(Args::try_parse_from(a).is_err(), "{bad}");
+        }
+        let g = opts(&["--guest"]).unwrap();
+        assert!(g.auth.guest && !g.sign, "a guest session is unsigned");
+        assert!(Args::try_parse_from(["smbcp", "a", "b", "--guest", "--sign"]).is_err());
         assert!(opts(&["--empty-password"]).unwrap().auth.empty_password);
         assert!(opts(&["--follow-links"]).unwrap().follow_links);
         let conflict = ["smbcp", "a", "b", "--guest", "--empty-password"];
