@@ -920,6 +920,70 @@ fn a_logon_made_guest_is_refused_unless_guest_was_asked_for() {
 }
 
 #[test]
+fn names_differing_only_in_case_fail_on_a_share_and_neither_is_copied() {
+    let s = samba();
+    let (rel, share_dir) = s.unique_dir(SHARE, "collide");
+    let local = tempfile::tempdir().unwrap();
+    file(local.path(), "Report.txt", 10);
+    file(local.path(), "report.TXT", 20);
+    file(local.path(), "ok.txt", 5);
+    file(local.path(), "sub/x", 1);
+    file(local.path(), "SUB/y", 2);
+    // What DEST holds under that name stays as it was.
+    std::fs::write(share_dir.join("REPORT.TXT"), b"old").unwrap();
+    smb_fixture::chown_to_user(&share_dir).unwrap();
+    let r = smbcp(&[
+        local.path().to_str().unwrap(),
+        &s.url(SHARE, &rel),
+        "--subdirs",
+        "--user",
+        USER,
+        "--json",
+        "-",
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let v = r.json();
+    let mut failed: Vec<(String, String)> = v["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_string(),
+                f["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    failed.sort();
+    let code = "NAME_COLLISION".to_string();
+    assert_eq!(
+        failed,
+        [
+            ("Report.txt".to_string(), code.clone()),
+            ("SUB".to_string(), code.clone()),
+            ("report.TXT".to_string(), code.clone()),
+            ("sub".to_string(), code),
+        ],
+        "{r:?}"
+    );
+    assert_eq!(v["files"]["failed"], 2, "{r:?}");
+    assert_eq!(v["files"]["copied"], 1, "{r:?}");
+    assert!(
+        r.stderr.contains(
+            "copy report.TXT: NAME_COLLISION: name collision: differs only in case from Report.txt"
+        ),
+        "{r:?}"
+    );
+    let mut names: Vec<_> = std::fs::read_dir(&share_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["REPORT.TXT", "ok.txt"]);
+    assert_eq!(std::fs::read(share_dir.join("REPORT.TXT")).unwrap(), b"old");
+}
+
+#[test]
 fn max_dir_entries_bounds_an_smb_listing() {
     let s = samba();
     let (rel, share_dir) = s.unique_dir(SHARE, "maxdir");
