@@ -10,6 +10,8 @@ pub mod cli;
 pub mod copy;
 pub mod creds;
 pub mod exit;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod location;
 pub mod plan;
 pub mod report;
