@@ -442,7 +442,8 @@ pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
         "d" => n * 86_400.0,
         _ => bail!("unknown duration unit {unit:?} in {s:?} (use ms, s, m, h, d)"),
     };
-    Ok(Duration::from_secs_f64(secs))
+    // A huge number is an error, not a panic (found by fuzzing: cli_option_values).
+    Duration::try_from_secs_f64(secs).with_context(|| format!("duration {s:?} is out of range"))
 }
 
 /// Parses a robocopy age into a point in time: `n` < 1900 days ago, a date
@@ -452,7 +453,9 @@ pub fn parse_age(s: &str, now: SystemTime) -> anyhow::Result<SystemTime> {
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
         let n: u64 = s.parse().context("bad number")?;
         if n < 1900 {
-            return Ok(now - Duration::from_secs(n * 86_400));
+            return now
+                .checked_sub(Duration::from_secs(n * 86_400))
+                .with_context(|| format!("{s:?} days ago is out of range"));
         }
         if s.len() != 8 {
             bail!("expected days (< 1900) or a date YYYYMMDD, got {s:?}");
@@ -465,7 +468,8 @@ pub fn parse_age(s: &str, now: SystemTime) -> anyhow::Result<SystemTime> {
         let secs = u64::try_from(days * 86_400).context("dates before 1970 are not supported")?;
         return Ok(UNIX_EPOCH + Duration::from_secs(secs));
     }
-    Ok(now - parse_duration(s)?)
+    now.checked_sub(parse_duration(s)?)
+        .with_context(|| format!("{s:?} ago is out of range"))
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -519,6 +523,9 @@ mod tests {
         assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
         assert!(parse_duration("2w").is_err());
         assert!(parse_duration("").is_err());
+        // Out of range is an error, never a panic (found by fuzzing).
+        assert!(parse_duration("301822018200188200182062020620").is_err());
+        assert!(parse_duration("99999999999999999999d").is_err());
     }
 
     #[test]
@@ -542,6 +549,8 @@ mod tests {
         );
         assert!(parse_age("20001301", now).is_err());
         assert!(parse_age("123456", now).is_err());
+        assert!(parse_age("18000000000000000000s", now).is_err());
+        assert!(parse_age("301822018200188200182062020620", now).is_err());
     }
 
     #[test]
