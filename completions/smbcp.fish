@@ -16,6 +16,7 @@ complete -c smbcp -l wait -d 'Wait before the first retry (doubles each retry, w
 complete -c smbcp -l timeout -d 'Timeout for connecting and for each SMB request, e.g. 30s' -r
 complete -c smbcp -l state-dir -d 'Where resume journals live (default $XDG_STATE_HOME/smbcp, else ~/.local/state/smbcp)' -r -F
 complete -c smbcp -l reconnect-for -d 'How long to keep dialling a server again after its connection was lost (files in flight wait, then go on where they were), e.g. 30s, 10m; 0 to fail at once' -r
+complete -c smbcp -l max-dir-entries -d 'Fail a directory listing that returns more than N entries (a server that never ends a listing must not make smbcp list forever) [default: 1000000]' -r
 complete -c smbcp -l bwlimit -d 'Limit total throughput to RATE bytes per second (K/M/G suffixes, or 100Mbit) [/IPG]' -r
 complete -c smbcp -l copy -d 'What to copy for files: D=data, A=attributes, T=timestamps [/COPY:DAT]' -r
 complete -c smbcp -l dcopy -d 'What to copy for directories: D=data, A=attributes, T=timestamps [/DCOPY:T]' -r
@@ -64,6 +65,6 @@ complete -c smbcp -s v -l verbose -d 'More output: also list skipped files; -vv 
 complete -c smbcp -s q -l quiet -d 'Less output: no file/dir lists and no summary; errors only'
 complete -c smbcp -l password-stdin -d 'Read the password from the first line of stdin'
 complete -c smbcp -l empty-password -d 'Accept an empty password (from --password-file, --password-stdin, --auth-file, SMBCP_PASSWORD or the prompt); without it an empty one is an error'
-complete -c smbcp -l guest -d 'Log on as guest (no password)'
+complete -c smbcp -l guest -d 'Log on as guest (no password). A guest session has no key, so its messages are not signed: --guest conflicts with --sign. Without --guest, a logon the server turns into a guest session (a wrong password or unknown user) is refused'
 complete -c smbcp -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c smbcp -s V -l version -d 'Print version'

@@ -25,7 +25,7 @@ pub const PASSWORD_ENV: &str = "SMBCP_PASSWORD";
 
 /// What a Samba credentials file holds.
 #[derive(Default, PartialEq, Eq)]
-struct AuthFile {
+pub(crate) struct AuthFile {
     user: Option<String>,
     password: Option<Zeroizing<String>>,
     domain: Option<String>,
@@ -65,7 +65,7 @@ fn check_name(what: &str, value: &str, from: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn parse_auth_file(text: &str) -> AuthFile {
+pub(crate) fn parse_auth_file(text: &str) -> AuthFile {
     let mut f = AuthFile::default();
     for line in lines(text) {
         let line = line.trim_start();

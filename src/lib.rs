@@ -11,6 +11,8 @@ pub mod copy;
 pub mod creds;
 pub mod events;
 pub mod exit;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod location;
 pub mod plan;
 pub mod report;

@@ -161,6 +161,7 @@ fn parse_unc(
     if server.contains('@') {
         bail!("a user or password in a UNC path is not accepted; use --user and SMBCP_PASSWORD, --password-file or a prompt");
     }
+    check_server(server)?;
     let share = parts.next().unwrap_or_default();
     if share.is_empty() {
         bail!("missing share name (expected \\\\server\\share[\\dir])");
@@ -213,6 +214,30 @@ pub fn redacted(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// Rejects a server name that cannot be one, or that would print as another
+/// location: control characters, white space, `/ \ @ [ ] % < > " | ? *`,
+/// and a `:` outside an IPv6 address (which has at least two).
+fn check_server(host: &str) -> anyhow::Result<()> {
+    if host.is_empty() {
+        bail!("missing server name");
+    }
+    let bad = |c: char| {
+        c.is_control()
+            || c.is_whitespace()
+            || matches!(
+                c,
+                '/' | '\\' | '@' | '[' | ']' | '%' | '<' | '>' | '"' | '|' | '?' | '*'
+            )
+    };
+    if let Some(c) = host.chars().find(|&c| bad(c)) {
+        bail!("invalid character {c:?} in server name {host:?}");
+    }
+    if host.matches(':').count() == 1 {
+        bail!("invalid server name {host:?} (an IPv6 address goes in brackets: [addr]:port)");
+    }
+    Ok(())
+}
+
 /// Rejects characters Windows never allows in a name.
 fn check_component(c: &str) -> anyhow::Result<()> {
     if let Some(bad) = c
@@ -259,6 +284,9 @@ fn parse_url(rest: &str) -> anyhow::Result<Location> {
 fn split_host_port(s: &str) -> anyhow::Result<(String, u16)> {
     let (host, port) = if let Some(v6) = s.strip_prefix('[') {
         let (h, rest) = v6.split_once(']').context("unclosed '[' in host")?;
+        if !(rest.is_empty() || rest.starts_with(':')) {
+            bail!("unexpected {rest:?} after ']' in the host");
+        }
         (h, rest.strip_prefix(':'))
     } else {
         match s.rsplit_once(':') {
@@ -266,8 +294,9 @@ fn split_host_port(s: &str) -> anyhow::Result<(String, u16)> {
             None => (s, None),
         }
     };
-    if host.is_empty() {
-        bail!("missing server name");
+    check_server(host)?;
+    if !s.starts_with('[') && host.contains(':') {
+        bail!("invalid server name {host:?} (an IPv6 address goes in brackets: [addr]:port)");
     }
     let port = match port {
         None => SMB_PORT,
@@ -385,6 +414,15 @@ mod tests {
             "\\\\srv\\.",
             "smb://srv/%2e%2e/x",
             "smb://srv/./x",
+            // Found by fuzzing (cli_location): a host that printed as another.
+            "smb://smb:\u{6}\u{6}\u{6}1]:4450/share",
+            "smb://fe80::1/s",
+            "smb://[::1]x/s",
+            "smb://[::1]]:4450/s",
+            "\\\\[a:b]\\s",
+            "//sr v/s",
+            "//srv%41/s",
+            "\\\\s\u{7}rv\\s",
         ] {
             assert!(Location::parse(bad).is_err(), "{bad:?} should be rejected");
         }

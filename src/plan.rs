@@ -225,6 +225,20 @@ pub struct DirPlan {
     /// Source files and directories whose destination is a symlink: never
     /// written through or over (failures).
     pub blocked: Vec<Entry>,
+    /// Source entries whose names differ only in case from another one's,
+    /// with a case-insensitive destination (an SMB share): there they would
+    /// be one file, the last copy overwriting the others, so none of them is
+    /// copied or walked into (failures, `NAME_COLLISION`).
+    pub collisions: Vec<Collision>,
+}
+
+/// A source entry that shares its destination name with others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Collision {
+    /// The source entry.
+    pub src: Entry,
+    /// The other source names it collides with.
+    pub with: Vec<String>,
 }
 
 /// Joins a directory's relative path and a name with `/`.
@@ -258,8 +272,14 @@ pub fn plan_dir(
     dst.sort_by_cached_key(key);
     let mut plan = DirPlan::default();
     let descend = descend && filter.level_allowed(level + 1);
+    let mut collide = if sel.case_insensitive {
+        collisions(dir, &src, filter, sel, descend)
+    } else {
+        Vec::new()
+    };
+    collide.resize(src.len(), None);
     let mut di = dst.into_iter().peekable();
-    for s in src {
+    for (s, with) in src.into_iter().zip(collide) {
         // Walk the sorted destination alongside: entries before `s` are extras.
         let mut matched = None;
         while let Some(d) = di.peek() {
@@ -274,6 +294,11 @@ pub fn plan_dir(
                 }
                 std::cmp::Ordering::Greater => break,
             }
+        }
+        if let Some(with) = with {
+            // The destination entry of this name (matched above) stays as it is.
+            plan.collisions.push(Collision { src: s, with });
+            continue;
         }
         let rel = join(dir, &s.name);
         let dst_is_link =
@@ -333,6 +358,46 @@ pub fn plan_dir(
         extra(&mut plan, dir, d, filter, sel, descend);
     }
     plan
+}
+
+/// For `src` sorted by lowercased name: for each entry that would be copied
+/// or walked into, the names of the others that would land on the same
+/// case-insensitive destination name (`None` when it has that name alone).
+/// Filtered-out entries and skipped links take no part.
+fn collisions(
+    dir: &str,
+    src: &[Entry],
+    filter: &Filter,
+    sel: &Selection,
+    descend: bool,
+) -> Vec<Option<Vec<String>>> {
+    let takes_part = |e: &Entry| {
+        let rel = join(dir, &e.name);
+        if sel.src_links && LinkKind::of(e).is_some() {
+            false
+        } else if e.is_dir {
+            descend && !filter.dir_excluded(&rel, &e.name)
+        } else {
+            filter.included(&e.name) && !filter.file_excluded(&rel, e)
+        }
+    };
+    let keys: Vec<String> = src.iter().map(|e| e.name.to_lowercase()).collect();
+    let mut out = vec![None; src.len()];
+    let mut start = 0;
+    while start < src.len() {
+        let end = (start..src.len())
+            .find(|&i| keys[i] != keys[start])
+            .unwrap_or(src.len());
+        let members: Vec<usize> = (start..end).filter(|&i| takes_part(&src[i])).collect();
+        if members.len() > 1 {
+            for &i in &members {
+                let others = members.iter().filter(|&&j| j != i);
+                out[i] = Some(others.map(|&j| src[j].name.clone()).collect());
+            }
+        }
+        start = end;
+    }
+    out
 }
 
 /// Records a destination-only entry unless it is protected by a filter.
@@ -583,6 +648,60 @@ mod tests {
         );
         assert!(p.files.iter().all(|i| i.class == Class::New), "{p:?}");
         assert_eq!(p.extras.len(), 3);
+    }
+
+    #[test]
+    fn names_that_differ_only_in_case_collide_on_a_case_insensitive_destination() {
+        let ci = Selection {
+            case_insensitive: true,
+            ..Selection::default()
+        };
+        let src = vec![
+            f("Report.txt", 1, 5),
+            f("report.TXT", 2, 5),
+            f("other", 1, 5),
+            d("Dir"),
+            f("dir", 3, 5),
+            f("skip.LOG", 1, 5),
+            f("skip.log", 1, 5),
+        ];
+        // The destination's entry of a colliding name is neither overwritten
+        // nor an extra.
+        let dst = vec![f("REPORT.TXT", 9, 1)];
+        let filter = Filter {
+            exclude_files: glob(&["skip.LOG"]),
+            ..Filter::default()
+        };
+        let p = plan_dir("", 1, src.clone(), dst.clone(), &filter, &ci, true);
+        let mut names: Vec<(&str, Vec<String>)> = p
+            .collisions
+            .iter()
+            .map(|c| (c.src.name.as_str(), c.with.clone()))
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                ("Dir", vec!["dir".to_string()]),
+                ("Report.txt", vec!["report.TXT".to_string()]),
+                ("dir", vec!["Dir".to_string()]),
+                ("report.TXT", vec!["Report.txt".to_string()]),
+            ]
+        );
+        // An excluded name takes no part: skip.log alone is copied.
+        let files: Vec<&str> = p.files.iter().map(|i| i.src.name.as_str()).collect();
+        assert_eq!(files, ["other", "skip.log"]);
+        assert!(p.subdirs.is_empty() && p.extras.is_empty(), "{p:?}");
+        // Without --subdirs the directory is not copied, so `dir` is alone.
+        let p = plan_dir("", 1, src.clone(), dst.clone(), &filter, &ci, false);
+        assert!(p
+            .collisions
+            .iter()
+            .all(|c| c.src.name.starts_with(['R', 'r'])));
+        assert!(p.files.iter().any(|i| i.src.name == "dir"));
+        // A case-sensitive destination holds them all.
+        let p = plan_dir("", 1, src, dst, &filter, &Selection::default(), true);
+        assert!(p.collisions.is_empty());
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
     let creds = credentials(&opts).map_err(Failure::Usage)?;
     let mut config = ClientConfig::default();
     config.sign = opts.sign;
+    config.max_dir_entries = opts.max_dir_entries;
     if opts.encrypt {
         config.encryption = smb_core::EncryptionMode::Required;
     }
@@ -210,6 +211,7 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
         source: opts.source.to_string(),
         dest: opts.dest.to_string(),
         list_only: opts.list_only,
+        guest: creds.as_ref().is_some_and(|c| c.guest),
         started_unix: started
             .1
             .duration_since(UNIX_EPOCH)

@@ -851,3 +851,168 @@ fn big_files_through_a_bursty_proxy_complete() {
     }
     assert!(stats.bytes_down.load(std::sync::atomic::Ordering::Relaxed) > 3 * 70 * 1024 * 1024);
 }
+
+/// A server that maps bad passwords and unknown users to guest.
+fn guest_mapping_samba() -> &'static Samba {
+    Samba::get(
+        &smb_fixture::ServerConfig::new()
+            .global("map to guest = Bad Password")
+            .guest_share(),
+    )
+}
+
+#[test]
+fn a_logon_made_guest_is_refused_unless_guest_was_asked_for() {
+    let s = guest_mapping_samba();
+    let local = tempfile::tempdir().unwrap();
+    file(local.path(), "f", 3);
+    let guest_dir = s.share_path(smb_fixture::GUEST_SHARE);
+    // A wrong password: the server would log us on as guest; we refuse.
+    let r = smbcp_env(
+        &[
+            local.path().to_str().unwrap(),
+            &s.url(smb_fixture::GUEST_SHARE, "wrongpw"),
+            "--user",
+            USER,
+        ],
+        &[("SMBCP_PASSWORD", "wrong")],
+    );
+    assert_one_line_error(&r, 3);
+    assert!(
+        r.stderr.contains(
+            "the server logged us on as a guest: wrong password or unknown user? use --guest to allow"
+        ),
+        "{r:?}"
+    );
+    assert!(!guest_dir.join("wrongpw").exists());
+    // --guest: allowed, unsigned, and the summary and JSON say so.
+    let r = smbcp_env(
+        &[
+            local.path().to_str().unwrap(),
+            &s.url(smb_fixture::GUEST_SHARE, "asked"),
+            "--guest",
+            "--json",
+            "-",
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["guest"], true, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("   Logon : guest (--guest: no password, unsigned)"),
+        "{r:?}"
+    );
+    assert_eq!(std::fs::read(guest_dir.join("asked/f")).unwrap().len(), 3);
+    // A user logon says nothing of the kind.
+    let r = smbcp(&[
+        local.path().to_str().unwrap(),
+        &s.url(smb_fixture::GUEST_SHARE, "user"),
+        "--user",
+        USER,
+        "--json",
+        "-",
+    ]);
+    assert_eq!(
+        (r.code, r.json()["guest"].as_bool()),
+        (0, Some(false)),
+        "{r:?}"
+    );
+    assert!(!r.stderr.contains("Logon :"), "{r:?}");
+}
+
+#[test]
+fn names_differing_only_in_case_fail_on_a_share_and_neither_is_copied() {
+    let s = samba();
+    let (rel, share_dir) = s.unique_dir(SHARE, "collide");
+    let local = tempfile::tempdir().unwrap();
+    file(local.path(), "Report.txt", 10);
+    file(local.path(), "report.TXT", 20);
+    file(local.path(), "ok.txt", 5);
+    file(local.path(), "sub/x", 1);
+    file(local.path(), "SUB/y", 2);
+    // What DEST holds under that name stays as it was.
+    std::fs::write(share_dir.join("REPORT.TXT"), b"old").unwrap();
+    smb_fixture::chown_to_user(&share_dir).unwrap();
+    let r = smbcp(&[
+        local.path().to_str().unwrap(),
+        &s.url(SHARE, &rel),
+        "--subdirs",
+        "--user",
+        USER,
+        "--json",
+        "-",
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let v = r.json();
+    let mut failed: Vec<(String, String)> = v["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_string(),
+                f["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    failed.sort();
+    let code = "NAME_COLLISION".to_string();
+    assert_eq!(
+        failed,
+        [
+            ("Report.txt".to_string(), code.clone()),
+            ("SUB".to_string(), code.clone()),
+            ("report.TXT".to_string(), code.clone()),
+            ("sub".to_string(), code),
+        ],
+        "{r:?}"
+    );
+    assert_eq!(v["files"]["failed"], 2, "{r:?}");
+    assert_eq!(v["files"]["copied"], 1, "{r:?}");
+    assert!(
+        r.stderr.contains(
+            "copy report.TXT: NAME_COLLISION: name collision: differs only in case from Report.txt"
+        ),
+        "{r:?}"
+    );
+    let mut names: Vec<_> = std::fs::read_dir(&share_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["REPORT.TXT", "ok.txt"]);
+    assert_eq!(std::fs::read(share_dir.join("REPORT.TXT")).unwrap(), b"old");
+}
+
+#[test]
+fn max_dir_entries_bounds_an_smb_listing() {
+    let s = samba();
+    let (rel, share_dir) = s.unique_dir(SHARE, "maxdir");
+    for i in 0..8 {
+        file(&share_dir, &format!("f{i}"), 1);
+    }
+    smb_fixture::chown_to_user(&share_dir).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let args = |n: &'static str| {
+        vec![
+            s.url(SHARE, &rel),
+            local.path().join("d").to_str().unwrap().to_string(),
+            "--user".into(),
+            USER.into(),
+            "--max-dir-entries".into(),
+            n.into(),
+            "--json".into(),
+            "-".into(),
+        ]
+    };
+    let r = smbcp(&args("5"));
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("more than 5 entries without an end"),
+        "{r:?}"
+    );
+    assert_eq!(r.json()["files"]["copied"], 0, "{r:?}");
+    let r = smbcp(&args("8"));
+    assert_eq!((r.code, copied(&r)), (0, 8), "{r:?}");
+}

@@ -67,6 +67,11 @@ pub struct ClientConfig {
     /// ([`OpenOptions::durable`](crate::OpenOptions::durable)) after the
     /// connection is lost; the server may choose less (Samba caps it at 300 s).
     pub durable_timeout: Duration,
+    /// Most entries one directory listing may return before it fails with
+    /// [`Error::Protocol`]: a server that never says STATUS_NO_MORE_FILES
+    /// must not make a listing run forever and fill memory. A listing that
+    /// repeats a batch it already returned fails at once.
+    pub max_dir_entries: u64,
 }
 
 impl Default for ClientConfig {
@@ -81,6 +86,7 @@ impl Default for ClientConfig {
             credit_target: 2048,
             max_io_size: 8 * 1024 * 1024,
             durable_timeout: Duration::from_secs(60),
+            max_dir_entries: 1_000_000,
         }
     }
 }
@@ -310,7 +316,9 @@ impl Client {
         Session::setup(self.clone(), creds).await
     }
 
-    /// Sends an ECHO and waits for the reply.
+    /// Sends an ECHO outside any session and waits for the reply: unsigned,
+    /// a liveness probe only. Once logged on use [`Session::echo`], which is
+    /// signed (or encrypted) like the session's other requests.
     pub async fn echo(&self) -> Result<()> {
         let mut w = new_message();
         wsession::encode_empty(&mut w);

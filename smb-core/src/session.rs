@@ -265,6 +265,28 @@ impl Session {
         self.state().cipher_name
     }
 
+    /// Sends an ECHO on this session and waits for the reply, protected like
+    /// every other request of the session: signed when the session signs
+    /// (the server requires it or [`crate::ClientConfig::sign`]), encrypted
+    /// when it encrypts everything. The reply must then be signed (or
+    /// encrypted) too. [`Client::echo`] sends an unsigned one outside any
+    /// session.
+    pub async fn echo(&self) -> Result<()> {
+        let st = self.current().await?;
+        let mut w = new_message();
+        wsession::encode_empty(&mut w);
+        let resp = st
+            .gen
+            .call1(
+                Outgoing::new(Command::ECHO, w, st.id, 0),
+                &st.security(false),
+            )
+            .await?;
+        resp.check(&[])?;
+        wsession::decode_empty(&resp.msg)?;
+        Ok(())
+    }
+
     /// Ends the session.
     pub async fn logoff(&self) -> Result<()> {
         let st = self.state();
@@ -325,6 +347,14 @@ async fn logon(
     let (mut st, session_id) = st.handle_response(&resp.msg, now_filetime(), cc, key, &mut w)?;
     let resp = send_setup(gen, w, session_id, &mut |b: &[u8]| st.handle_sent(b)).await?;
     let est = st.handle_response(&resp.msg, creds.guest, salt)?;
+    // Guest check: a guest session has no key, so it cannot give the
+    // signing the configuration asks for (MS-SMB2 3.2.5.3.1); refuse
+    // rather than carry on unsigned.
+    if est.guest && config.sign {
+        return Err(Error::Security(
+            "signing was asked for, but a guest session has no key to sign with".into(),
+        ));
+    }
 
     let session_id = est.session_id;
     let mut signer: Option<Arc<dyn FrameSigner>> = None;

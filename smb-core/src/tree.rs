@@ -426,6 +426,10 @@ impl Tree {
     /// The first round trip is one compound CREATE + QUERY_DIRECTORY +
     /// QUERY_DIRECTORY, so a small directory is listed in one round trip
     /// (plus the CLOSE).
+    ///
+    /// A listing longer than [`crate::ClientConfig::max_dir_entries`], or
+    /// one in which the server repeats a batch, fails with
+    /// [`Error::Protocol`] (as does [`DirLister::next_batch`]).
     pub async fn read_dir(&self, path: &str) -> Result<Vec<DirEntry>> {
         const FIRST: u32 = 256 * 1024;
         let first = FIRST.min(self.dir_buffer_len());
@@ -447,16 +451,12 @@ impl Tree {
             c.file_id,
             FileInfo::from_attrs(&c.info),
         );
-        let mut lister = DirLister {
-            dir,
-            out_len: self.dir_buffer_len(),
-            done: false,
-        };
+        let mut lister = DirLister::new(dir, path, self.dir_buffer_len(), self.max_dir_entries());
         let r = async {
             let mut out = Vec::new();
             for resp in &resps[1..] {
                 match parse_dir_batch(resp)? {
-                    Some(batch) => out.extend(batch),
+                    Some(batch) => out.extend(lister.admit(batch)?),
                     None => {
                         lister.done = true;
                         break;
@@ -513,11 +513,17 @@ impl Tree {
         let t = self.current().await?;
         let (id, info) = self.create_on(&t, path, &opts).await?;
         let dir = File::listing(self.clone(), t, path, id, info);
-        Ok(DirLister {
+        Ok(DirLister::new(
             dir,
-            out_len: self.dir_buffer_len(),
-            done: false,
-        })
+            path,
+            self.dir_buffer_len(),
+            self.max_dir_entries(),
+        ))
+    }
+
+    /// [`crate::ClientConfig::max_dir_entries`].
+    fn max_dir_entries(&self) -> u64 {
+        self.inner.session.client().config().max_dir_entries
     }
 
     /// Reads a whole small file in one round trip (compound CREATE+READ+CLOSE;
@@ -1000,9 +1006,88 @@ pub struct DirLister {
     dir: File,
     out_len: u32,
     done: bool,
+    bounds: ListingBounds,
+}
+
+/// Limits on one listing, against a server that never ends it: at most
+/// `max` entries in all, no batch returned twice (a fingerprint of each
+/// batch's names with a per-listing random key), and a few empty batches
+/// at most.
+#[derive(Debug)]
+struct ListingBounds {
+    path: String,
+    max: u64,
+    listed: u64,
+    empty: u32,
+    keys: std::collections::hash_map::RandomState,
+    batches: std::collections::HashSet<u64>,
+}
+
+/// Empty batches (only `.`/`..`, or nothing) tolerated in one listing.
+const MAX_EMPTY_BATCHES: u32 = 8;
+
+impl ListingBounds {
+    fn check(&mut self, batch: &[DirEntry]) -> Result<()> {
+        if batch.is_empty() {
+            self.empty += 1;
+            if self.empty > MAX_EMPTY_BATCHES {
+                return Err(Error::Protocol(format!(
+                    "listing {:?}: the server sent {} empty batches without ending the listing",
+                    self.path, self.empty
+                )));
+            }
+            return Ok(());
+        }
+        let fingerprint = {
+            use std::hash::{BuildHasher as _, Hash as _, Hasher as _};
+            let mut h = self.keys.build_hasher();
+            for e in batch {
+                e.name.hash(&mut h);
+            }
+            h.finish()
+        };
+        if !self.batches.insert(fingerprint) {
+            return Err(Error::Protocol(format!(
+                "listing {:?}: the server repeated a batch of {} entries (from {:?}) instead of ending the listing",
+                self.path,
+                batch.len(),
+                batch[0].name
+            )));
+        }
+        self.listed += batch.len() as u64;
+        if self.listed > self.max {
+            return Err(Error::Protocol(format!(
+                "listing {:?}: more than {} entries without an end (the limit of max_dir_entries)",
+                self.path, self.max
+            )));
+        }
+        Ok(())
+    }
 }
 
 impl DirLister {
+    fn new(dir: File, path: &str, out_len: u32, max: u64) -> Self {
+        Self {
+            dir,
+            out_len,
+            done: false,
+            bounds: ListingBounds {
+                path: path.to_string(),
+                max,
+                listed: 0,
+                empty: 0,
+                keys: std::collections::hash_map::RandomState::new(),
+                batches: std::collections::HashSet::new(),
+            },
+        }
+    }
+
+    /// A batch, once it is within the listing's bounds.
+    fn admit(&mut self, batch: Vec<DirEntry>) -> Result<Vec<DirEntry>> {
+        self.bounds.check(&batch)?;
+        Ok(batch)
+    }
+
     /// The next batch of entries (without `.`/`..`; names validated), or
     /// `None` after STATUS_NO_MORE_FILES.
     pub async fn next_batch(&mut self) -> Result<Option<Vec<DirEntry>>> {
@@ -1021,8 +1106,12 @@ impl DirLister {
                     self.done = true;
                     return Ok(None);
                 }
-                Some(out) if !out.is_empty() => return Ok(Some(out)),
-                Some(_) => {}
+                Some(out) => {
+                    let out = self.admit(out)?;
+                    if !out.is_empty() {
+                        return Ok(Some(out));
+                    }
+                }
             }
         }
     }

@@ -551,11 +551,12 @@ impl SmbFs {
     /// The shortest of three ECHO round trips (zero if ECHO fails): sizes
     /// the copy engine's first window.
     pub async fn round_trip(&self) -> Duration {
-        let client = self.tree.session().client();
+        // The session's ECHO: signed like everything else under --sign.
+        let session = self.tree.session();
         let mut best: Option<Duration> = None;
         for _ in 0..3 {
             let t = Instant::now();
-            if client.echo().await.is_err() {
+            if session.echo().await.is_err() {
                 break;
             }
             let d = t.elapsed();

@@ -232,6 +232,11 @@ pub struct Args {
     #[arg(long, help_heading = "Engine")]
     pub encrypt: bool,
 
+    /// Fail a directory listing that returns more than N entries (a server that never
+    /// ends a listing must not make smbcp list forever) [default: 1000000].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Engine")]
+    pub max_dir_entries: Option<u64>,
+
     /// Limit total throughput to RATE bytes per second (K/M/G suffixes, or 100Mbit) [/IPG].
     #[arg(long, value_name = "RATE", help_heading = "Engine")]
     pub bwlimit: Option<String>,
@@ -357,8 +362,10 @@ pub struct Args {
     #[arg(long, conflicts_with = "guest", help_heading = "Credentials")]
     pub empty_password: bool,
 
-    /// Log on as guest (no password).
-    #[arg(long, conflicts_with_all = ["password_file", "password_stdin", "auth_file"], help_heading = "Credentials")]
+    /// Log on as guest (no password). A guest session has no key, so its messages are
+    /// not signed: --guest conflicts with --sign. Without --guest, a logon the server
+    /// turns into a guest session (a wrong password or unknown user) is refused.
+    #[arg(long, conflicts_with_all = ["password_file", "password_stdin", "auth_file", "sign"], help_heading = "Credentials")]
     pub guest: bool,
 }
 

@@ -21,6 +21,8 @@ pub const RESTARTABLE_DEFAULT_MIN: u64 = 64 << 20;
 pub const MAX_MT: usize = 128;
 /// Default `--max-delete`.
 pub const DEFAULT_MAX_DELETE: u64 = 1000;
+/// `--max-dir-entries` when not given (`smb_core::ClientConfig`'s default too).
+pub const DEFAULT_MAX_DIR_ENTRIES: u64 = 1_000_000;
 
 /// The whole validated configuration of one run.
 #[derive(Debug, Clone)]
@@ -78,10 +80,14 @@ pub struct Options {
     pub state_dir: PathBuf,
     /// Throughput limit in bytes per second.
     pub bwlimit: Option<u64>,
-    /// Sign every SMB message (`ClientConfig::sign`): on unless `--no-sign`.
+    /// Sign every SMB message (`ClientConfig::sign`): on unless `--no-sign`
+    /// or `--guest` (a guest session has no key to sign with).
     pub sign: bool,
     /// Require encryption.
     pub encrypt: bool,
+    /// `--max-dir-entries`: most entries one SMB directory listing may return
+    /// (`ClientConfig::max_dir_entries`).
+    pub max_dir_entries: u64,
     /// `--copy`: data, attributes, timestamps.
     pub copy: CopyFlags,
     /// `--dcopy`: attributes and timestamps for directories.
@@ -331,8 +337,10 @@ impl TryFrom<Args> for Options {
                 .clone()
                 .unwrap_or_else(crate::copy::journal::default_state_dir),
             // Signed by default: unsigned traffic can be altered on the way.
-            sign: !a.no_sign,
+            // A guest session cannot sign (no key); --guest --sign is refused.
+            sign: !a.no_sign && !a.guest,
             encrypt: a.encrypt,
+            max_dir_entries: a.max_dir_entries.unwrap_or(DEFAULT_MAX_DIR_ENTRIES),
             bwlimit: a
                 .bwlimit
                 .as_deref()
@@ -476,7 +484,8 @@ pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
         "d" => n * 86_400.0,
         _ => bail!("unknown duration unit {unit:?} in {s:?} (use ms, s, m, h, d)"),
     };
-    Ok(Duration::from_secs_f64(secs))
+    // A huge number is an error, not a panic (found by fuzzing: cli_option_values).
+    Duration::try_from_secs_f64(secs).with_context(|| format!("duration {s:?} is out of range"))
 }
 
 /// Parses a robocopy age into a point in time: `n` < 1900 days ago, a date
@@ -486,7 +495,9 @@ pub fn parse_age(s: &str, now: SystemTime) -> anyhow::Result<SystemTime> {
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
         let n: u64 = s.parse().context("bad number")?;
         if n < 1900 {
-            return Ok(now - Duration::from_secs(n * 86_400));
+            return now
+                .checked_sub(Duration::from_secs(n * 86_400))
+                .with_context(|| format!("{s:?} days ago is out of range"));
         }
         if s.len() != 8 {
             bail!("expected days (< 1900) or a date YYYYMMDD, got {s:?}");
@@ -499,7 +510,8 @@ pub fn parse_age(s: &str, now: SystemTime) -> anyhow::Result<SystemTime> {
         let secs = u64::try_from(days * 86_400).context("dates before 1970 are not supported")?;
         return Ok(UNIX_EPOCH + Duration::from_secs(secs));
     }
-    Ok(now - parse_duration(s)?)
+    now.checked_sub(parse_duration(s)?)
+        .with_context(|| format!("{s:?} ago is out of range"))
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -553,6 +565,9 @@ mod tests {
         assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
         assert!(parse_duration("2w").is_err());
         assert!(parse_duration("").is_err());
+        // Out of range is an error, never a panic (found by fuzzing).
+        assert!(parse_duration("301822018200188200182062020620").is_err());
+        assert!(parse_duration("99999999999999999999d").is_err());
     }
 
     #[test]
@@ -576,6 +591,8 @@ mod tests {
         );
         assert!(parse_age("20001301", now).is_err());
         assert!(parse_age("123456", now).is_err());
+        assert!(parse_age("18000000000000000000s", now).is_err());
+        assert!(parse_age("301822018200188200182062020620", now).is_err());
     }
 
     #[test]
@@ -654,7 +671,22 @@ mod tests {
         assert!(o.sign && !o.auth.guest && !o.auth.empty_password && !o.follow_links);
         assert!(opts(&["--sign"]).unwrap().sign);
         assert!(!opts(&["--no-sign"]).unwrap().sign);
-        assert!(opts(&["--guest"]).unwrap().auth.guest);
+        assert_eq!(o.max_dir_entries, DEFAULT_MAX_DIR_ENTRIES);
+        assert_eq!(
+            DEFAULT_MAX_DIR_ENTRIES,
+            smb_core::ClientConfig::default().max_dir_entries
+        );
+        assert_eq!(
+            opts(&["--max-dir-entries", "50"]).unwrap().max_dir_entries,
+            50
+        );
+        for bad in ["0", "lots"] {
+            let a = ["smbcp", "a", "b", "--max-dir-entries", bad];
+            assert!(Args::try_parse_from(a).is_err(), "{bad}");
+        }
+        let g = opts(&["--guest"]).unwrap();
+        assert!(g.auth.guest && !g.sign, "a guest session is unsigned");
+        assert!(Args::try_parse_from(["smbcp", "a", "b", "--guest", "--sign"]).is_err());
         assert!(opts(&["--empty-password"]).unwrap().auth.empty_password);
         assert!(opts(&["--follow-links"]).unwrap().follow_links);
         let conflict = ["smbcp", "a", "b", "--guest", "--empty-password"];

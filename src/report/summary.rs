@@ -20,6 +20,8 @@ pub struct Summary {
     pub dest: String,
     /// True with `--list-only`: nothing was changed.
     pub list_only: bool,
+    /// True with `--guest`: the SMB sessions are guest logons, unsigned.
+    pub guest: bool,
     /// Start time, seconds since the Unix epoch.
     pub started_unix: u64,
     /// Whole run, seconds.
@@ -243,6 +245,9 @@ impl Summary {
         if self.list_only {
             let _ = writeln!(s, "{:>8} : list only (nothing was changed)", "Mode");
         }
+        if self.guest {
+            let _ = writeln!(s, "{:>8} : guest (--guest: no password, unsigned)", "Logon");
+        }
         s
     }
 
@@ -270,6 +275,7 @@ pub(super) mod tests {
             source: "src".into(),
             dest: "\\\\srv\\share".into(),
             list_only: false,
+            guest: true,
             started_unix: 0,
             elapsed_secs: 61.5,
             copy_secs: 60.0,
@@ -346,6 +352,10 @@ pub(super) mod tests {
         assert_eq!(header.len(), files.len());
         assert!(t.contains("1.00 Gbit/s (125.0 MB/s)"));
         assert!(t.contains("0:01:01.50"));
+        assert!(t.contains("   Logon : guest (--guest: no password, unsigned)"));
+        let mut user = sample();
+        user.guest = false;
+        assert!(!user.table(false).contains("Logon"));
         assert!(t.contains(
             "  Window : 24.00 MiB in flight (started at 16.00 MiB, peak 36.00 MiB; round trip 0.25 ms; zero-copy)"
         ));
@@ -371,6 +381,7 @@ pub(super) mod tests {
         assert_eq!(v["window"]["final_bytes"], 24 << 20);
         assert_eq!(v["window"]["rtt_ms"], 0.25);
         assert_eq!(v["window"]["zero_copy"], true);
+        assert_eq!(v["guest"], true);
         for key in [
             "version",
             "source",

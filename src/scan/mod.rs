@@ -325,6 +325,29 @@ impl Scanner {
                 message: message.into(),
             });
         }
+        for c in &plan.collisions {
+            let rel = join(dir, &c.src.name);
+            let row = if c.src.is_dir { &s.dirs } else { &s.files };
+            Counter::add(&row.total, 1);
+            Counter::add(&row.failed, 1);
+            if !c.src.is_dir {
+                Counter::add(&s.bytes.total, c.src.size);
+                Counter::add(&s.bytes.failed, c.src.size);
+            }
+            let message = format!(
+                "name collision: differs only in case from {}, and the destination does not \
+                 tell case apart (one would overwrite the other); not copied",
+                c.with.join(", ")
+            );
+            self.rep
+                .error(&format!("copy {rel}: NAME_COLLISION: {message}"));
+            s.fail(FailureRecord {
+                path: rel,
+                operation: "copy".into(),
+                code: "NAME_COLLISION".into(),
+                message,
+            });
+        }
         for m in &plan.mismatches {
             let rel = join(dir, &m.name);
             if m.is_dir {

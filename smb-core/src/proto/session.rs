@@ -193,6 +193,14 @@ impl ExpectFinal {
     /// and verifies the response's signature (which 3.1.1 servers always send,
     /// and which must be right whenever present). `nonce_salt` seeds the
     /// cipher's nonces.
+    ///
+    /// The SessionFlags are believed only after that check (MS-SMB2
+    /// 3.2.5.3.1): a man in the middle who sets IS_GUEST on a signed reply
+    /// gets [`Error::BadSignature`], and one who also strips the signature
+    /// gets the guest refusal below, never an unsigned session. A session
+    /// the server made guest or anonymous when `guest_requested` is false
+    /// is refused ([`guest_refused`]): it usually means a wrong password
+    /// or an unknown user on a server that maps those to guest.
     pub fn handle_response(
         mut self,
         msg: &[u8],
@@ -209,22 +217,30 @@ impl ExpectFinal {
         }
         let body = SessionSetupResponse::decode(msg)?;
         self.auth.handle_final(body.token).map_err(auth_err)?;
-        let guest = body.session_flags & (SESSION_FLAG_IS_GUEST | SESSION_FLAG_IS_NULL) != 0
-            || guest_requested;
         let p = &self.params;
-        let crypto = match self.auth.session_key() {
-            Some(sk) if !guest => {
-                let c = p.cipher.and_then(Cipher::from_id);
-                let preauth = self.hash.as_ref().map(PreauthHash::value);
-                let keys = SessionKeys::derive(p.dialect.0, &sk, preauth.as_ref(), c);
-                let alg = SigningAlgorithm::from_id(p.signing)
-                    .unwrap_or_else(|| SigningAlgorithm::default_for(p.dialect.0));
-                let signer = Signer::new(alg, &keys.signing);
-                if h.is_signed() {
-                    if !signer.verify(msg) {
-                        return Err(Error::BadSignature);
-                    }
-                } else if p.dialect == Dialect::SMB3_1_1 || p.sign_required {
+        let keys = self.auth.session_key().map(|sk| {
+            let c = p.cipher.and_then(Cipher::from_id);
+            let preauth = self.hash.as_ref().map(PreauthHash::value);
+            let keys = SessionKeys::derive(p.dialect.0, &sk, preauth.as_ref(), c);
+            let alg = SigningAlgorithm::from_id(p.signing)
+                .unwrap_or_else(|| SigningAlgorithm::default_for(p.dialect.0));
+            (Signer::new(alg, &keys.signing), alg, keys, c)
+        });
+        // Verify before reading the flags: they are what the signature protects.
+        if let Some((signer, ..)) = &keys {
+            if h.is_signed() && !signer.verify(msg) {
+                return Err(Error::BadSignature);
+            }
+        }
+        let flagged_guest =
+            body.session_flags & (SESSION_FLAG_IS_GUEST | SESSION_FLAG_IS_NULL) != 0;
+        if flagged_guest && !guest_requested {
+            return Err(guest_refused());
+        }
+        let guest = flagged_guest || guest_requested;
+        let crypto = match keys {
+            Some((signer, alg, keys, c)) if !guest => {
+                if !h.is_signed() && (p.dialect == Dialect::SMB3_1_1 || p.sign_required) {
                     return Err(Error::BadSignature);
                 }
                 let cipher = match c {
@@ -249,6 +265,15 @@ impl ExpectFinal {
             crypto,
         })
     }
+}
+
+/// The refusal of a guest or anonymous session nobody asked for.
+pub fn guest_refused() -> Error {
+    Error::Auth(
+        "the server logged us on as a guest: wrong password or unknown user? \
+         use --guest to allow"
+            .into(),
+    )
 }
 
 #[cfg(test)]

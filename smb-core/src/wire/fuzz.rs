@@ -133,9 +133,9 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds");
         let mut n = 0;
         for (name, entry) in super::TARGETS {
-            let Ok(dir) = std::fs::read_dir(root.join(name)) else {
-                continue;
-            };
+            let dir = std::fs::read_dir(root.join(name))
+                .unwrap_or_else(|e| panic!("fuzz/seeds/{name}: {e}"));
+            let before = n;
             for f in dir.flatten() {
                 let data = std::fs::read(f.path()).unwrap();
                 for cut in 0..=data.len() {
@@ -149,6 +149,7 @@ mod tests {
                 }
                 n += 1;
             }
+            assert!(n > before, "no seeds in fuzz/seeds/{name}");
         }
         // The captured vectors in wire/testdata go through every target too.
         for v in super::super::captured::ALL {

@@ -40,6 +40,9 @@ pub const SHARE: &str = "share";
 pub const RO_SHARE: &str = "ro";
 /// Name of a share that requires encryption (`smb encrypt = required` on the share).
 pub const ENC_SHARE: &str = "enc";
+/// Name of the share guests may use (`guest ok = yes`), present only with
+/// [`ServerConfig::guest_share`].
+pub const GUEST_SHARE: &str = "guest";
 
 /// The highest protocol the server will negotiate (`server max protocol`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -94,6 +97,8 @@ pub struct ServerConfig {
     pub extra_global: Vec<&'static str>,
     /// Extra raw lines of the [`SHARE`] section, e.g. `"veto files = /*.tmp/"`.
     pub share_options: Vec<&'static str>,
+    /// Adds the [`GUEST_SHARE`] share (`guest ok = yes`, files owned by [`USER`]).
+    pub guest_share: bool,
 }
 
 impl ServerConfig {
@@ -123,6 +128,13 @@ impl ServerConfig {
         self
     }
     /// Adds a raw `[global]` line (later lines override earlier ones).
+    /// Adds the [`GUEST_SHARE`] share, open to guest and anonymous logons.
+    pub fn guest_share(mut self) -> Self {
+        self.guest_share = true;
+        self
+    }
+    /// Adds a raw `[global]` line (a later line overrides an earlier
+    /// default, e.g. `"map to guest = Bad Password"`).
     pub fn global(mut self, line: &'static str) -> Self {
         self.extra_global.push(line);
         self
@@ -205,7 +217,7 @@ impl Samba {
         }
         fs::set_permissions(dir.join("private"), fs::Permissions::from_mode(0o700))
             .map_err(|e| e.to_string())?;
-        for share in [SHARE, RO_SHARE, ENC_SHARE] {
+        for share in [SHARE, RO_SHARE, ENC_SHARE, GUEST_SHARE] {
             let p = dir.join("shares").join(share);
             fs::create_dir_all(&p).map_err(|e| format!("creating share dir: {e}"))?;
             chown_to_user(&p)?;
@@ -659,6 +671,12 @@ fn write_conf(dir: &Path, port: u16, c: &ServerConfig) -> Result<PathBuf, String
         ENC_SHARE,
         "   read only = no\n   smb encrypt = required\n",
     ));
+    if c.guest_share {
+        let _ = write!(
+            g,
+            "\n[{GUEST_SHARE}]\n   path = {d}/shares/{GUEST_SHARE}\n   guest ok = yes\n   read only = no\n   force user = {USER}\n"
+        );
+    }
     let conf = dir.join("smb.conf");
     fs::write(&conf, g).map_err(|e| format!("writing smb.conf: {e}"))?;
     Ok(conf)
