@@ -641,7 +641,7 @@ impl Tree {
     /// refuses the related CLOSE after it (STATUS_INVALID_HANDLE: it takes a
     /// related FileId only from a CREATE in the same chain) gets the rest
     /// again as plain requests, and such chains go one request at a time on
-    /// that connection from then on (see [`Self::call_chain`]).
+    /// that connection from then on (see `Self::call_chain`).
     pub async fn write_file_as(
         &self,
         temp: &str,

@@ -180,9 +180,11 @@ async fn connect(port: u16) -> smb_core::Tree {
     let mut c = ClientConfig::default();
     c.request_timeout = Duration::from_secs(20);
     let client = Client::connect("127.0.0.1", port, c).await.unwrap();
+    // The scripted server logs everyone on as a guest: ask for that.
     let creds = Credentials {
         user: "u".into(),
         password: "p".to_string().into(),
+        guest: true,
         ..Credentials::default()
     };
     let session = client.session_setup(&creds).await.unwrap();
