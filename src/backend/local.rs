@@ -555,34 +555,27 @@ impl LocalFs {
 
     /// Creates (truncating) the temporary file and sizes it.
     pub async fn create(&self, temp_rel: &str, size: u64) -> OpResult<LocalWriter> {
-        let me = self.clone();
-        let rel = temp_rel.to_string();
-        let file = blocking(move || {
-            let buffered = me.open_for_write(&rel, true)?;
-            buffered.set_len(size)?;
-            let direct = me.open_direct(&rel, true);
-            Ok(DualFile {
-                buffered: Arc::new(buffered),
-                direct,
-            })
-        })
-        .await?;
-        Ok(LocalWriter {
-            file: Arc::new(file),
-            fs: self.clone(),
-            temp: temp_rel.to_string(),
-        })
+        self.temp_writer(temp_rel, true, size).await
     }
 
     /// Opens an existing temporary file for more writes, keeping what it
     /// holds (a resumed copy); `NotFound` when it is gone.
     pub async fn reopen(&self, temp_rel: &str, size: u64) -> OpResult<LocalWriter> {
+        self.temp_writer(temp_rel, false, size).await
+    }
+
+    /// The temporary file `temp_rel`, created afresh (`fresh`) or opened as
+    /// it is, sized to `size`.
+    async fn temp_writer(&self, temp_rel: &str, fresh: bool, size: u64) -> OpResult<LocalWriter> {
         let me = self.clone();
         let rel = temp_rel.to_string();
         let file = blocking(move || {
-            let fd = me.shared.beneath.open(&rel, OFlags::RDWR, Mode::empty())?;
-            let buffered = fs::File::from(fd);
-            if buffered.metadata()?.len() != size {
+            let buffered = if fresh {
+                me.open_for_write(&rel, true)?
+            } else {
+                fs::File::from(me.shared.beneath.open(&rel, OFlags::RDWR, Mode::empty())?)
+            };
+            if fresh || buffered.metadata()?.len() != size {
                 buffered.set_len(size)?;
             }
             let direct = me.open_direct(&rel, true);

@@ -361,23 +361,9 @@ impl SmbFs {
 
     /// Creates the temporary file and sets its length (so the server allocates once).
     pub async fn create(&self, temp_rel: &str, size: u64) -> OpResult<SmbWriter> {
-        let temp = self.path(temp_rel);
-        let opts = OpenOptions {
-            unbuffered: self.unbuffered,
-            ..OpenOptions::create_write()
-        };
-        let file = self
-            .link
-            .run(|| async { Ok(self.tree.open(&temp, &opts).await?) })
+        let w = self
+            .open_temp(temp_rel, smb_core::Disposition::OverwriteIf)
             .await?;
-        let w = SmbWriter {
-            file,
-            tree: self.tree.clone(),
-            temp,
-            base: self.base.clone(),
-            max_write: self.max_write,
-            link: Arc::clone(&self.link),
-        };
         if size > 0 {
             if let Err(e) = w
                 .link
@@ -391,27 +377,38 @@ impl SmbFs {
         Ok(w)
     }
 
-    /// Opens an existing temporary file for more writes, keeping what it
-    /// holds (a resumed copy); not found when it is gone.
-    pub async fn reopen(&self, temp_rel: &str, size: u64) -> OpResult<SmbWriter> {
+    /// The temporary file `temp_rel` opened for writing with `disposition`.
+    async fn open_temp(
+        &self,
+        temp_rel: &str,
+        disposition: smb_core::Disposition,
+    ) -> OpResult<SmbWriter> {
         let temp = self.path(temp_rel);
         let opts = OpenOptions {
             unbuffered: self.unbuffered,
-            disposition: smb_core::Disposition::Open,
+            disposition,
             ..OpenOptions::create_write()
         };
         let file = self
             .link
             .run(|| async { Ok(self.tree.open(&temp, &opts).await?) })
             .await?;
-        let w = SmbWriter {
+        Ok(SmbWriter {
             file,
             tree: self.tree.clone(),
             temp,
             base: self.base.clone(),
             max_write: self.max_write,
             link: Arc::clone(&self.link),
-        };
+        })
+    }
+
+    /// Opens an existing temporary file for more writes, keeping what it
+    /// holds (a resumed copy); not found when it is gone.
+    pub async fn reopen(&self, temp_rel: &str, size: u64) -> OpResult<SmbWriter> {
+        let w = self
+            .open_temp(temp_rel, smb_core::Disposition::Open)
+            .await?;
         if w.file.info().size != size {
             w.link
                 .run(|| async { Ok(w.file.set_len(size).await?) })

@@ -301,17 +301,7 @@ impl Samba {
         else {
             return 0;
         };
-        let children: Vec<u32> = fs::read_dir(format!("/proc/{pid}/task"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|t| fs::read_to_string(t.path().join("children")).ok())
-            .flat_map(|s| {
-                s.split_whitespace()
-                    .filter_map(|x| x.parse::<u32>().ok())
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        let children = children(pid);
         let mut killed = 0;
         for c in children {
             // Connection processes keep the name "smbd"; helpers rename themselves.
@@ -731,8 +721,9 @@ fn spawn_watchdog(smbd_pid: u32, dir: &Path) -> io::Result<Child> {
         .spawn()
 }
 
-fn kill_tree(pid: u32) {
-    let children = fs::read_dir(format!("/proc/{pid}/task"))
+/// The direct children of process `pid` (from /proc, over all its threads).
+fn children(pid: u32) -> Vec<u32> {
+    fs::read_dir(format!("/proc/{pid}/task"))
         .into_iter()
         .flatten()
         .flatten()
@@ -742,7 +733,11 @@ fn kill_tree(pid: u32) {
                 .filter_map(|x| x.parse::<u32>().ok())
                 .collect::<Vec<_>>()
         })
-        .collect::<Vec<_>>();
+        .collect()
+}
+
+fn kill_tree(pid: u32) {
+    let children = children(pid);
     for c in children.iter().chain(std::iter::once(&pid)) {
         let _ = Command::new("kill")
             .arg("-TERM")
