@@ -8,18 +8,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context as _};
-use smb_core::{ClientConfig, Credentials};
+use smb_core::Credentials;
 
 use crate::backend::smb::Connector;
 use crate::backend::{times_for, Backend, Entry, LocalFs, OpError};
-use crate::cli::options::JsonTarget;
 use crate::cli::Options;
 use crate::copy::Engine;
 use crate::events::{Event, Events};
 use crate::exit::{Failure, Outcome};
 use crate::location::Location;
 use crate::report::summary::{ReconnectSummary, WindowStats};
-use crate::report::{Counter, Reporter, Stats, Summary};
+use crate::report::{Counter, JsonTarget, Reporter, Stats, Summary};
 use crate::scan::{Leftovers, Scanner};
 
 /// Runs the copy described by `opts` and returns the exit code.
@@ -28,36 +27,14 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
     let opts = Arc::new(opts);
     check_nesting(&opts).map_err(Failure::Usage)?;
     let creds = credentials(&opts).map_err(Failure::Usage)?;
-    let mut config = ClientConfig::default();
-    config.sign = opts.sign;
-    config.max_dir_entries = opts.max_dir_entries;
-    if opts.encrypt {
-        config.encryption = smb_core::EncryptionMode::Required;
-    }
-    if let Some(t) = opts.timeout {
-        config.connect_timeout = t;
-        config.request_timeout = t;
-    }
-    // Durable handles are kept by the server while we reconnect (Samba caps
-    // the timeout at 300 s).
-    config.durable_timeout = opts
-        .reconnect_for
-        .clamp(Duration::from_secs(10), Duration::from_secs(300));
     let events = Arc::new(open_events(opts.output.events.as_ref()).map_err(Failure::Usage)?);
     events.emit(Event::Plan {
         source: opts.source.to_string(),
         dest: opts.dest.to_string(),
         list_only: opts.list_only,
     });
-    let connector = Connector::new(opts.reconnect_for, events.clone());
-    let src = open(
-        &opts.source,
-        &connector,
-        creds.as_ref(),
-        &config,
-        opts.unbuffered,
-    )
-    .await?;
+    let connector = Connector::new(opts.connector_config(), events.clone());
+    let src = open(&opts.source, &connector, creds.as_ref(), opts.unbuffered).await?;
     match src.stat("").await {
         Ok(e) if e.is_dir => {}
         Ok(_) => {
@@ -78,14 +55,7 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
             ))
         }
     }
-    let dst = open(
-        &opts.dest,
-        &connector,
-        creds.as_ref(),
-        &config,
-        opts.unbuffered,
-    )
-    .await?;
+    let dst = open(&opts.dest, &connector, creds.as_ref(), opts.unbuffered).await?;
     let dst_exists = match dst.stat("").await {
         Ok(e) if e.is_dir => true,
         Ok(_) => {
@@ -103,7 +73,7 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
     };
     let stats = Arc::new(Stats::default());
     let rep = Arc::new(
-        Reporter::with_events(&opts.output, stats.clone(), events.clone())
+        Reporter::with_events(&opts.report_config(), stats.clone(), events.clone())
             .map_err(Failure::Usage)?,
     );
     if !dst_exists && !opts.list_only {
@@ -130,7 +100,7 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
     let engine = Arc::new(Engine::new(
         src.clone(),
         dst.clone(),
-        opts.clone(),
+        opts.engine_config(),
         stats.clone(),
         rep.clone(),
         rtt,
@@ -138,7 +108,7 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
     let scanner = Arc::new(Scanner::new(
         src.clone(),
         dst.clone(),
-        opts.clone(),
+        opts.scan_config(),
         stats.clone(),
         rep.clone(),
         engine.clone(),
@@ -364,17 +334,13 @@ async fn open(
     loc: &Location,
     connector: &Connector,
     creds: Option<&Credentials>,
-    config: &ClientConfig,
     unbuffered: bool,
 ) -> Result<Backend, Failure> {
     match loc {
         Location::Local(p) => Ok(Backend::Local(LocalFs::new(p.clone(), unbuffered))),
         Location::Smb(s) => {
             let creds = creds.ok_or_else(|| Failure::Fatal(anyhow!("no credentials")))?;
-            let fs = connector
-                .open(s, creds, config, unbuffered)
-                .await
-                .map_err(Failure::Fatal)?;
+            let fs = connector.open(s, creds).await.map_err(Failure::Fatal)?;
             Ok(Backend::Smb(fs))
         }
     }

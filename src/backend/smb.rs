@@ -806,24 +806,35 @@ type SessionKey = (String, u16, String, String);
 /// One server's client, its session, and the link that keeps it connected.
 type Logon = (Client, smb_core::Session, Arc<Link>);
 
+/// How the [`Connector`] connects (built by `Options::connector_config`).
+#[derive(Debug, Clone, Default)]
+pub struct ConnectorConfig {
+    /// smb-core's client settings (signing, encryption, timeouts, limits).
+    pub client: ClientConfig,
+    /// How long a lost connection is dialled again before the run gives up.
+    pub reconnect_for: Duration,
+    /// Unbuffered reads and writes where the dialect has them.
+    pub unbuffered: bool,
+}
+
 /// Opens trees, sharing one authenticated connection per (server, port, user).
 #[derive(Debug)]
 pub struct Connector {
     sessions: Mutex<HashMap<SessionKey, Logon>>,
     trees: Mutex<HashMap<(SessionKey, String), Tree>>,
-    reconnect_for: Duration,
+    config: ConnectorConfig,
     stats: Arc<ReconnectStats>,
     events: Arc<Events>,
 }
 
 impl Connector {
-    /// A connector whose links reconnect for up to `reconnect_for` and
-    /// report losses and reconnects to `events`.
-    pub fn new(reconnect_for: Duration, events: Arc<Events>) -> Self {
+    /// A connector with `config` whose links report losses and reconnects
+    /// to `events`.
+    pub fn new(config: ConnectorConfig, events: Arc<Events>) -> Self {
         Self {
             sessions: Mutex::default(),
             trees: Mutex::default(),
-            reconnect_for,
+            config,
             stats: Arc::default(),
             events,
         }
@@ -847,13 +858,8 @@ impl Connector {
 
 impl Connector {
     /// Connects (or reuses a connection) and tree-connects to `loc.share`.
-    pub async fn open(
-        &self,
-        loc: &SmbLocation,
-        creds: &Credentials,
-        config: &ClientConfig,
-        unbuffered: bool,
-    ) -> anyhow::Result<SmbFs> {
+    pub async fn open(&self, loc: &SmbLocation, creds: &Credentials) -> anyhow::Result<SmbFs> {
+        let (config, unbuffered) = (&self.config.client, self.config.unbuffered);
         let key = (
             loc.server.clone(),
             loc.port,
@@ -874,7 +880,7 @@ impl Connector {
                 let link = Arc::new(Link::new(
                     client.clone(),
                     format!("{}:{}", loc.server, loc.port),
-                    self.reconnect_for,
+                    self.config.reconnect_for,
                     Arc::clone(&self.stats),
                     Arc::clone(&self.events),
                 ));

@@ -8,14 +8,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context as _};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
+use smb_core::ClientConfig;
+
+pub use crate::backend::smb::ConnectorConfig;
+pub use crate::backend::ZeroCopy;
 use crate::cli::Args;
+pub use crate::copy::config::{CopyFlags, EngineConfig, RESTARTABLE_DEFAULT_MIN};
+use crate::copy::retry::RetryPolicy;
 use crate::exit::ExitMode;
 use crate::location::Location;
 use crate::plan::{Filter, Selection};
-
-/// Files from this size on are restartable by default (`--restartable` makes
-/// every block-copied file so, `--no-restartable` none).
-pub const RESTARTABLE_DEFAULT_MIN: u64 = 64 << 20;
+pub use crate::report::{JsonTarget, ReportConfig};
+use crate::scan::ScanConfig;
 
 /// Highest `--mt`.
 pub const MAX_MT: usize = 128;
@@ -93,81 +97,11 @@ pub struct Options {
     /// `--dcopy`: attributes and timestamps for directories.
     pub dcopy: CopyFlags,
     /// Reporting.
-    pub output: OutputOptions,
+    pub output: ReportConfig,
     /// Exit-code convention.
     pub exit_mode: ExitMode,
     /// Where credentials come from.
     pub auth: AuthSource,
-}
-
-/// What `--copy`/`--dcopy` ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct CopyFlags {
-    /// D: file data.
-    pub data: bool,
-    /// A: attributes (read-only, hidden, system, archive).
-    pub attributes: bool,
-    /// T: timestamps.
-    pub timestamps: bool,
-}
-
-/// Reporting settings.
-#[derive(Debug, Clone, Default)]
-pub struct OutputOptions {
-    /// Log file and whether to append.
-    pub log: Option<(PathBuf, bool)>,
-    /// Also print to stdout when logging.
-    pub tee: bool,
-    /// List files.
-    pub file_list: bool,
-    /// List directories.
-    pub dir_list: bool,
-    /// Allow a progress display (still only on a terminal).
-    pub progress: bool,
-    /// Exact byte counts instead of human sizes.
-    pub bytes: bool,
-    /// No job header (`--no-header`).
-    pub no_header: bool,
-    /// No closing summary table (`--no-summary`).
-    pub no_summary: bool,
-    /// No class column in the lists (`--no-class`).
-    pub no_class: bool,
-    /// No size column in the lists (`--no-size`).
-    pub no_size: bool,
-    /// `--full-path`: the SOURCE and DEST roots the listed relative paths are joined to.
-    pub full_paths: Option<(String, String)>,
-    /// JSON report target: `None`, a file, or stdout (`-`).
-    pub json: Option<JsonTarget>,
-    /// `--events` NDJSON target.
-    pub events: Option<JsonTarget>,
-    /// -1 quiet, 0 normal, 1+ verbose.
-    pub verbosity: i8,
-}
-
-/// When file data may move between socket and local file inside the kernel
-/// (`splice(2)`, Linux, unsigned and unencrypted sessions only).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum ZeroCopy {
-    /// Downloads always; uploads unless the server is on this machine. Over
-    /// loopback the server's CPU is the network: handed page-cache pages by
-    /// reference, smbd copies them cold from RAM (measured: smbd 0.48-0.59
-    /// CPU-s/GB against 0.39-0.40 when we send a copy), so there an upload
-    /// copies through memory.
-    #[default]
-    Auto,
-    /// Whenever the session allows it, loopback included.
-    Always,
-    /// Never: every byte passes through memory.
-    Never,
-}
-
-/// Where `--json` goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JsonTarget {
-    /// Standard output (human output then goes to stderr).
-    Stdout,
-    /// A file.
-    File(PathBuf),
 }
 
 /// Where the SMB password comes from (resolved later, only when SMB is used).
@@ -349,7 +283,7 @@ impl TryFrom<Args> for Options {
                 .context("--bwlimit")?,
             copy,
             dcopy,
-            output: OutputOptions {
+            output: ReportConfig {
                 log,
                 tee: a.tee,
                 file_list: !a.no_file_list && verbosity >= 0,
@@ -375,6 +309,81 @@ impl TryFrom<Args> for Options {
                 empty_password: a.empty_password,
             },
         })
+    }
+}
+
+impl Options {
+    /// The scanner's settings.
+    pub fn scan_config(&self) -> ScanConfig {
+        ScanConfig {
+            filter: self.filter.clone(),
+            selection: self.selection,
+            subdirs: self.subdirs,
+            empty_dirs: self.empty_dirs,
+            list_only: self.list_only,
+            dcopy: self.dcopy,
+            move_dirs: self.move_dirs,
+            follow_links: self.follow_links,
+            retry: self.retry_policy(),
+        }
+    }
+
+    /// The copy engine's settings.
+    pub fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            mt: self.mt,
+            zero_copy: self.zero_copy,
+            bwlimit: self.bwlimit,
+            retries: self.retries,
+            wait: self.wait,
+            temp_name: self.temp_name.clone(),
+            copy: self.copy,
+            list_only: self.list_only,
+            create_only: self.create_only,
+            move_files: self.move_files,
+            verify: self.verify,
+            restartable_min: self.restartable_min,
+            state_dir: self.state_dir.clone(),
+            dest_key: self.dest.resume_key(),
+        }
+    }
+
+    /// The reporter's settings.
+    pub fn report_config(&self) -> ReportConfig {
+        self.output.clone()
+    }
+
+    /// How SMB servers are connected to: smb-core's client settings and the
+    /// reconnect budget.
+    pub fn connector_config(&self) -> ConnectorConfig {
+        let mut client = ClientConfig::default();
+        client.sign = self.sign;
+        client.max_dir_entries = self.max_dir_entries;
+        if self.encrypt {
+            client.encryption = smb_core::EncryptionMode::Required;
+        }
+        if let Some(t) = self.timeout {
+            client.connect_timeout = t;
+            client.request_timeout = t;
+        }
+        // Durable handles are kept by the server while we reconnect (Samba caps
+        // the timeout at 300 s).
+        client.durable_timeout = self
+            .reconnect_for
+            .clamp(Duration::from_secs(10), Duration::from_secs(300));
+        ConnectorConfig {
+            client,
+            reconnect_for: self.reconnect_for,
+            unbuffered: self.unbuffered,
+        }
+    }
+
+    /// `--retries` and `--wait`.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            retries: self.retries,
+            wait: self.wait,
+        }
     }
 }
 
@@ -657,6 +666,42 @@ mod tests {
     }
 
     #[test]
+    fn each_subsystem_gets_its_config_and_the_engine_defaults_are_the_cli_defaults() {
+        let o = opts(&[]).unwrap();
+        let e = o.engine_config();
+        assert_eq!(
+            e,
+            EngineConfig {
+                dest_key: o.dest.resume_key(),
+                ..EngineConfig::default()
+            }
+        );
+        let o = opts(&[
+            "--mt",
+            "3",
+            "--retries",
+            "1",
+            "--wait",
+            "1s",
+            "--mirror",
+            "--no-restartable",
+        ])
+        .unwrap();
+        let (e, s) = (o.engine_config(), o.scan_config());
+        assert_eq!(
+            (e.mt, e.retries, e.wait, e.restartable_min),
+            (3, 1, Duration::from_secs(1), None)
+        );
+        assert!(s.subdirs && s.empty_dirs && s.retry.retries == 1);
+        let c = opts(&["--timeout", "3s", "--reconnect-for", "1m", "--no-sign"])
+            .unwrap()
+            .connector_config();
+        assert_eq!(c.client.request_timeout, Duration::from_secs(3));
+        assert_eq!(c.reconnect_for, Duration::from_secs(60));
+        assert!(!c.client.sign);
+    }
+
+    #[test]
     fn output_switches() {
         let o = opts(&["-q"]).unwrap();
         assert!(!o.output.file_list && !o.output.progress && o.output.verbosity == -1);
@@ -674,7 +719,7 @@ mod tests {
         assert_eq!(o.max_dir_entries, DEFAULT_MAX_DIR_ENTRIES);
         assert_eq!(
             DEFAULT_MAX_DIR_ENTRIES,
-            smb_core::ClientConfig::default().max_dir_entries
+            ClientConfig::default().max_dir_entries
         );
         assert_eq!(
             opts(&["--max-dir-entries", "50"]).unwrap().max_dir_entries,

@@ -25,18 +25,19 @@ use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::backend::{times_for, Backend, Entry, OpError, Reader, Writer};
-use crate::cli::Options;
 use crate::events::Event;
 use crate::plan::{join, Class};
 use crate::report::{Counter, FailureRecord, Reporter, Stats};
 use xxhash_rust::xxh3::xxh3_128;
 
+pub mod config;
 pub mod journal;
 pub mod limiter;
 pub mod retry;
 pub mod temp;
 pub mod window;
 
+use config::EngineConfig;
 use limiter::RateLimiter;
 use retry::RetryPolicy;
 use window::Window;
@@ -57,7 +58,7 @@ pub struct Job {
 pub struct Engine {
     src: Backend,
     dst: Backend,
-    opts: Arc<Options>,
+    opts: EngineConfig,
     stats: Arc<Stats>,
     rep: Arc<Reporter>,
     /// `--mt` permits.
@@ -125,7 +126,7 @@ impl Engine {
     pub fn new(
         src: Backend,
         dst: Backend,
-        opts: Arc<Options>,
+        opts: EngineConfig,
         stats: Arc<Stats>,
         rep: Arc<Reporter>,
         rtt: std::time::Duration,
@@ -454,7 +455,7 @@ impl Engine {
             return Ok((w, None, fresh_temp.to_string()));
         }
         let id = journal::Identity {
-            key: format!("{}|{rel}", self.opts.dest.resume_key()),
+            key: format!("{}|{rel}", self.opts.dest_key),
             size,
             mtime: job.src.mtime.0,
             block: self.block,
@@ -924,30 +925,36 @@ mod tests {
     use super::*;
     use crate::backend::local::WriteFaults;
     use crate::backend::LocalFs;
-    use crate::cli::args::Args;
-    use clap::Parser as _;
 
-    /// An engine copying `src` → `dst` (local trees) with `args`.
+    /// An engine copying `src` → `dst` (local trees) with `config`.
     fn engine(
         src: &std::path::Path,
         dst: &std::path::Path,
-        args: &[&str],
+        config: EngineConfig,
     ) -> (Arc<Engine>, LocalFs) {
-        let mut argv = vec!["smbcp", src.to_str().unwrap(), dst.to_str().unwrap()];
-        argv.extend_from_slice(args);
-        let opts = Arc::new(Options::try_from(Args::parse_from(argv)).unwrap());
         let stats = Arc::new(Stats::default());
-        let rep = Arc::new(Reporter::new(&opts.output, stats.clone()).unwrap());
+        let rep = Arc::new(
+            Reporter::new(&crate::report::ReportConfig::default(), stats.clone()).unwrap(),
+        );
         let dst_fs = LocalFs::new(dst.to_path_buf(), false);
         let e = Engine::new(
             Backend::Local(LocalFs::new(src.to_path_buf(), false)),
             Backend::Local(dst_fs.clone()),
-            opts,
+            config,
             stats,
             rep,
             std::time::Duration::ZERO,
         );
         (Arc::new(e), dst_fs)
+    }
+
+    /// `--wait 1ms --mt N`, the rest as a run without flags.
+    fn quick(mt: usize) -> EngineConfig {
+        EngineConfig {
+            wait: std::time::Duration::from_millis(1),
+            mt,
+            ..EngineConfig::default()
+        }
     }
 
     fn big_job(src: &std::path::Path, len: usize) -> (Job, Vec<u8>) {
@@ -996,7 +1003,7 @@ mod tests {
         let (src, dst) = (d.path().join("s"), d.path().join("d"));
         std::fs::create_dir_all(&src).unwrap();
         std::fs::create_dir_all(&dst).unwrap();
-        let (e, dst_fs) = engine(&src, &dst, &["--wait", "1ms", "--mt", "2"]);
+        let (e, dst_fs) = engine(&src, &dst, quick(2));
         // Four 8 MiB blocks; the third write fails once.
         let (job, data) = big_job(&src, 4 * (8 << 20) - 3);
         dst_fs.inject_write_faults(WriteFaults {
@@ -1018,7 +1025,7 @@ mod tests {
         let (src, dst) = (d.path().join("s"), d.path().join("d"));
         std::fs::create_dir_all(&src).unwrap();
         std::fs::create_dir_all(&dst).unwrap();
-        let (e, dst_fs) = engine(&src, &dst, &["--wait", "1ms"]);
+        let (e, dst_fs) = engine(&src, &dst, quick(8));
         let (job, _) = big_job(&src, 3 * (8 << 20));
         dst_fs.inject_write_faults(WriteFaults {
             fail_at: vec![1],

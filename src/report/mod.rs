@@ -4,14 +4,13 @@
 
 use std::fs;
 use std::io::{self, IsTerminal as _, Write as _};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
-use crate::cli::options::{JsonTarget, OutputOptions};
 
 pub mod escape;
 pub mod progress;
@@ -21,9 +20,52 @@ pub mod summary;
 pub use stats::{Counter, FailureRecord, Stats};
 pub use summary::Summary;
 
+/// The reporter's settings for one run (built by `Options::report_config`).
+#[derive(Debug, Clone, Default)]
+pub struct ReportConfig {
+    /// Log file and whether to append.
+    pub log: Option<(PathBuf, bool)>,
+    /// Also print to stdout when logging.
+    pub tee: bool,
+    /// List files.
+    pub file_list: bool,
+    /// List directories.
+    pub dir_list: bool,
+    /// Allow a progress display (still only on a terminal).
+    pub progress: bool,
+    /// Exact byte counts instead of human sizes.
+    pub bytes: bool,
+    /// No job header.
+    pub no_header: bool,
+    /// No closing summary table.
+    pub no_summary: bool,
+    /// No class column in the lists.
+    pub no_class: bool,
+    /// No size column in the lists.
+    pub no_size: bool,
+    /// The SOURCE and DEST roots the listed relative paths are joined to
+    /// (`None`: relative paths).
+    pub full_paths: Option<(String, String)>,
+    /// JSON report target: `None`, a file, or stdout (`-`).
+    pub json: Option<JsonTarget>,
+    /// NDJSON event stream target.
+    pub events: Option<JsonTarget>,
+    /// -1 quiet, 0 normal, 1+ verbose.
+    pub verbosity: i8,
+}
+
+/// Where a JSON document or stream goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonTarget {
+    /// Standard output (human output then goes to stderr).
+    Stdout,
+    /// A file.
+    File(PathBuf),
+}
+
 /// Where the human-readable report goes.
 pub struct Reporter {
-    opts: OutputOptions,
+    opts: ReportConfig,
     log: Mutex<Option<fs::File>>,
     /// Human output to stdout (false when logging without `--tee`, or with `--json -`... to stderr).
     to_stdout: bool,
@@ -69,13 +111,13 @@ impl std::fmt::Debug for Reporter {
 
 impl Reporter {
     /// Opens the log file and sets up progress.
-    pub fn new(opts: &OutputOptions, stats: Arc<Stats>) -> anyhow::Result<Self> {
+    pub fn new(opts: &ReportConfig, stats: Arc<Stats>) -> anyhow::Result<Self> {
         Self::with_events(opts, stats, Arc::default())
     }
 
     /// Like [`Self::new`], emitting into `events`.
     pub fn with_events(
-        opts: &OutputOptions,
+        opts: &ReportConfig,
         stats: Arc<Stats>,
         events: Arc<crate::events::Events>,
     ) -> anyhow::Result<Self> {
@@ -403,11 +445,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("x.log");
         fs::write(&log, "old\n").unwrap();
-        let opts = OutputOptions {
+        let opts = ReportConfig {
             log: Some((log.clone(), true)),
             file_list: true,
             dir_list: false,
-            ..OutputOptions::default()
+            ..ReportConfig::default()
         };
         let r = Reporter::new(&opts, Arc::new(Stats::default())).unwrap();
         r.file("New File", 2048, "a/b");
@@ -425,10 +467,10 @@ mod tests {
     }
 
     /// Runs `f` on a reporter logging to a fresh file; returns the log.
-    fn logged(opts: OutputOptions, f: impl FnOnce(&Reporter)) -> String {
+    fn logged(opts: ReportConfig, f: impl FnOnce(&Reporter)) -> String {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("x.log");
-        let opts = OutputOptions {
+        let opts = ReportConfig {
             log: Some((log.clone(), false)),
             ..opts
         };
@@ -438,11 +480,11 @@ mod tests {
         fs::read_to_string(&log).unwrap()
     }
 
-    fn lists() -> OutputOptions {
-        OutputOptions {
+    fn lists() -> ReportConfig {
+        ReportConfig {
             file_list: true,
             dir_list: true,
-            ..OutputOptions::default()
+            ..ReportConfig::default()
         }
     }
 
@@ -450,7 +492,7 @@ mod tests {
     fn no_header_drops_the_lines_before_the_first_item_only() {
         let run = |no_header| {
             logged(
-                OutputOptions {
+                ReportConfig {
                     no_header,
                     ..lists()
                 },
@@ -473,7 +515,7 @@ mod tests {
 
     #[test]
     fn no_class_no_size_and_full_paths() {
-        let text = |opts: OutputOptions| {
+        let text = |opts: ReportConfig| {
             logged(opts, |r| {
                 r.file("New File", 2048, "a/b.txt");
                 r.dir("New Dir", 3, "a");
@@ -481,13 +523,13 @@ mod tests {
                 r.file("*EXTRA File", 1, "x");
             })
         };
-        let plain = text(OutputOptions {
+        let plain = text(ReportConfig {
             no_class: true,
             no_size: true,
             ..lists()
         });
         assert_eq!(plain, "a/b.txt\na/\n./\nx\n");
-        let no_size = text(OutputOptions {
+        let no_size = text(ReportConfig {
             no_size: true,
             ..lists()
         });
@@ -495,7 +537,7 @@ mod tests {
             no_size.starts_with("        New File  a/b.txt\n"),
             "{no_size:?}"
         );
-        let no_class = text(OutputOptions {
+        let no_class = text(ReportConfig {
             no_class: true,
             ..lists()
         });
@@ -503,7 +545,7 @@ mod tests {
             no_class.starts_with("   2.00 KiB  a/b.txt\n"),
             "{no_class:?}"
         );
-        let full = text(OutputOptions {
+        let full = text(ReportConfig {
             no_class: true,
             no_size: true,
             full_paths: Some(("/src".into(), "\\\\srv\\share\\d".into())),
@@ -530,7 +572,7 @@ mod tests {
         let with = logged(lists(), |r| r.finish(&s).unwrap());
         assert!(with.contains("Files :"), "{with}");
         let without = logged(
-            OutputOptions {
+            ReportConfig {
                 no_summary: true,
                 ..lists()
             },

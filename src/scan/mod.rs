@@ -19,16 +19,40 @@ use tokio::sync::{mpsc, OnceCell, Semaphore};
 
 use crate::backend::local::LinkKind;
 use crate::backend::{Backend, Entry, OpError};
-use crate::cli::Options;
+use crate::copy::config::CopyFlags;
+use crate::copy::retry::RetryPolicy;
 use crate::copy::{Engine, Job};
 use crate::events::Event;
-use crate::plan::{join, plan_dir, Class};
+use crate::plan::{join, plan_dir, Class, Filter, Selection};
 use crate::report::{Counter, FailureRecord, Reporter, Stats};
 
 /// Concurrent directory listings.
 const LISTINGS_IN_FLIGHT: usize = 32;
 /// Jobs queued between the scanner and the workers.
 pub const JOB_QUEUE: usize = 4096;
+
+/// The scanner's settings for one run (built by `Options::scan_config`).
+#[derive(Debug, Clone)]
+pub struct ScanConfig {
+    /// Which files and directories take part.
+    pub filter: Filter,
+    /// How classes are turned into copy decisions.
+    pub selection: Selection,
+    /// Descend into subdirectories.
+    pub subdirs: bool,
+    /// Create empty directories too.
+    pub empty_dirs: bool,
+    /// Change nothing, only report.
+    pub list_only: bool,
+    /// What is kept of directories (times, attributes) after the copy pass.
+    pub dcopy: CopyFlags,
+    /// Source directories are removed after the run (`--move-all`): collect them.
+    pub move_dirs: bool,
+    /// Follow symlinks in a local source.
+    pub follow_links: bool,
+    /// Retries of failed listings.
+    pub retry: RetryPolicy,
+}
 
 /// Work left for after the copy pass.
 #[derive(Debug, Default)]
@@ -46,7 +70,7 @@ pub struct Leftovers {
 pub struct Scanner {
     src: Backend,
     dst: Backend,
-    opts: Arc<Options>,
+    opts: ScanConfig,
     stats: Arc<Stats>,
     rep: Arc<Reporter>,
     engine: Arc<Engine>,
@@ -65,7 +89,7 @@ impl Scanner {
     pub fn new(
         src: Backend,
         dst: Backend,
-        opts: Arc<Options>,
+        opts: ScanConfig,
         stats: Arc<Stats>,
         rep: Arc<Reporter>,
         engine: Arc<Engine>,
@@ -159,10 +183,7 @@ impl Scanner {
             }
             let listed = {
                 let _permit = self.listings.acquire().await;
-                let policy = crate::copy::retry::RetryPolicy {
-                    retries: self.opts.retries,
-                    wait: self.opts.wait,
-                };
+                let policy = self.opts.retry;
                 let src = policy.run(|| self.src.list_dir(&dir), OpError::is_transient);
                 let dst = async {
                     if dst_exists {
