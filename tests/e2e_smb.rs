@@ -5,7 +5,7 @@
 #[path = "e2e_util.rs"]
 mod util;
 
-use smb_fixture::{Samba, PASSWORD, SHARE, USER};
+use smb_fixture::{Samba, ENC_SHARE, PASSWORD, SHARE, USER};
 use util::*;
 
 fn samba() -> &'static Samba {
@@ -572,10 +572,10 @@ fn smb_to_smb_across_two_servers_with_signing_and_encryption() {
     ]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_same_tree(&dir_a, &dir_b);
-    let (rel_e, dir_e) = a.unique_dir(smb_fixture::ENC_SHARE, "enc");
+    let (rel_e, dir_e) = a.unique_dir(ENC_SHARE, "enc");
     let r = smbcp(&[
         b.url(SHARE, &rel_b).as_str(),
-        a.url(smb_fixture::ENC_SHARE, &rel_e).as_str(),
+        a.url(ENC_SHARE, &rel_e).as_str(),
         "-e",
         "--user",
         USER,
@@ -616,9 +616,9 @@ fn smb_to_smb_on_one_server_is_copied_by_the_server() {
     let r = copy(&dst_url);
     assert_eq!((r.code, copied(&r)), (0, 0), "{r:?}");
     // Another share of the same server (encrypted) is on the same connection too.
-    let (rel_e, dir_e) = s.unique_dir(smb_fixture::ENC_SHARE, "srvcopy");
+    let (rel_e, dir_e) = s.unique_dir(ENC_SHARE, "srvcopy");
     let before = stats.bytes_down.load(std::sync::atomic::Ordering::Relaxed);
-    let enc = format!("smb://{proxy}/{}/{rel_e}", smb_fixture::ENC_SHARE);
+    let enc = format!("smb://{proxy}/{}/{rel_e}", ENC_SHARE);
     let r = copy(&enc);
     assert_eq!(r.code, 0, "{r:?}");
     assert_same_tree(&src, &dir_e);
@@ -1015,4 +1015,112 @@ fn max_dir_entries_bounds_an_smb_listing() {
     assert_eq!(r.json()["files"]["copied"], 0, "{r:?}");
     let r = smbcp(&args("8"));
     assert_eq!((r.code, copied(&r)), (0, 8), "{r:?}");
+}
+
+/// The DOS attributes of `rel` (`/`-separated) on `share` of `s`, as an SMB
+/// client sees them, after setting them to `set` when given (Samba keeps
+/// them in an xattr; a file made on its disk has none and reads as `N`).
+fn smb_attributes(s: &Samba, share: &str, rel: &str, set: Option<u32>) -> u32 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client =
+            smb_core::Client::connect(s.host(), s.port(), smb_core::ClientConfig::default())
+                .await
+                .unwrap();
+        let creds = smb_core::Credentials {
+            user: USER.into(),
+            password: PASSWORD.to_string().into(),
+            ..smb_core::Credentials::default()
+        };
+        let session = client.session_setup(&creds).await.unwrap();
+        let tree = session.tree_connect(share).await.unwrap();
+        let path = rel.replace('/', "\\");
+        if let Some(attributes) = set {
+            let t = smb_core::FileTimes {
+                attributes: Some(attributes),
+                ..smb_core::FileTimes::default()
+            };
+            tree.set_times(&path, t).await.unwrap();
+        }
+        let a = tree.stat(&path).await.unwrap().attributes;
+        let _ = tree.disconnect().await;
+        a
+    })
+}
+
+/// Attribute letters of the bits a copy carries (R H S A; N when none).
+fn attr_letters(a: u32) -> String {
+    let mut s: String = [(0x1, 'R'), (0x2, 'H'), (0x4, 'S'), (0x20, 'A')]
+        .iter()
+        .filter(|(bit, _)| a & bit != 0)
+        .map(|(_, c)| *c)
+        .collect();
+    if s.is_empty() {
+        s.push('N');
+    }
+    s
+}
+
+/// SMB → SMB keeps the attributes exactly as the source has them: a file
+/// without the Archive bit (`N`) stays `N`, not Hidden, for small files (one
+/// compound), big ones (blocks) and files the server copies (COPYCHUNK),
+/// between two shares of one server and between two servers; a second run
+/// then finds every file the same.
+#[test]
+fn smb_to_smb_copies_attributes_exactly() {
+    let a = samba();
+    let b = Samba::get(&smb_fixture::ServerConfig::new().signing_mandatory());
+    let (rel, share_dir) = a.unique_dir(SHARE, "attrs");
+    let src = share_dir.join("src");
+    // `N` is what Samba reports for a file made on its disk (no stored DOS
+    // attributes, no owner-execute bit): the case that came out Hidden.
+    let cases = [
+        ("n", None, "N"),
+        ("r", Some(0x1), "R"),
+        ("a", Some(0x20), "A"),
+    ];
+    let sizes = [("small", 1000), ("big", 9 * MIB + 5), ("mid", 2 * MIB)];
+    for (name, _, _) in cases {
+        for (suffix, len) in sizes {
+            file(&src, &format!("{name}-{suffix}.bin"), len);
+        }
+    }
+    smb_fixture::chown_to_user(&share_dir).unwrap();
+    for (name, set, want) in cases {
+        for (suffix, _) in sizes {
+            let p = format!("{rel}/src/{name}-{suffix}.bin");
+            assert_eq!(
+                attr_letters(smb_attributes(a, SHARE, &p, set)),
+                want,
+                "source {p}"
+            );
+        }
+    }
+    let src_url = a.url(SHARE, &format!("{rel}/src"));
+    let (rel_e, _) = a.unique_dir(ENC_SHARE, "attrs");
+    let (rel_b, _) = b.unique_dir(SHARE, "attrs");
+    for (server, share, dst) in [(a, ENC_SHARE, rel_e.as_str()), (b, SHARE, rel_b.as_str())] {
+        let dst_url = server.url(share, dst);
+        let r = smbcp(&[src_url.as_str(), &dst_url, "--user", USER]);
+        assert_eq!(r.code, 0, "{r:?}");
+        let mut bad = Vec::new();
+        for (name, _, want) in cases {
+            for suffix in ["small", "big", "mid"] {
+                let p = format!("{name}-{suffix}.bin");
+                let got = attr_letters(smb_attributes(server, share, &format!("{dst}/{p}"), None));
+                if got != want {
+                    bad.push(format!("{share}: {p}: {got}, not {want}"));
+                }
+            }
+        }
+        let r = smbcp(&[src_url.as_str(), &dst_url, "--user", USER, "--json", "-"]);
+        assert_eq!(
+            (r.code, copied(&r)),
+            (0, 0),
+            "a second run copies nothing: {r:?}"
+        );
+    }
 }

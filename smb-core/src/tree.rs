@@ -678,10 +678,21 @@ impl Tree {
                 e => (WriteStep::Write, e),
             })?;
         let rename = winfo::encode_rename(&target, true);
-        let ops = vec![
-            Op::SetInfo(winfo::FILE_RENAME_INFORMATION, rename),
-            Op::Close,
-        ];
+        let mut ops = vec![Op::SetInfo(winfo::FILE_RENAME_INFORMATION, rename)];
+        // Attributes again under the final name: Samba (hide dot files) adds
+        // HIDDEN to a dot-named temporary's stored attributes when the WRITE
+        // marks it ARCHIVE, so `N` set before the WRITE came out `AH`.
+        let attributes = times.attributes.map(|a| FileTimes {
+            attributes: Some(a),
+            ..FileTimes::default()
+        });
+        if let Some(a) = &attributes {
+            ops.push(Op::SetInfo(
+                winfo::FILE_BASIC_INFORMATION,
+                a.to_basic().encode(),
+            ));
+        }
+        ops.push(Op::Close);
         let resps = match self.call_chain(&t, Head::Open(file_id), ops).await {
             Ok(r) => r,
             Err(e) => {
@@ -691,8 +702,9 @@ impl Tree {
                 return Err((WriteStep::Rename, e));
             }
         };
+        let close = &resps[resps.len() - 1];
         if let Err(e) = resps[0].check(&[]) {
-            if resps[1].check(&[]).is_ok() {
+            if close.check(&[]).is_ok() {
                 let _ = self.remove_file(temp).await;
             } else {
                 // The CLOSE failed with the rename: the handle is still open.
@@ -700,10 +712,14 @@ impl Tree {
             }
             return Err((WriteStep::Rename, e));
         }
-        let info = resps[1]
+        let info = close
             .check(&[])
-            .and_then(|()| Ok(wcreate::decode_close(&resps[1].msg)?))
+            .and_then(|()| Ok(wcreate::decode_close(&close.msg)?))
             .map_err(|e| (WriteStep::Rename, e))?;
+        if attributes.is_some() {
+            // In place with its data; a retry writes it again.
+            resps[1].check(&[]).map_err(|e| (WriteStep::Write, e))?;
+        }
         // Without post-query attributes (never from Samba) only the size is known.
         Ok(info.map_or_else(
             || FileInfo {
