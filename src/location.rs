@@ -62,6 +62,33 @@ impl Location {
         }
     }
 
+    /// The parent directory and the last name of a location that turned out
+    /// to be a file (a single-file SOURCE); `None` for a share root or a
+    /// path without a name (`/`, `..`).
+    pub fn split_file(&self) -> Option<(Self, String)> {
+        match self {
+            Self::Local(p) => {
+                let name = p.file_name()?.to_str()?.to_string();
+                let parent = match p.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                    _ => PathBuf::from("."),
+                };
+                Some((Self::Local(parent), name))
+            }
+            Self::Smb(s) => {
+                if s.path.is_empty() {
+                    return None;
+                }
+                let (dir, name) = s.path.rsplit_once('\\').unwrap_or(("", &s.path));
+                let parent = SmbLocation {
+                    path: dir.to_string(),
+                    ..s.clone()
+                };
+                Some((Self::Smb(parent), name.to_string()))
+            }
+        }
+    }
+
     /// Parses a command-line location.
     pub fn parse(s: &str) -> anyhow::Result<Self> {
         if s.is_empty() {

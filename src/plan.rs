@@ -83,12 +83,22 @@ pub struct Filter {
     pub newest: Option<SystemTime>,
     /// `--lev`: deepest level copied (1 = the source directory itself).
     pub max_level: Option<u32>,
+    /// A single-file SOURCE: only this name (compared without case when the
+    /// second field is true) takes part.
+    pub only: Option<(String, bool)>,
 }
 
 impl Filter {
     /// Whether a file name is in the FILE_GLOB set (always true without globs).
     pub fn included(&self, name: &str) -> bool {
-        self.include.as_ref().map_or(true, |g| g.is_match(name))
+        let only = self.only.as_ref().map_or(true, |(n, ci)| {
+            if *ci {
+                n.eq_ignore_ascii_case(name)
+            } else {
+                n == name
+            }
+        });
+        only && self.include.as_ref().map_or(true, |g| g.is_match(name))
     }
 
     /// Whether `--exclude-file` matches the name or the relative path.

@@ -24,7 +24,7 @@ use crate::scan::{Leftovers, Scanner};
 /// Runs the copy described by `opts` and returns the exit code.
 pub async fn run(opts: Options) -> Result<u8, Failure> {
     let started = (Instant::now(), SystemTime::now());
-    let opts = Arc::new(opts);
+    let mut opts = opts;
     check_nesting(&opts).map_err(Failure::Usage)?;
     let creds = credentials(&opts).map_err(Failure::Usage)?;
     let events = Arc::new(open_events(opts.output.events.as_ref()).map_err(Failure::Usage)?);
@@ -34,14 +34,16 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
         list_only: opts.list_only,
     });
     let connector = Connector::new(opts.connector_config(), events.clone());
-    let src = open(&opts.source, &connector, creds.as_ref(), opts.unbuffered).await?;
+    let mut src = open(&opts.source, &connector, creds.as_ref(), opts.unbuffered).await?;
+    let mut single_file = false;
     match src.stat("").await {
         Ok(e) if e.is_dir => {}
         Ok(_) => {
-            return Err(Failure::Fatal(anyhow!(
-                "source {} is not a directory",
-                opts.source
-            )))
+            // A file as SOURCE: its directory is scanned for that one name.
+            let (parent, name) = single_file_source(&mut opts).map_err(Failure::Usage)?;
+            src = open(&parent, &connector, creds.as_ref(), opts.unbuffered).await?;
+            single_file = true;
+            tracing::debug!("single-file SOURCE: {name} in {parent}");
         }
         Err(e) if e.is_not_found() => {
             return Err(Failure::Fatal(anyhow!(
@@ -59,10 +61,15 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
     let dst_exists = match dst.stat("").await {
         Ok(e) if e.is_dir => true,
         Ok(_) => {
+            let hint = if single_file {
+                " (DEST is the directory to copy the SOURCE file into)"
+            } else {
+                ""
+            };
             return Err(Failure::Fatal(anyhow!(
-                "destination {} is not a directory",
+                "destination {} is not a directory{hint}",
                 opts.dest
-            )))
+            )));
         }
         Err(e) if e.is_not_found() => false,
         Err(e) => {
@@ -71,6 +78,7 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
             ))
         }
     };
+    let opts = Arc::new(opts);
     let stats = Arc::new(Stats::default());
     let rep = Arc::new(
         Reporter::with_events(&opts.report_config(), stats.clone(), events.clone())
@@ -235,6 +243,32 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
     });
     rep.finish(&summary).map_err(Failure::Fatal)?;
     Ok(code)
+}
+
+/// Turns a SOURCE that is a file into its directory with a filter on its
+/// name (robocopy `robocopy DIR DEST NAME`), and returns both. Options that
+/// only make sense for a directory are refused.
+fn single_file_source(opts: &mut Options) -> anyhow::Result<(Location, String)> {
+    let Some((parent, name)) = opts.source.split_file() else {
+        anyhow::bail!("source {} is not a directory", opts.source);
+    };
+    if let Some(g) = &opts.globs {
+        anyhow::bail!(
+            "SOURCE {} is a file: FILE_GLOB {g:?} needs a directory SOURCE \
+             (give the directory, then the pattern)",
+            opts.source
+        );
+    }
+    if opts.purge || opts.move_dirs {
+        anyhow::bail!(
+            "SOURCE {} is a file: --mirror, --purge and --move-all need a directory SOURCE",
+            opts.source
+        );
+    }
+    opts.filter.only = Some((name.clone(), opts.source.is_smb()));
+    opts.subdirs = false;
+    opts.empty_dirs = false;
+    Ok((parent, name))
 }
 
 /// The `--events` writer: stdout, or a new file.

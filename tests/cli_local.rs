@@ -896,10 +896,21 @@ fn bad_input_gets_one_line_and_touches_nothing() {
             .contains("does not exist"),
         "{r:?}"
     );
-    // A file as source is fatal too.
-    let r = smbcp(&[d.src.join("f").to_str().unwrap(), t]);
+    // A file as SOURCE goes into DEST; a file as DEST is fatal, touching nothing.
+    let f = d.src.join("f");
+    let r = smbcp(&[f.to_str().unwrap(), t]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        std::fs::read(d.dst.join("f")).unwrap(),
+        std::fs::read(&f).unwrap()
+    );
+    let r = smbcp(&[f.to_str().unwrap(), d.dst.join("f").to_str().unwrap()]);
     assert_one_line_error(&r, 3);
-    assert!(!d.dst.exists());
+    assert!(
+        r.stderr
+            .contains("the directory to copy the SOURCE file into"),
+        "{r:?}"
+    );
 }
 
 #[test]

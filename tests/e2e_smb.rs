@@ -1124,3 +1124,77 @@ fn smb_to_smb_copies_attributes_exactly() {
         );
     }
 }
+
+/// A file as SOURCE is copied into DEST (robocopy `DIR DEST NAME`), from a
+/// share and from a local disk; the other files beside it are not; options
+/// that need a directory SOURCE are refused in one line.
+#[test]
+fn a_single_file_source_is_copied_into_dest() {
+    let s = samba();
+    let (rel, share_dir) = s.unique_dir(SHARE, "single");
+    file(&share_dir, "dir/file.bin", 3 * MIB + 7);
+    file(&share_dir, "dir/small.txt", 100);
+    file(&share_dir, "dir/other.bin", 10);
+    smb_fixture::chown_to_user(&share_dir).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let out = local.path().join("out");
+    for name in ["file.bin", "small.txt"] {
+        let url = s.url(SHARE, &format!("{rel}/dir/{name}"));
+        let r = smbcp(&[
+            url.as_str(),
+            &format!("{}/", out.display()),
+            "--user",
+            USER,
+            "--json",
+            "-",
+        ]);
+        assert_eq!((r.code, copied(&r)), (0, 1), "{r:?}");
+        assert_eq!(
+            std::fs::read(out.join(name)).unwrap(),
+            std::fs::read(share_dir.join("dir").join(name)).unwrap()
+        );
+    }
+    let mut names: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["file.bin", "small.txt"]);
+    // Local file → SMB directory (created).
+    let up = s.url(SHARE, &format!("{rel}/up"));
+    let r = smbcp(&[
+        out.join("file.bin").to_str().unwrap(),
+        &up,
+        "--user",
+        USER,
+        "--json",
+        "-",
+    ]);
+    assert_eq!((r.code, copied(&r)), (0, 1), "{r:?}");
+    assert_eq!(
+        std::fs::read(share_dir.join("up/file.bin")).unwrap(),
+        std::fs::read(out.join("file.bin")).unwrap()
+    );
+    // A second run finds it the same.
+    let r = smbcp(&[
+        out.join("file.bin").to_str().unwrap(),
+        &up,
+        "--user",
+        USER,
+        "--json",
+        "-",
+    ]);
+    assert_eq!((r.code, copied(&r)), (0, 0), "{r:?}");
+    // A directory-only option is refused in one line, nothing deleted.
+    let url = s.url(SHARE, &format!("{rel}/dir/file.bin"));
+    let r = smbcp(&[
+        url.as_str(),
+        out.to_str().unwrap(),
+        "--mirror",
+        "--user",
+        USER,
+    ]);
+    assert_one_line_error(&r, 2);
+    assert!(r.stderr.contains("is a file"), "{r:?}");
+    assert!(out.join("small.txt").exists());
+}

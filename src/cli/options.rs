@@ -176,6 +176,7 @@ impl TryFrom<Args> for Options {
                 .transpose()
                 .context("--min-age")?,
             max_level: a.lev,
+            only: None,
         };
         let selection = Selection {
             exclude_older: a.exclude_older,
