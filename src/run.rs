@@ -21,13 +21,33 @@ use crate::report::summary::{ReconnectSummary, WindowStats};
 use crate::report::{Counter, JsonTarget, Reporter, Stats, Summary};
 use crate::scan::{Leftovers, Scanner};
 
-/// Runs the copy described by `opts` and returns the exit code.
+/// Runs the copy described by `opts` and returns the exit code. A fatal
+/// error also goes to the log file (`--log`, `--log-append`), which is opened
+/// before anything else can fail.
 pub async fn run(opts: Options) -> Result<u8, Failure> {
+    let events = Arc::new(open_events(opts.output.events.as_ref()).map_err(Failure::Usage)?);
+    let stats = Arc::new(Stats::default());
+    let rep = Arc::new(
+        Reporter::with_events(&opts.report_config(), stats.clone(), events.clone())
+            .map_err(Failure::Usage)?,
+    );
+    let r = run_with(opts, events, stats, rep.clone()).await;
+    if let Err(f) = &r {
+        rep.log_only(&format!("ERROR: {}", crate::exit::message(f.error())));
+    }
+    r
+}
+
+async fn run_with(
+    opts: Options,
+    events: Arc<Events>,
+    stats: Arc<Stats>,
+    rep: Arc<Reporter>,
+) -> Result<u8, Failure> {
     let started = (Instant::now(), SystemTime::now());
     let mut opts = opts;
     check_nesting(&opts).map_err(Failure::Usage)?;
     let creds = credentials(&opts).map_err(Failure::Usage)?;
-    let events = Arc::new(open_events(opts.output.events.as_ref()).map_err(Failure::Usage)?);
     events.emit(Event::Plan {
         source: opts.source.to_string(),
         dest: opts.dest.to_string(),
@@ -79,11 +99,6 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
         }
     };
     let opts = Arc::new(opts);
-    let stats = Arc::new(Stats::default());
-    let rep = Arc::new(
-        Reporter::with_events(&opts.report_config(), stats.clone(), events.clone())
-            .map_err(Failure::Usage)?,
-    );
     if !dst_exists && !opts.list_only {
         dst.mkdir("").await.map_err(|e| {
             Failure::Fatal(anyhow!(e).context(format!("cannot create destination {}", opts.dest)))

@@ -1198,3 +1198,55 @@ fn a_single_file_source_is_copied_into_dest() {
     assert!(r.stderr.contains("is a file"), "{r:?}");
     assert!(out.join("small.txt").exists());
 }
+
+/// Fatal errors reach the log file: `--log` truncates the previous run's
+/// text and holds the error line, `--log-append` keeps it and adds the line
+/// (a wrong password, a missing SMB source).
+#[test]
+fn fatal_errors_reach_the_log_file() {
+    let s = samba();
+    let (rel, _) = s.unique_dir(SHARE, "fatallog");
+    let local = tempfile::tempdir().unwrap();
+    file(&local.path().join("src"), "f", 1);
+    let log = local.path().join("run.log");
+    let src = local.path().join("src");
+    let url = s.url(SHARE, &format!("{rel}/dst"));
+    std::fs::write(&log, "previous run\n").unwrap();
+    let r = smbcp_env(
+        &[
+            src.to_str().unwrap(),
+            &url,
+            "--user",
+            USER,
+            "--log",
+            log.to_str().unwrap(),
+        ],
+        &[("SMBCP_PASSWORD", "wrong")],
+    );
+    assert_one_line_error(&r, 3);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("previous run"), "{text}");
+    let line = r.stderr.trim().trim_start_matches("smbcp: error: ");
+    assert!(
+        text.contains(&format!("ERROR: {line}")) && text.contains("log on"),
+        "{text}"
+    );
+    let missing = s.url(SHARE, &format!("{rel}/no-such-dir"));
+    let out = local.path().join("out");
+    let r = smbcp(&[
+        missing.as_str(),
+        out.to_str().unwrap(),
+        "--user",
+        USER,
+        "--log-append",
+        log.to_str().unwrap(),
+    ]);
+    assert_one_line_error(&r, 3);
+    let appended = std::fs::read_to_string(&log).unwrap();
+    assert!(appended.starts_with(&text), "{appended}");
+    assert!(
+        appended[text.len()..].contains("ERROR: ") && appended.contains("does not exist"),
+        "{appended}"
+    );
+    assert!(!out.exists());
+}

@@ -296,6 +296,15 @@ impl Reporter {
         }
     }
 
+    /// Writes one line to the log file only (a fatal error, which `main`
+    /// prints on stderr itself), and flushes it.
+    pub fn log_only(&self, text: &str) {
+        if let Some(f) = self.log.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            let _ = writeln!(f, "{}", escape::escape(text));
+            let _ = f.flush();
+        }
+    }
+
     /// Adds one planned file of `n` bytes to the progress totals.
     pub fn plan_bytes(&self, n: u64) {
         self.planned_bytes.fetch_add(n, Relaxed);
