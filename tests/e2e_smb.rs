@@ -1250,3 +1250,97 @@ fn fatal_errors_reach_the_log_file() {
     );
     assert!(!out.exists());
 }
+
+/// A server that accepts the connection and then answers nothing:
+/// `--timeout 3s --retries 0` fails the run as a timeout (exit 3, one line
+/// naming the timeout), after about one timeout (printed, not asserted: the
+/// box is slow), and touches nothing.
+#[test]
+fn a_frozen_server_fails_after_the_timeout() {
+    let s = samba();
+    let (rel, _) = s.unique_dir(SHARE, "frozen");
+    let proxy = smb_fixture::FaultProxy::start(s.addr());
+    proxy.stall(true);
+    let url = format!("smb://{}/{SHARE}/{rel}", proxy.addr());
+    let out = tempfile::tempdir().unwrap();
+    let dst = out.path().join("dst");
+    let started = std::time::Instant::now();
+    let r = smbcp(&[
+        url.as_str(),
+        dst.to_str().unwrap(),
+        "--user",
+        USER,
+        "--timeout",
+        "3s",
+        "--retries",
+        "0",
+        "--json",
+        "-",
+    ]);
+    let took = started.elapsed();
+    eprintln!("frozen server: exit {} after {took:?}", r.code);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(took >= std::time::Duration::from_secs(3), "{took:?}");
+    let err = r.json()["error"].as_str().unwrap().to_string();
+    assert!(
+        err.contains("timed out") || err.contains("timeout"),
+        "{err}"
+    );
+    assert!(r.stderr.lines().count() == 1, "{r:?}");
+    assert!(!dst.exists());
+    proxy.stall(false);
+}
+
+/// The server freezes in the middle of a download (connection open, no
+/// more replies): with `--timeout 3s --retries 0 --reconnect-for 1s` the
+/// request times out, the one reconnect attempt times out too, and the run
+/// fails (exit 1) with the file recorded as timed out and no temp left; the
+/// source handle is not closed on the frozen connection (which cost one more
+/// timeout). About two timeouts: printed, not asserted.
+#[test]
+fn a_server_frozen_mid_run_fails_the_run() {
+    let s = samba();
+    let (rel, share_dir) = s.unique_dir(SHARE, "frozen-mid");
+    file(&share_dir, "big.bin", 24 * MIB);
+    smb_fixture::chown_to_user(&share_dir).unwrap();
+    let proxy = smb_fixture::FaultProxy::start(s.addr());
+    let url = format!("smb://{}/{SHARE}/{rel}", proxy.addr());
+    let out = tempfile::tempdir().unwrap();
+    let dst = out.path().join("dst");
+    let live = Live::spawn(&[
+        url.as_str(),
+        dst.to_str().unwrap(),
+        "--user",
+        USER,
+        "--timeout",
+        "3s",
+        "--retries",
+        "0",
+        "--reconnect-for",
+        "1s",
+        "--bwlimit",
+        "4M",
+        "--no-restartable",
+    ]);
+    live.wait_for("block_done");
+    let started = std::time::Instant::now();
+    proxy.stall(true);
+    let r = live.finish();
+    eprintln!(
+        "frozen mid-run: exit {} after {:?}",
+        r.code,
+        started.elapsed()
+    );
+    proxy.stall(false);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(3));
+    // The request timed out, then the one reconnect attempt did too.
+    assert!(
+        r.stderr.contains("read big.bin: SMB_DISCONNECTED")
+            && r.stderr.contains("timed out after 3s"),
+        "{r:?}"
+    );
+    assert!(!dst.join("big.bin").exists());
+    let left: Vec<_> = std::fs::read_dir(&dst).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}

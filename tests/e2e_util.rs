@@ -186,3 +186,83 @@ fn standard_tree_snapshot_roundtrip() {
     assert_eq!(s["emptydir/nested-empty"], None);
     assert_same_tree(d.path(), d.path());
 }
+
+/// A running smbcp with `--events -`: its events as they come, and the rest
+/// of its output once it exits.
+pub(crate) struct Live {
+    /// The child (its pid for signals).
+    pub(crate) child: std::process::Child,
+    /// Parsed event lines from stdout.
+    pub(crate) events: std::sync::mpsc::Receiver<serde_json::Value>,
+    stderr: std::thread::JoinHandle<String>,
+    stdout: std::thread::JoinHandle<String>,
+}
+
+impl Live {
+    /// Starts smbcp (`--events -` added) with the fixture password.
+    pub(crate) fn spawn(args: &[&str]) -> Self {
+        use std::io::{BufRead as _, Read as _};
+        let bin = std::env::var_os("SMBCP_TEST_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_smbcp").into());
+        let mut child = Command::new(bin)
+            .args(args)
+            .args(["--events", "-"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env("SMBCP_PASSWORD", smb_fixture::PASSWORD)
+            .env("XDG_STATE_HOME", test_state_home())
+            .spawn()
+            .expect("running smbcp");
+        let (tx, events) = std::sync::mpsc::channel();
+        let out = child.stdout.take().expect("stdout");
+        let stdout = std::thread::spawn(move || {
+            let mut rest = String::new();
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                match serde_json::from_str::<serde_json::Value>(&line) {
+                    Ok(v) if v.get("event").is_some() => {
+                        let _ = tx.send(v);
+                    }
+                    _ => {
+                        rest.push_str(&line);
+                        rest.push('\n');
+                    }
+                }
+            }
+            rest
+        });
+        let mut err = child.stderr.take().expect("stderr");
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        Self {
+            child,
+            events,
+            stderr,
+            stdout,
+        }
+    }
+
+    /// Waits for the first event named `name` (panics if smbcp exits first).
+    pub(crate) fn wait_for(&self, name: &str) -> serde_json::Value {
+        loop {
+            match self.events.recv() {
+                Ok(v) if v["event"] == name => return v,
+                Ok(_) => {}
+                Err(_) => panic!("smbcp ended before a {name} event"),
+            }
+        }
+    }
+
+    /// Waits for the exit; the events not yet received are dropped.
+    pub(crate) fn finish(mut self) -> Run {
+        let status = self.child.wait().expect("waiting for smbcp");
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: self.stdout.join().unwrap_or_default(),
+            stderr: self.stderr.join().unwrap_or_default(),
+        }
+    }
+}

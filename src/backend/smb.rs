@@ -657,8 +657,12 @@ impl SmbReader {
         Ok(done)
     }
 
-    /// CLOSE.
+    /// CLOSE (not sent once the link gave up: a frozen server would hold
+    /// it for a whole timeout).
     pub async fn close(&self) -> OpResult<()> {
+        if let Some(e) = self.link.down() {
+            return Err(e);
+        }
         self.file.close().await?;
         Ok(())
     }
@@ -791,6 +795,9 @@ impl SmbWriter {
             .run(|| async { Ok(self.file.set_delete_on_close().await?) })
             .await
             .is_ok();
+        if link.down().is_some() {
+            return;
+        }
         let _ = self.file.close().await;
         if !deleted {
             let _ = link

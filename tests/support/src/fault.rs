@@ -22,6 +22,8 @@ struct State {
     /// (0: not armed; the offset is 1-based so that 0 can mean "off").
     flip_up_at: AtomicU64,
     refuse: AtomicBool,
+    /// While set, bytes are read but not forwarded (a frozen peer).
+    stalled: AtomicBool,
     connections: AtomicU64,
     bytes_down: AtomicU64,
     bytes_up: AtomicU64,
@@ -114,6 +116,12 @@ impl FaultProxy {
         self.state.refuse.store(on, Ordering::Release);
     }
 
+    /// While on, nothing is forwarded either way: the connections stay
+    /// open and the server looks frozen.
+    pub fn stall(&self, on: bool) {
+        self.state.stalled.store(on, Ordering::Release);
+    }
+
     /// Connections forwarded so far.
     pub fn connections(&self) -> u64 {
         self.state.connections.load(Ordering::Relaxed)
@@ -165,6 +173,9 @@ fn pump(mut from: TcpStream, mut to: TcpStream, down: bool, st: &State) {
             {
                 buf[usize::try_from(at - before - 1).unwrap_or(0)] ^= 0xFF;
             }
+        }
+        while st.stalled.load(Ordering::Acquire) {
+            thread::sleep(std::time::Duration::from_millis(10));
         }
         let at = trigger.load(Ordering::Acquire);
         if at != 0 && before + n as u64 >= at && trigger.swap(0, Ordering::AcqRel) == at {
