@@ -124,6 +124,12 @@ pub enum Event {
         /// `dest` or `source`.
         side: String,
     },
+    /// Ctrl-C (SIGINT): no new directory or file is started; `again` is the
+    /// second one, after which smbcp exits at once.
+    Interrupted {
+        /// The second Ctrl-C.
+        again: bool,
+    },
     /// The run ended.
     Summary {
         /// The exit code.

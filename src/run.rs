@@ -140,16 +140,31 @@ async fn run_with(
         scanner.known_dir("");
     }
     let interrupt = {
-        let (flag, rep) = (engine.cancelled.clone(), rep.clone());
+        let (flag, rep, mode) = (engine.cancelled.clone(), rep.clone(), opts.exit_mode);
         tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
+            flag.store(true, Relaxed);
+            rep.finish_progress();
+            rep.events().emit(Event::Interrupted { again: false });
+            rep.error(
+                "interrupted: no new files or directories; removing the temporary files of \
+                 unfinished copies (Ctrl-C again exits at once)",
+            );
             if tokio::signal::ctrl_c().await.is_ok() {
-                flag.store(true, Relaxed);
-                rep.error("interrupted: removing temporary files of unfinished copies");
+                rep.events().emit(Event::Interrupted { again: true });
+                rep.error("interrupted again: exiting now");
+                rep.flush_log();
+                let failed = Outcome {
+                    failures: true,
+                    ..Outcome::default()
+                };
+                std::process::exit(i32::from(mode.code(failed)));
             }
         })
     };
     scanner.run(dst_exists).await;
-    interrupt.abort();
     let cancelled = engine.cancelled.load(Relaxed);
     let copy_done = Instant::now();
     let left = std::mem::take(&mut *scanner.leftovers.lock().unwrap_or_else(|e| e.into_inner()));
@@ -257,6 +272,8 @@ async fn run_with(
         reconnects: summary.reconnects.count,
     });
     rep.finish(&summary).map_err(Failure::Fatal)?;
+    // Until here a second Ctrl-C still exits at once.
+    interrupt.abort();
     Ok(code)
 }
 

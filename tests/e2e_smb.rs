@@ -1344,3 +1344,134 @@ fn a_server_frozen_mid_run_fails_the_run() {
     let left: Vec<_> = std::fs::read_dir(&dst).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// Every name under `dir` (relative, `/`-separated), recursively.
+fn tree_names(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            out.push(p.strip_prefix(dir).unwrap().to_string_lossy().into_owned());
+            if p.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A download source for the Ctrl-C tests: one big file at the root (copied
+/// first), then 40 directories of one small file each.
+fn interrupt_tree(s: &Samba, prefix: &str) -> (String, std::path::PathBuf) {
+    let (rel, share_dir) = s.unique_dir(SHARE, prefix);
+    file(&share_dir, "big.bin", 16 * MIB);
+    for i in 0..40 {
+        file(&share_dir, &format!("d{i:02}/f.txt"), 100);
+    }
+    smb_fixture::chown_to_user(&share_dir).unwrap();
+    (rel, share_dir)
+}
+
+/// Sends SIGINT (what Ctrl-C sends) to the running smbcp.
+fn sigint(live: &Live) {
+    let ok = std::process::Command::new("kill")
+        .args(["-INT", &live.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -INT failed");
+}
+
+/// Ctrl-C in the middle of a big file (`--mt 1`, so nothing else runs):
+/// no file starts after it, the file in flight stops and its temporary file
+/// is removed (not restartable here), nothing more is copied, the progress
+/// and summary still end the run, exit 1 with an "interrupted" line.
+#[test]
+fn ctrl_c_stops_at_once_and_leaves_no_temp() {
+    let s = samba();
+    let (rel, _) = interrupt_tree(s, "sigint");
+    let out = tempfile::tempdir().unwrap();
+    let dst = out.path().join("dst");
+    let url = s.url(SHARE, &rel);
+    let live = Live::spawn(&[
+        url.as_str(),
+        dst.to_str().unwrap(),
+        "-s",
+        "--user",
+        USER,
+        "--mt",
+        "1",
+        "--bwlimit",
+        "2M",
+        "--no-restartable",
+    ]);
+    let first = live.wait_for("block_done");
+    assert_eq!(first["path"], "big.bin");
+    sigint(&live);
+    let seen: Vec<serde_json::Value> = {
+        let mut v = Vec::new();
+        while let Ok(e) = live.events.recv() {
+            v.push(e);
+        }
+        v
+    };
+    let r = live.finish();
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("interrupted: no new files"), "{r:?}");
+    let names: Vec<_> = seen
+        .iter()
+        .map(|e| e["event"].as_str().unwrap_or(""))
+        .collect();
+    assert!(names.contains(&"interrupted"), "{names:?}");
+    assert!(
+        !names.contains(&"file_start"),
+        "a file started after Ctrl-C: {names:?}"
+    );
+    assert_eq!(names.last(), Some(&"summary"), "{names:?}");
+    let left = tree_names(&dst);
+    assert!(
+        left.iter().all(|n| !n.contains("smbcp-") && n != "big.bin"),
+        "{left:?}"
+    );
+    assert!(left.iter().all(|n| !n.ends_with("f.txt")), "{left:?}");
+}
+
+/// A second Ctrl-C exits at once, even while a request hangs on a frozen
+/// server (`--timeout 1h`: without it the run would wait an hour), with the
+/// robocopy "failed" code.
+#[test]
+fn a_second_ctrl_c_exits_at_once() {
+    let s = samba();
+    let (rel, _) = interrupt_tree(s, "sigint2");
+    let proxy = smb_fixture::FaultProxy::start(s.addr());
+    let out = tempfile::tempdir().unwrap();
+    let dst = out.path().join("dst");
+    let url = format!("smb://{}/{SHARE}/{rel}", proxy.addr());
+    let live = Live::spawn(&[
+        url.as_str(),
+        dst.to_str().unwrap(),
+        "-s",
+        "--user",
+        USER,
+        "--mt",
+        "1",
+        "--bwlimit",
+        "2M",
+        "--timeout",
+        "1h",
+        "--exit-codes",
+        "robocopy",
+    ]);
+    live.wait_for("block_done");
+    proxy.stall(true);
+    sigint(&live);
+    assert_eq!(live.wait_for("interrupted")["again"], false);
+    sigint(&live);
+    assert_eq!(live.wait_for("interrupted")["again"], true);
+    let r = live.finish();
+    proxy.stall(false);
+    assert_eq!(r.code, 8, "{r:?}");
+    assert!(r.stderr.contains("interrupted again: exiting now"), "{r:?}");
+}

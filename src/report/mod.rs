@@ -305,6 +305,15 @@ impl Reporter {
         }
     }
 
+    /// Writes out buffered stdout lines and flushes the log file (before an
+    /// exit that skips the destructors).
+    pub fn flush_log(&self) {
+        self.flush();
+        if let Some(f) = self.log.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            let _ = f.flush();
+        }
+    }
+
     /// Adds one planned file of `n` bytes to the progress totals.
     pub fn plan_bytes(&self, n: u64) {
         self.planned_bytes.fetch_add(n, Relaxed);
@@ -328,6 +337,10 @@ impl Reporter {
             let mut rate = 0.0f64;
             loop {
                 tokio::time::sleep(Duration::from_millis(250)).await;
+                if pb.is_finished() {
+                    // Cleared (Ctrl-C, the end): nothing is drawn again.
+                    break;
+                }
                 let moved = me.stats.moved();
                 let now = Instant::now();
                 let dt = now.duration_since(last.0).as_secs_f64();

@@ -200,6 +200,10 @@ impl Scanner {
                 };
                 tokio::join!(src, dst)
             };
+            if self.engine.cancelled.load(Relaxed) {
+                // Ctrl-C while listing: no directory made, no file queued.
+                return;
+            }
             let (src, dst) = match listed {
                 (Ok(s), Ok(d)) => (s, d),
                 (Err(e), _) => return self.list_failed(&dir, "list source", &e),
@@ -235,6 +239,9 @@ impl Scanner {
                 Counter::add(&s.dirs.skipped, 1);
             }
             for f in plan.files {
+                if self.engine.cancelled.load(Relaxed) {
+                    return;
+                }
                 if f.copy {
                     self.rep.plan_bytes(f.src.size);
                     if o.list_only {
@@ -269,6 +276,9 @@ impl Scanner {
             }
             let mut children = Vec::new();
             for sub in plan.subdirs {
+                if self.engine.cancelled.load(Relaxed) {
+                    break;
+                }
                 let rel = join(&dir, &sub.src.name);
                 if sub.dst_exists {
                     self.known_dir(&rel);
