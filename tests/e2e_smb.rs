@@ -1475,3 +1475,26 @@ fn a_second_ctrl_c_exits_at_once() {
     assert_eq!(r.code, 8, "{r:?}");
     assert!(r.stderr.contains("interrupted again: exiting now"), "{r:?}");
 }
+
+/// `--bwlimit` paces server-side copies too (one COPYCHUNK request per
+/// block, each waiting for its slot): 24 MiB at 8 MiB/s take at least 3 s
+/// (a lower bound only), while the data still never crosses the wire.
+#[test]
+fn bwlimit_paces_server_side_copies() {
+    let s = samba();
+    let (rel, share_dir) = s.unique_dir(SHARE, "srvbw");
+    file(&share_dir, "src/big.bin", 24 * MIB);
+    smb_fixture::chown_to_user(&share_dir).unwrap();
+    let (proxy, stats) = proxy_to(s);
+    let src = format!("smb://{proxy}/{SHARE}/{rel}/src");
+    let dst = format!("smb://{proxy}/{SHARE}/{rel}/dst");
+    let r = smbcp(&[&src, &dst, "--user", USER, "--bwlimit", "8M", "--json", "-"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = r.json();
+    assert_eq!(v["window"]["server_copy"], true, "{v}");
+    let secs = v["copy_secs"].as_f64().unwrap();
+    assert!(secs >= 3.0, "24 MiB at 8 MiB/s in {secs} s: not paced");
+    let down = stats.bytes_down.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(down < 2 * MIB as u64, "{down} bytes came down");
+    assert_same_tree(&share_dir.join("src"), &share_dir.join("dst"));
+}

@@ -832,6 +832,10 @@ impl BlockCtx {
             // Asked each block (cached per connection): a source handle
             // reopened after a reconnect has a new key.
             let key = r.resume_key().await.map_err(|e| ("server copy", e))?;
+            if let Some(l) = &self.limiter {
+                // --bwlimit paces the COPYCHUNK requests too.
+                l.acquire(u64::from(len)).await;
+            }
             match w.server_copy(key, off, len).await {
                 Ok(()) => {
                     self.moved(off, len);
