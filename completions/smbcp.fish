@@ -14,7 +14,7 @@ complete -c smbcp -l temp-name -d 'Name of the temporary file each file is writt
 complete -c smbcp -l retries -d 'Retries for each file after a transient error [/R:n]' -r
 complete -c smbcp -l wait -d 'Wait before the first retry (doubles each retry, with jitter), e.g. 2s, 500ms [/W:n]' -r
 complete -c smbcp -l timeout -d 'Timeout for connecting and for each SMB request, e.g. 30s' -r
-complete -c smbcp -l state-dir -d 'Where resume journals live (default $XDG_STATE_HOME/smbcp, else ~/.local/state/smbcp)' -r -F
+complete -c smbcp -l state-dir -d 'Where resume journals live (default $XDG_STATE_HOME/smbcp, else ~/.local/state/smbcp)' -r -f -a "(__fish_complete_directories)"
 complete -c smbcp -l reconnect-for -d 'How long to keep dialling a server again after its connection was lost (files in flight wait, then go on where they were), e.g. 30s, 10m; 0 to fail at once' -r
 complete -c smbcp -l max-dir-entries -d 'Fail a directory listing that returns more than N entries (a server that never ends a listing must not make smbcp list forever) [default: 1000000]' -r
 complete -c smbcp -l bwlimit -d 'Limit total throughput to RATE bytes per second (K/M/G suffixes, or 100Mbit) [/IPG]' -r
@@ -22,8 +22,8 @@ complete -c smbcp -l copy -d 'What to copy for files: D=data, A=attributes, T=ti
 complete -c smbcp -l dcopy -d 'What to copy for directories: D=data, A=attributes, T=timestamps [/DCOPY:T]' -r
 complete -c smbcp -l log -d 'Write the file list and summary to FILE instead of stdout (overwrite; UTF-8, so robocopy\'s /UNILOG:file is the same) [/LOG:file]' -r -F
 complete -c smbcp -l log-append -d 'Like --log, appending to FILE [/LOG+:file, /UNILOG+:file]' -r -F
-complete -c smbcp -l json -d 'Write a JSON report (summary and per-file failures) to FILE, or "-" for stdout' -r
-complete -c smbcp -l events -d 'Write live events as NDJSON (one JSON object a line: file start/done, retry, reconnect, failure, delete, summary) to FILE, or "-" for stdout' -r
+complete -c smbcp -l json -d 'Write a JSON report (summary and per-file failures) to FILE, or "-" for stdout' -r -F
+complete -c smbcp -l events -d 'Write live events as NDJSON (one JSON object a line: file start/done, retry, reconnect, failure, delete, summary) to FILE, or "-" for stdout' -r -F
 complete -c smbcp -l exit-codes -d 'Exit-code convention' -r -f -a "default\t'0 success, 1 some items failed, 2 usage error, 3 fatal error'
 robocopy\t'robocopy\'s bitmask: 1 copied, 2 extras, 4 mismatches, 8 failures, 16 fatal'"
 complete -c smbcp -s u -l user -d 'SMB user as [DOMAIN\\]NAME (or put it in the URL: smb://DOMAIN;NAME@server/share)' -r

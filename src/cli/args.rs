@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgAction, Parser};
+use clap::{ArgAction, Parser, ValueHint};
 
 use crate::cli::options::ZeroCopy;
 use crate::exit::ExitMode;
@@ -42,12 +42,12 @@ const LONG_VERSION: &str = concat!(
 #[derive(Parser, Debug, Clone, Default)]
 #[command(name = "smbcp", version, long_version = LONG_VERSION, about, long_about, max_term_width = 100, after_long_help = AFTER_HELP)]
 pub struct Args {
-    /// Source directory (local path or SMB path).
-    #[arg(value_name = "SOURCE")]
+    /// Source directory or file (local path or SMB path).
+    #[arg(value_name = "SOURCE", value_hint = ValueHint::AnyPath)]
     pub source: String,
 
     /// Destination directory (local path or SMB path); created when missing.
-    #[arg(value_name = "DEST")]
+    #[arg(value_name = "DEST", value_hint = ValueHint::DirPath)]
     pub dest: String,
 
     /// Only copy files whose name matches one of these globs (default: all files) [robocopy: file args].
@@ -206,7 +206,7 @@ pub struct Args {
     pub no_restartable: bool,
 
     /// Where resume journals live (default $XDG_STATE_HOME/smbcp, else ~/.local/state/smbcp).
-    #[arg(long, value_name = "DIR", help_heading = "Engine")]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, help_heading = "Engine")]
     pub state_dir: Option<PathBuf>,
 
     /// How long to keep dialling a server again after its connection was lost
@@ -262,13 +262,14 @@ pub struct Args {
     // ----- output -----
     /// Write the file list and summary to FILE instead of stdout (overwrite; UTF-8, so
     /// robocopy's /UNILOG:file is the same) [/LOG:file].
-    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath, help_heading = "Output")]
     pub log: Option<PathBuf>,
 
     /// Like --log, appending to FILE [/LOG+:file, /UNILOG+:file].
     #[arg(
         long,
         value_name = "FILE",
+        value_hint = ValueHint::FilePath,
         conflicts_with = "log",
         help_heading = "Output"
     )]
@@ -315,12 +316,12 @@ pub struct Args {
     pub bytes: bool,
 
     /// Write a JSON report (summary and per-file failures) to FILE, or "-" for stdout.
-    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath, help_heading = "Output")]
     pub json: Option<String>,
 
     /// Write live events as NDJSON (one JSON object a line: file start/done, retry,
     /// reconnect, failure, delete, summary) to FILE, or "-" for stdout.
-    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath, help_heading = "Output")]
     pub events: Option<String>,
 
     /// More output: also list skipped files; -vv adds debug logging.
@@ -346,7 +347,7 @@ pub struct Args {
     pub user: Option<String>,
 
     /// Read the password from the first line of FILE (refused when group/others can read it).
-    #[arg(long, value_name = "FILE", help_heading = "Credentials")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath, help_heading = "Credentials")]
     pub password_file: Option<PathBuf>,
 
     /// Read the password from the first line of stdin.
@@ -354,7 +355,7 @@ pub struct Args {
     pub password_stdin: bool,
 
     /// Samba-style credentials file with username=, password= and domain= lines.
-    #[arg(long, value_name = "FILE", help_heading = "Credentials")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath, help_heading = "Credentials")]
     pub auth_file: Option<PathBuf>,
 
     /// Accept an empty password (from --password-file, --password-stdin, --auth-file,

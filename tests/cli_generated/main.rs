@@ -25,12 +25,65 @@ fn generated() -> Vec<(PathBuf, Vec<u8>)> {
     ] {
         let mut buf = Vec::new();
         clap_complete::generate(shell, &mut smbcp::command(), "smbcp", &mut buf);
+        if shell == Shell::Bash {
+            buf = bash_paths_for_positionals(&String::from_utf8(buf).unwrap()).into_bytes();
+        }
         out.push((root().join("completions").join(file), buf));
     }
     let mut man = Vec::new();
     man::render(&mut man).expect("rendering the man page");
     out.push((root().join("man/smbcp.1"), man));
     out
+}
+
+/// clap_complete's bash script offers every flag where SOURCE, DEST or a
+/// FILE_GLOB goes (also at an empty word). Flags only after a `-`, and an
+/// empty reply elsewhere, so `complete -o default` completes paths.
+fn bash_paths_for_positionals(script: &str) -> String {
+    let flags_first = "if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then";
+    let fallback = "            COMPREPLY=( $(compgen -W \"${opts}\" -- \"${cur}\") )\n            return 0\n            ;;\n    esac";
+    assert!(
+        script.contains(flags_first) && script.contains(fallback),
+        "clap_complete's bash script changed"
+    );
+    script.replace(flags_first, "if [[ ${cur} == -* ]] ; then").replace(
+        fallback,
+        "            # SOURCE, DEST, FILE_GLOB: paths (complete -o default).\n            COMPREPLY=()\n            return 0\n            ;;\n    esac",
+    )
+}
+
+#[test]
+fn completions_offer_paths_for_locations_and_files_for_file_flags() {
+    let text = |name: &str| {
+        let (_, b) = generated()
+            .into_iter()
+            .find(|(p, _)| p.ends_with(name))
+            .unwrap();
+        String::from_utf8(b).unwrap()
+    };
+    let zsh = text("_smbcp");
+    assert!(
+        zsh.contains(":source -- ") && zsh.contains("(local path or SMB path):_files'"),
+        "{zsh}"
+    );
+    assert!(zsh.contains(":_files -/'"), "DEST completes directories");
+    for flag in [
+        "--log=",
+        "--json=",
+        "--events=",
+        "--password-file=",
+        "--auth-file=",
+    ] {
+        let line = zsh.lines().find(|l| l.contains(flag)).unwrap();
+        assert!(line.ends_with(":FILE:_files' \\"), "{line}");
+    }
+    let bash = text("smbcp.bash");
+    assert!(
+        bash.contains("# SOURCE, DEST, FILE_GLOB: paths"),
+        "bash positionals"
+    );
+    assert!(bash.contains("complete -F _smbcp -o nosort -o bashdefault -o default smbcp"));
+    assert!(!bash.contains("COMP_CWORD} -eq 1"));
 }
 
 fn check_or_bless(path: &Path, want: &[u8]) -> Result<(), String> {
