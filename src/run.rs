@@ -56,8 +56,10 @@ async fn run_with(
     let connector = Connector::new(opts.connector_config(), events.clone());
     let mut src = open(&opts.source, &connector, creds.as_ref(), opts.unbuffered).await?;
     let mut single_file = false;
+    // The SOURCE directory's own entry, for `--dcopy` on DEST's root.
+    let mut src_root = None;
     match src.stat("").await {
-        Ok(e) if e.is_dir => {}
+        Ok(e) if e.is_dir => src_root = Some(e),
         Ok(_) => {
             // A file as SOURCE: its directory is scanned for that one name.
             let (parent, name) = single_file_source(&mut opts).map_err(Failure::Usage)?;
@@ -167,7 +169,12 @@ async fn run_with(
     scanner.run(dst_exists).await;
     let cancelled = engine.cancelled.load(Relaxed);
     let copy_done = Instant::now();
-    let left = std::mem::take(&mut *scanner.leftovers.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut left =
+        std::mem::take(&mut *scanner.leftovers.lock().unwrap_or_else(|e| e.into_inner()));
+    if let Some(root) = src_root.filter(|_| opts.dcopy.timestamps && !cancelled) {
+        // DEST's root gets SOURCE's times too (last: deepest first).
+        left.dirs.push((String::new(), root));
+    }
     let scan_errors = scanner.errors.load(Relaxed);
 
     if !opts.list_only {
@@ -415,7 +422,8 @@ async fn open(
 /// `--dcopy T/A`: directory times, deepest first so children do not disturb parents.
 async fn dir_times(dst: &Backend, opts: &Options, left: &Leftovers) {
     let mut dirs: Vec<&(String, Entry)> = left.dirs.iter().collect();
-    dirs.sort_by_key(|(d, _)| std::cmp::Reverse(d.matches('/').count()));
+    // Deepest first, the root ("") after everything at its level.
+    dirs.sort_by_key(|(d, _)| std::cmp::Reverse((d.matches('/').count(), !d.is_empty())));
     for (rel, e) in dirs {
         let t = times_for(e, opts.dcopy.timestamps, false);
         let attributes = opts

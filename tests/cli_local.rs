@@ -521,10 +521,12 @@ fn copy_and_dcopy_flags() {
         0
     );
     fs::remove_dir_all(&d.dst).unwrap();
+    set_mtime(&d.src, 300_000);
     let r = run(&d, &["-s", "--copy", "DAT", "--dcopy", "T"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(mt(&d.dst.join("sub/f")), mt(&d.src.join("sub/f")));
     assert_eq!(mt(&d.dst.join("sub")), mt(&d.src.join("sub")), "--dcopy T");
+    assert_eq!(mt(&d.dst), mt(&d.src), "--dcopy T sets DEST's root too");
     assert_eq!(
         fs::metadata(d.dst.join("sub/f"))
             .unwrap()

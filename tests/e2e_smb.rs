@@ -477,6 +477,7 @@ fn times_and_attributes_survive_upload_and_download() {
     filetime::set_file_mtime(src.join("d/f.txt"), old(86_400)).unwrap();
     filetime::set_file_mtime(src.join("big.bin"), old(2 * 86_400)).unwrap();
     filetime::set_file_mtime(src.join("d"), old(3 * 86_400)).unwrap();
+    filetime::set_file_mtime(&src, old(4 * 86_400)).unwrap();
     let url = s.url(SHARE, &format!("{rel}/up"));
     let r = smbcp(&[
         src.to_str().unwrap(),
@@ -492,7 +493,8 @@ fn times_and_attributes_survive_upload_and_download() {
         let t = std::fs::metadata(p).unwrap().modified().unwrap();
         t.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() / 100
     };
-    for p in ["d/f.txt", "big.bin", "d"] {
+    // "": --dcopy T sets DEST's root too.
+    for p in ["d/f.txt", "big.bin", "d", ""] {
         assert_eq!(
             ticks(&share_dir.join("up").join(p)),
             ticks(&src.join(p)),
@@ -510,7 +512,7 @@ fn times_and_attributes_survive_upload_and_download() {
         USER,
     ]);
     assert_eq!(r.code, 0, "{r:?}");
-    for p in ["d/f.txt", "big.bin", "d"] {
+    for p in ["d/f.txt", "big.bin", "d", ""] {
         assert_eq!(ticks(&down.join(p)), ticks(&src.join(p)), "download: {p}");
     }
     // Read-only travels as FILE_ATTRIBUTE_READONLY both ways.
