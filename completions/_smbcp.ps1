@@ -22,6 +22,10 @@ Register-ArgumentCompleter -Native -CommandName 'smbcp' -ScriptBlock {
     $completions = @(switch ($command) {
         'smbcp' {
             [CompletionResult]::new('--lev', '--lev', [CompletionResultType]::ParameterName, 'Only copy the top N levels of the source tree (1 = SOURCE itself) [/LEV:n]')
+            [CompletionResult]::new('--include', '--include', [CompletionResultType]::ParameterName, 'Only copy files whose name (or, with a `/`, relative path) matches GLOB; repeatable, together with FILE_GLOB any one match is enough [rsync --include]')
+            [CompletionResult]::new('--files-from', '--files-from', [CompletionResultType]::ParameterName, 'Only copy the files listed in FILE, one path relative to SOURCE a line ("-": stdin; empty lines and lines starting with # are skipped) [rsync --files-from]')
+            [CompletionResult]::new('--include-attr', '--include-attr', [CompletionResultType]::ParameterName, 'Only copy files with at least one of these attributes: R A S H C N E T O [/IA:attrs]')
+            [CompletionResult]::new('--exclude-attr', '--exclude-attr', [CompletionResultType]::ParameterName, 'Skip files with any of these attributes: R A S H C N E T O [/XA:attrs]')
             [CompletionResult]::new('--exclude-file', '--exclude-file', [CompletionResultType]::ParameterName, 'Exclude files whose name or relative path matches GLOB; repeatable [/XF]')
             [CompletionResult]::new('--exclude-dir', '--exclude-dir', [CompletionResultType]::ParameterName, 'Exclude directories whose name or relative path matches GLOB; repeatable [/XD]')
             [CompletionResult]::new('--max-size', '--max-size', [CompletionResultType]::ParameterName, 'Skip files bigger than SIZE (bytes, or with K/M/G/T suffix) [/MAX:n]')
@@ -54,6 +58,7 @@ Register-ArgumentCompleter -Native -CommandName 'smbcp' -ScriptBlock {
             [CompletionResult]::new('--subdirs', '--subdirs', [CompletionResultType]::ParameterName, 'Copy subdirectories, but not empty ones [/S]')
             [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Copy subdirectories, including empty ones (implies --subdirs) [/E]')
             [CompletionResult]::new('--empty-dirs', '--empty-dirs', [CompletionResultType]::ParameterName, 'Copy subdirectories, including empty ones (implies --subdirs) [/E]')
+            [CompletionResult]::new('--delete-excluded', '--delete-excluded', [CompletionResultType]::ParameterName, 'With --mirror or --purge, also delete destination files and directories that the filters exclude [rsync --delete-excluded]')
             [CompletionResult]::new('--exclude-older', '--exclude-older', [CompletionResultType]::ParameterName, 'Skip source files older than their destination copy [/XO]')
             [CompletionResult]::new('--exclude-newer', '--exclude-newer', [CompletionResultType]::ParameterName, 'Skip source files newer than their destination copy [/XN]')
             [CompletionResult]::new('--exclude-changed', '--exclude-changed', [CompletionResultType]::ParameterName, 'Skip changed files: same time, different size [/XC]')

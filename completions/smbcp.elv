@@ -19,6 +19,10 @@ set edit:completion:arg-completer[smbcp] = {|@words|
     var completions = [
         &'smbcp'= {
             cand --lev 'Only copy the top N levels of the source tree (1 = SOURCE itself) [/LEV:n]'
+            cand --include 'Only copy files whose name (or, with a `/`, relative path) matches GLOB; repeatable, together with FILE_GLOB any one match is enough [rsync --include]'
+            cand --files-from 'Only copy the files listed in FILE, one path relative to SOURCE a line ("-": stdin; empty lines and lines starting with # are skipped) [rsync --files-from]'
+            cand --include-attr 'Only copy files with at least one of these attributes: R A S H C N E T O [/IA:attrs]'
+            cand --exclude-attr 'Skip files with any of these attributes: R A S H C N E T O [/XA:attrs]'
             cand --exclude-file 'Exclude files whose name or relative path matches GLOB; repeatable [/XF]'
             cand --exclude-dir 'Exclude directories whose name or relative path matches GLOB; repeatable [/XD]'
             cand --max-size 'Skip files bigger than SIZE (bytes, or with K/M/G/T suffix) [/MAX:n]'
@@ -51,6 +55,7 @@ set edit:completion:arg-completer[smbcp] = {|@words|
             cand --subdirs 'Copy subdirectories, but not empty ones [/S]'
             cand -e 'Copy subdirectories, including empty ones (implies --subdirs) [/E]'
             cand --empty-dirs 'Copy subdirectories, including empty ones (implies --subdirs) [/E]'
+            cand --delete-excluded 'With --mirror or --purge, also delete destination files and directories that the filters exclude [rsync --delete-excluded]'
             cand --exclude-older 'Skip source files older than their destination copy [/XO]'
             cand --exclude-newer 'Skip source files newer than their destination copy [/XN]'
             cand --exclude-changed 'Skip changed files: same time, different size [/XC]'

@@ -1,4 +1,8 @@
 complete -c smbcp -l lev -d 'Only copy the top N levels of the source tree (1 = SOURCE itself) [/LEV:n]' -r
+complete -c smbcp -l include -d 'Only copy files whose name (or, with a `/`, relative path) matches GLOB; repeatable, together with FILE_GLOB any one match is enough [rsync --include]' -r
+complete -c smbcp -l files-from -d 'Only copy the files listed in FILE, one path relative to SOURCE a line ("-": stdin; empty lines and lines starting with # are skipped) [rsync --files-from]' -r -F
+complete -c smbcp -l include-attr -d 'Only copy files with at least one of these attributes: R A S H C N E T O [/IA:attrs]' -r
+complete -c smbcp -l exclude-attr -d 'Skip files with any of these attributes: R A S H C N E T O [/XA:attrs]' -r
 complete -c smbcp -l exclude-file -d 'Exclude files whose name or relative path matches GLOB; repeatable [/XF]' -r
 complete -c smbcp -l exclude-dir -d 'Exclude directories whose name or relative path matches GLOB; repeatable [/XD]' -r
 complete -c smbcp -l max-size -d 'Skip files bigger than SIZE (bytes, or with K/M/G/T suffix) [/MAX:n]' -r
@@ -31,6 +35,7 @@ complete -c smbcp -l password-file -d 'Read the password from the first line of 
 complete -c smbcp -l auth-file -d 'Samba-style credentials file with username=, password= and domain= lines' -r -F
 complete -c smbcp -s s -l subdirs -d 'Copy subdirectories, but not empty ones [/S]'
 complete -c smbcp -s e -l empty-dirs -d 'Copy subdirectories, including empty ones (implies --subdirs) [/E]'
+complete -c smbcp -l delete-excluded -d 'With --mirror or --purge, also delete destination files and directories that the filters exclude [rsync --delete-excluded]'
 complete -c smbcp -l exclude-older -d 'Skip source files older than their destination copy [/XO]'
 complete -c smbcp -l exclude-newer -d 'Skip source files newer than their destination copy [/XN]'
 complete -c smbcp -l exclude-changed -d 'Skip changed files: same time, different size [/XC]'

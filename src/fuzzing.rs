@@ -56,7 +56,8 @@ pub fn robocopy(data: &[u8]) {
 }
 
 /// Target `cli_option_values`: one value through every value parser
-/// (sizes, rates, durations, ages, `--copy` letters).
+/// (sizes, rates, durations, ages, `--copy` and attribute letters,
+/// `--files-from` text).
 pub fn option_values(data: &[u8]) {
     let Ok(s) = std::str::from_utf8(data) else {
         return;
@@ -65,6 +66,8 @@ pub fn option_values(data: &[u8]) {
     let _ = options::parse_rate(s);
     let _ = options::parse_duration(s);
     let _ = options::parse_copy_flags(s);
+    let _ = options::parse_attr_letters(s);
+    let _ = options::parse_files_from(s);
     let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let _ = options::parse_age(s, now);
     let _ = options::parse_age(s, UNIX_EPOCH);

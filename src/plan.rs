@@ -67,8 +67,19 @@ impl Class {
 /// Which files and directories take part at all.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
-    /// FILE_GLOB arguments: when set, only matching file names are considered.
+    /// FILE_GLOB arguments and `--include` globs without a separator: when
+    /// set (or `include_paths` is), only files matching one are considered.
     pub include: Option<GlobSet>,
+    /// Include globs with a separator, matched against the relative path.
+    pub include_paths: Option<GlobSet>,
+    /// `--files-from`: only these relative paths (`/`-separated).
+    pub files_from: Option<std::sync::Arc<std::collections::HashSet<String>>>,
+    /// `--include-attr`: only files with one of these attribute bits.
+    pub include_attrs: Option<u32>,
+    /// `--exclude-attr`: files with one of these attribute bits are skipped.
+    pub exclude_attrs: u32,
+    /// `--delete-excluded`: destination entries the filters exclude are extras too.
+    pub delete_excluded: bool,
     /// `--exclude-file`.
     pub exclude_files: Option<GlobSet>,
     /// `--exclude-dir`.
@@ -89,8 +100,11 @@ pub struct Filter {
 }
 
 impl Filter {
-    /// Whether a file name is in the FILE_GLOB set (always true without globs).
-    pub fn included(&self, name: &str) -> bool {
+    /// Whether a file is selected by the include side: FILE_GLOB/`--include`
+    /// (its name, or its relative path for a glob with a separator; any one
+    /// match is enough; always true without globs), `--files-from` and a
+    /// single-file SOURCE.
+    pub fn included(&self, rel: &str, name: &str) -> bool {
         let only = self.only.as_ref().map_or(true, |(n, ci)| {
             if *ci {
                 n.eq_ignore_ascii_case(name)
@@ -98,7 +112,21 @@ impl Filter {
                 n == name
             }
         });
-        only && self.include.as_ref().map_or(true, |g| g.is_match(name))
+        let globbed = match (&self.include, &self.include_paths) {
+            (None, None) => true,
+            (names, paths) => {
+                names.as_ref().is_some_and(|g| g.is_match(name))
+                    || paths.as_ref().is_some_and(|g| g.is_match(rel))
+            }
+        };
+        let listed = self.files_from.as_ref().map_or(true, |l| l.contains(rel));
+        only && globbed && listed
+    }
+
+    /// Whether the attribute filters skip a file with these attributes.
+    pub fn attributes_excluded(&self, attributes: u32) -> bool {
+        attributes & self.exclude_attrs != 0
+            || self.include_attrs.is_some_and(|m| attributes & m == 0)
     }
 
     /// Whether `--exclude-file` matches the name or the relative path.
@@ -114,6 +142,9 @@ impl Filter {
             return true;
         }
         if self.max_size.is_some_and(|m| e.size > m) || self.min_size.is_some_and(|m| e.size < m) {
+            return true;
+        }
+        if self.attributes_excluded(e.attributes) {
             return true;
         }
         let mtime = e.mtime.to_system_time();
@@ -315,7 +346,7 @@ pub fn plan_dir(
             sel.dst_links && matched.as_ref().is_some_and(|d| LinkKind::of(d).is_some());
         if sel.src_links && LinkKind::of(&s).is_some() {
             // The destination entry of this name was matched: left alone.
-            if filter.included(&s.name) && !filter.file_excluded_by_name(&rel, &s.name) {
+            if filter.included(&rel, &s.name) && !filter.file_excluded_by_name(&rel, &s.name) {
                 plan.links.push(s);
             }
             continue;
@@ -326,6 +357,7 @@ pub fn plan_dir(
             }
             if filter.dir_excluded(&rel, &s.name) {
                 plan.excluded_dirs += 1;
+                excluded_extra(&mut plan, matched, filter, sel);
                 continue;
             }
             if dst_is_link {
@@ -341,11 +373,13 @@ pub fn plan_dir(
             }
             continue;
         }
-        if !filter.included(&s.name) {
+        if !filter.included(&rel, &s.name) {
+            excluded_extra(&mut plan, matched, filter, sel);
             continue;
         }
         if filter.file_excluded(&rel, &s) {
             plan.excluded_files.push(s);
+            excluded_extra(&mut plan, matched, filter, sel);
             continue;
         }
         if dst_is_link {
@@ -388,7 +422,7 @@ fn collisions(
         } else if e.is_dir {
             descend && !filter.dir_excluded(&rel, &e.name)
         } else {
-            filter.included(&e.name) && !filter.file_excluded(&rel, e)
+            filter.included(&rel, &e.name) && !filter.file_excluded(&rel, e)
         }
     };
     let keys: Vec<String> = src.iter().map(|e| e.name.to_lowercase()).collect();
@@ -417,11 +451,22 @@ fn extra(plan: &mut DirPlan, dir: &str, d: Entry, filter: &Filter, sel: &Selecti
     }
     let rel = join(dir, &d.name);
     let protected = if d.is_dir {
-        !descend || filter.dir_excluded(&rel, &d.name)
+        !descend || (filter.dir_excluded(&rel, &d.name) && !filter.delete_excluded)
     } else {
-        !filter.included(&d.name) || filter.file_excluded_by_name(&rel, &d.name)
+        (!filter.included(&rel, &d.name)
+            || filter.file_excluded_by_name(&rel, &d.name)
+            || filter.attributes_excluded(d.attributes))
+            && !filter.delete_excluded
     };
     if !protected {
+        plan.extras.push(d);
+    }
+}
+
+/// `--delete-excluded`: the destination entry of a source entry the filters
+/// exclude is an extra (deleted with `--purge`).
+fn excluded_extra(plan: &mut DirPlan, matched: Option<Entry>, filter: &Filter, sel: &Selection) {
+    if let Some(d) = matched.filter(|_| filter.delete_excluded && !sel.exclude_extra) {
         plan.extras.push(d);
     }
 }
@@ -491,6 +536,42 @@ mod tests {
         };
         assert!(!s.copies(Class::Older) && !s.copies(Class::Newer) && !s.copies(Class::Changed));
         assert!(s.copies(Class::Same) && s.copies(Class::New));
+    }
+
+    #[test]
+    fn delete_excluded_makes_excluded_destination_entries_extras() {
+        let filter = Filter {
+            exclude_files: glob(&["*.tmp"]),
+            exclude_dirs: glob(&["cache"]),
+            ..Filter::default()
+        };
+        let src = vec![f("a.tmp", 1, 5), f("k.txt", 1, 5), d("cache")];
+        let dst = vec![
+            f("a.tmp", 1, 5),
+            f("b.tmp", 1, 5),
+            f("k.txt", 1, 5),
+            d("cache"),
+        ];
+        let extras = |filter: &Filter| {
+            let p = plan_dir(
+                "",
+                1,
+                src.clone(),
+                dst.clone(),
+                filter,
+                &Selection::default(),
+                true,
+            );
+            let mut v: Vec<String> = p.extras.into_iter().map(|e| e.name).collect();
+            v.sort();
+            v
+        };
+        assert!(extras(&filter).is_empty(), "excluded entries are protected");
+        let all = Filter {
+            delete_excluded: true,
+            ..filter
+        };
+        assert_eq!(extras(&all), ["a.tmp", "b.tmp", "cache"]);
     }
 
     #[test]

@@ -1071,3 +1071,122 @@ fn temp_file_never_appears_under_the_final_name_on_failure() {
     assert_eq!(fs::read(d.dst.join("f")).unwrap(), old);
     assert_eq!(names(&d.dst), ["f"]);
 }
+
+/// Every name under `dir` (files only, relative, `/`-separated), sorted.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(
+                    p.strip_prefix(dir)
+                        .unwrap()
+                        .to_string_lossy()
+                        .replace('\\', "/"),
+                );
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// rsync-style filters: a FILE_GLOB or `--include` with a `/` matches the
+/// relative path; `--files-from` (a file, or `-` for stdin) copies the listed
+/// paths only; `--exclude-attr R` skips read-only files and `/IA:R` keeps
+/// only them; `--delete-excluded` with `--mirror` deletes what the filters
+/// exclude, which plain `--mirror` keeps.
+#[test]
+fn path_globs_files_from_attributes_and_delete_excluded() {
+    let d = dirs();
+    for p in [
+        "a/x.bin",
+        "a/y.txt",
+        "b/x.bin",
+        "a/deep/z.bin",
+        "top.bin",
+        "ro.txt",
+    ] {
+        file(&d.src, p, 3);
+    }
+    fs::set_permissions(d.src.join("ro.txt"), fs::Permissions::from_mode(0o444)).unwrap();
+    let r = run(&d, &["-s", "a/*.bin"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(files_under(&d.dst), ["a/x.bin"]);
+    fs::remove_dir_all(&d.dst).unwrap();
+    let r = run(&d, &["-s", "--include", "**/*.bin", "--include", "*.txt"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    // `**/` matches no directory too.
+    let want = [
+        "a/deep/z.bin",
+        "a/x.bin",
+        "a/y.txt",
+        "b/x.bin",
+        "ro.txt",
+        "top.bin",
+    ];
+    assert_eq!(files_under(&d.dst), want);
+    fs::remove_dir_all(&d.dst).unwrap();
+    // --files-from, from a file and from stdin.
+    let list = d.src.parent().unwrap().join("list.txt");
+    fs::write(&list, "# wanted\nb/x.bin\n./top.bin\nnot/there\n").unwrap();
+    let r = run(&d, &["-s", "--files-from", list.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(files_under(&d.dst), ["b/x.bin", "top.bin"]);
+    fs::remove_dir_all(&d.dst).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smbcp"))
+        .args([
+            d.src.to_str().unwrap(),
+            d.dst.to_str().unwrap(),
+            "-s",
+            "--files-from",
+            "-",
+        ])
+        .env("XDG_STATE_HOME", test_state_home())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(b"a/y.txt\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(files_under(&d.dst), ["a/y.txt"]);
+    fs::remove_dir_all(&d.dst).unwrap();
+    // Attributes: read-only is R.
+    let r = run(&d, &["-s", "--exclude-attr", "R"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!files_under(&d.dst).contains(&"ro.txt".to_string()));
+    fs::remove_dir_all(&d.dst).unwrap();
+    let r = run(&d, &["-s", "/IA:R"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(files_under(&d.dst), ["ro.txt"]);
+    fs::remove_dir_all(&d.dst).unwrap();
+    // --delete-excluded: excluded destination files go with --mirror only then.
+    let r = run(&d, &["--mirror"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = run(&d, &["--mirror", "--exclude-file", "*.txt"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        d.dst.join("a/y.txt").exists(),
+        "plain --mirror keeps excluded files"
+    );
+    let r = run(
+        &d,
+        &["--mirror", "--exclude-file", "*.txt", "--delete-excluded"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        files_under(&d.dst),
+        ["a/deep/z.bin", "a/x.bin", "b/x.bin", "top.bin"]
+    );
+    let r = smbcp(&[
+        d.src.to_str().unwrap(),
+        d.dst.to_str().unwrap(),
+        "--delete-excluded",
+    ]);
+    assert_one_line_error(&r, 2);
+}

@@ -67,6 +67,29 @@ pub struct Args {
     #[arg(long, value_name = "N", help_heading = "Selection")]
     pub lev: Option<u32>,
 
+    /// Only copy files whose name (or, with a `/`, relative path) matches GLOB; repeatable,
+    /// together with FILE_GLOB any one match is enough [rsync --include].
+    #[arg(long = "include", value_name = "GLOB", action = ArgAction::Append, help_heading = "Selection")]
+    pub include: Vec<String>,
+
+    /// Only copy the files listed in FILE, one path relative to SOURCE a line ("-": stdin;
+    /// empty lines and lines starting with # are skipped) [rsync --files-from].
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath, help_heading = "Selection")]
+    pub files_from: Option<PathBuf>,
+
+    /// Only copy files with at least one of these attributes: R A S H C N E T O [/IA:attrs].
+    #[arg(long, value_name = "ATTRS", help_heading = "Selection")]
+    pub include_attr: Option<String>,
+
+    /// Skip files with any of these attributes: R A S H C N E T O [/XA:attrs].
+    #[arg(long, value_name = "ATTRS", help_heading = "Selection")]
+    pub exclude_attr: Option<String>,
+
+    /// With --mirror or --purge, also delete destination files and directories that the
+    /// filters exclude [rsync --delete-excluded].
+    #[arg(long, help_heading = "Selection")]
+    pub delete_excluded: bool,
+
     /// Exclude files whose name or relative path matches GLOB; repeatable [/XF].
     #[arg(long, value_name = "GLOB", action = ArgAction::Append, help_heading = "Selection")]
     pub exclude_file: Vec<String>,

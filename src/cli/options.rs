@@ -138,17 +138,62 @@ impl TryFrom<Args> for Options {
         if a.lev == Some(0) {
             bail!("--lev must be at least 1");
         }
-        // A pattern is matched against names, so one with a separator can never
-        // match: most likely a second SOURCE (`smbcp a b DEST`) or a mistyped path.
-        if let Some(g) = a.globs.iter().find(|g| g.contains(['/', '\\'])) {
+        // A FILE_GLOB with a separator is a relative-path pattern only when it
+        // looks like one (a wildcard, relative, not an SMB path): anything else
+        // is most likely a second SOURCE (`smbcp a b DEST`) or a mistyped path.
+        if let Some(g) = a
+            .globs
+            .iter()
+            .find(|g| g.contains(['/', '\\']) && !path_glob(g))
+        {
             bail!(
-                "FILE_GLOB {g:?} holds a path separator, but patterns match file names only \
-                 (smbcp takes one SOURCE and one DEST)"
+                "FILE_GLOB {g:?} holds a path separator but no wildcard: smbcp takes one \
+                 SOURCE and one DEST (a relative-path pattern needs a wildcard, or --include)"
             );
         }
+        let (path_globs, name_globs): (Vec<String>, Vec<String>) = a
+            .globs
+            .iter()
+            .chain(&a.include)
+            .map(|g| g.replace('\\', "/"))
+            .partition(|g| g.contains('/'));
+        if a.delete_excluded && !(a.purge || a.mirror) {
+            bail!("--delete-excluded deletes only with --mirror or --purge");
+        }
+        if a.password_stdin && a.files_from.as_deref() == Some(std::path::Path::new("-")) {
+            bail!("--files-from - and --password-stdin cannot both read stdin");
+        }
+        let files_from = match &a.files_from {
+            None => None,
+            Some(p) => {
+                let text = if p.as_os_str() == "-" {
+                    std::io::read_to_string(std::io::stdin()).context("--files-from: stdin")?
+                } else {
+                    std::fs::read_to_string(p)
+                        .with_context(|| format!("--files-from: cannot read {}", p.display()))?
+                };
+                Some(std::sync::Arc::new(parse_files_from(&text)))
+            }
+        };
         let now = SystemTime::now();
         let filter = Filter {
-            include: globs(&a.globs, "FILE_GLOB")?,
+            include: globs(&name_globs, "FILE_GLOB/--include")?,
+            include_paths: globs(&path_globs, "FILE_GLOB/--include")?,
+            files_from,
+            include_attrs: a
+                .include_attr
+                .as_deref()
+                .map(parse_attr_letters)
+                .transpose()
+                .context("--include-attr")?,
+            exclude_attrs: a
+                .exclude_attr
+                .as_deref()
+                .map(parse_attr_letters)
+                .transpose()
+                .context("--exclude-attr")?
+                .unwrap_or(0),
+            delete_excluded: a.delete_excluded,
             exclude_files: globs(&a.exclude_file, "--exclude-file")?,
             exclude_dirs: globs(&a.exclude_dir, "--exclude-dir")?,
             max_size: a
@@ -406,6 +451,62 @@ fn globs(patterns: &[String], what: &str) -> anyhow::Result<Option<GlobSet>> {
     Ok(Some(
         b.build().with_context(|| format!("{what}: bad globs"))?,
     ))
+}
+
+/// Whether a FILE_GLOB holding a separator is a relative-path pattern: it
+/// has a wildcard, is relative, has no `.`/`..` component and is no SMB path.
+fn path_glob(g: &str) -> bool {
+    let g = g.replace('\\', "/");
+    g.contains(['*', '?', '[', '{'])
+        && !g.starts_with('/')
+        && !g.contains("://")
+        && !g.split('/').any(|c| c == "." || c == "..")
+}
+
+/// Parses `--files-from` text: one path relative to SOURCE a line, `\` or
+/// `/` separated (stored `/`-separated, without a leading `./` or `/` and
+/// trailing separators); empty lines and `#` comments are skipped.
+pub fn parse_files_from(text: &str) -> std::collections::HashSet<String> {
+    text.lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            l.replace('\\', "/")
+                .split('/')
+                .filter(|c| !c.is_empty() && *c != ".")
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// Parses robocopy attribute letters (`/IA`, `/XA`: R A S H C N E T O) into
+/// FILE_ATTRIBUTE_* bits (MS-FSCC 2.6).
+pub fn parse_attr_letters(s: &str) -> anyhow::Result<u32> {
+    let mut bits = 0;
+    for c in s.chars() {
+        bits |= match c.to_ascii_uppercase() {
+            'R' => 0x1,
+            'H' => 0x2,
+            'S' => 0x4,
+            'A' => 0x20,
+            'T' => 0x100,
+            'C' => 0x800,
+            'O' => 0x1000,
+            'N' => 0x2000,
+            'E' => 0x4000,
+            _ => bail!(
+                "unknown attribute letter {c:?}; use R (read-only), A (archive), S (system), \
+                 H (hidden), C (compressed), N (not content indexed), E (encrypted), \
+                 T (temporary), O (offline)"
+            ),
+        };
+    }
+    if bits == 0 {
+        bail!("no attribute letters given");
+    }
+    Ok(bits)
 }
 
 /// Parses `--copy`/`--dcopy` letters.
@@ -700,6 +801,56 @@ mod tests {
         assert_eq!(c.client.request_timeout, Duration::from_secs(3));
         assert_eq!(c.reconnect_for, Duration::from_secs(60));
         assert!(!c.client.sign);
+    }
+
+    #[test]
+    fn path_globs_includes_files_from_and_attribute_filters() {
+        let o = opts(&[
+            "*.txt",
+            "a/*.bin",
+            "--include",
+            "b\\**\\*.md",
+            "--include",
+            "x*",
+        ])
+        .unwrap();
+        let f = &o.filter;
+        assert!(f.included("top.txt", "top.txt") && f.included("d/x1", "x1"));
+        assert!(f.included("a/y.bin", "y.bin") && !f.included("c/y.bin", "y.bin"));
+        assert!(
+            !f.included("a/b/y.bin", "y.bin"),
+            "* stays inside one directory"
+        );
+        assert!(f.included("b/c/d/z.md", "z.md") && !f.included("z.md", "z.md"));
+        // A separator without a wildcard is a second SOURCE, not a pattern.
+        assert!(
+            opts(&["a/b"]).is_err() && opts(&["../*.txt"]).is_err() && opts(&["/abs/*"]).is_err()
+        );
+        assert_eq!(
+            parse_files_from("a/b.txt\r\n\n# note\n./c\\d.bin\n/e/\n"),
+            ["a/b.txt", "c/d.bin", "e"]
+                .into_iter()
+                .map(String::from)
+                .collect()
+        );
+        assert_eq!(parse_attr_letters("rh").unwrap(), 0x3);
+        assert_eq!(
+            parse_attr_letters("ASCNETO").unwrap(),
+            0x20 | 0x4 | 0x800 | 0x2000 | 0x4000 | 0x100 | 0x1000
+        );
+        assert!(parse_attr_letters("").is_err() && parse_attr_letters("Q").is_err());
+        let o = opts(&["--include-attr", "R", "--exclude-attr", "HS"]).unwrap();
+        assert!(!o.filter.attributes_excluded(0x21));
+        assert!(o.filter.attributes_excluded(0x20), "not read-only");
+        assert!(o.filter.attributes_excluded(0x3), "hidden");
+        assert!(opts(&["--delete-excluded"]).is_err());
+        assert!(
+            opts(&["--delete-excluded", "--mirror"])
+                .unwrap()
+                .filter
+                .delete_excluded
+        );
+        assert!(opts(&["--files-from", "/no/such/list"]).is_err());
     }
 
     #[test]

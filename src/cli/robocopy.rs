@@ -40,7 +40,7 @@ enum Kind {
 
 const SECURITY: &str =
     "needs security descriptors (ACLs, owner, auditing), not supported; use /COPY:DAT";
-const ATTRIBUTES: &str = "selecting or changing files by attribute is not supported";
+const ATTRIBUTES: &str = "changing attributes (and /A, /M: selecting by the archive bit, then clearing it) is not supported; select by attribute with /IA, /XA";
 const LINKS: &str = "symbolic links and junctions are not copied as links";
 const SCHEDULE: &str =
     "monitoring and run hours are not supported; schedule smbcp with cron or a systemd timer";
@@ -93,8 +93,8 @@ const TABLE: &[(&str, Kind)] = &[
     // File selection options.
     ("A", Kind::Refuse(ATTRIBUTES)),
     ("M", Kind::Refuse(ATTRIBUTES)),
-    ("IA", Kind::Refuse(ATTRIBUTES)),
-    ("XA", Kind::Refuse(ATTRIBUTES)),
+    ("IA", Kind::Value("--include-attr")),
+    ("XA", Kind::Value("--exclude-attr")),
     ("XF", Kind::List("--exclude-file")),
     ("XD", Kind::List("--exclude-dir")),
     ("XC", Kind::Switch("--exclude-changed")),
@@ -386,8 +386,8 @@ mod tests {
         ("/THRESHOLD:1M", Refused("--bwlimit")),
         ("/A", Refused("attribute")),
         ("/M", Refused("attribute")),
-        ("/IA:RH", Refused("attribute")),
-        ("/XA:SH", Refused("attribute")),
+        ("/IA:RH", Gnu(&["--include-attr", "RH"])),
+        ("/XA:SH", Gnu(&["--exclude-attr", "SH"])),
         ("/XF", Gnu(&[])),
         ("/XD", Gnu(&[])),
         ("/XC", Gnu(&["--exclude-changed"])),
