@@ -89,6 +89,7 @@ Register-ArgumentCompleter -Native -CommandName 'smbcp' -ScriptBlock {
             [CompletionResult]::new('--no-summary', '--no-summary', [CompletionResultType]::ParameterName, 'No job summary (the closing table) [/NJS]')
             [CompletionResult]::new('--no-class', '--no-class', [CompletionResultType]::ParameterName, 'Do not print file classes ("New File", "Newer", ...) in the lists [/NC]')
             [CompletionResult]::new('--no-size', '--no-size', [CompletionResultType]::ParameterName, 'Do not print sizes (or directory file counts) in the lists [/NS]')
+            [CompletionResult]::new('--list-times', '--list-times', [CompletionResultType]::ParameterName, 'List each file''s last write time (UTC; the source''s, a destination extra''s own) [/TS]')
             [CompletionResult]::new('--full-path', '--full-path', [CompletionResultType]::ParameterName, 'List full paths (SOURCE or DEST joined with the relative path) [/FP]')
             [CompletionResult]::new('--bytes', '--bytes', [CompletionResultType]::ParameterName, 'Print sizes as exact byte counts [/BYTES]')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More output: also list skipped files; -vv adds debug logging')

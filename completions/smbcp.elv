@@ -86,6 +86,7 @@ set edit:completion:arg-completer[smbcp] = {|@words|
             cand --no-summary 'No job summary (the closing table) [/NJS]'
             cand --no-class 'Do not print file classes ("New File", "Newer", ...) in the lists [/NC]'
             cand --no-size 'Do not print sizes (or directory file counts) in the lists [/NS]'
+            cand --list-times 'List each file''s last write time (UTC; the source''s, a destination extra''s own) [/TS]'
             cand --full-path 'List full paths (SOURCE or DEST joined with the relative path) [/FP]'
             cand --bytes 'Print sizes as exact byte counts [/BYTES]'
             cand -v 'More output: also list skipped files; -vv adds debug logging'

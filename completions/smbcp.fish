@@ -64,6 +64,7 @@ complete -c smbcp -l no-header -d 'No job header (Started, Source, Dest, Files l
 complete -c smbcp -l no-summary -d 'No job summary (the closing table) [/NJS]'
 complete -c smbcp -l no-class -d 'Do not print file classes ("New File", "Newer", ...) in the lists [/NC]'
 complete -c smbcp -l no-size -d 'Do not print sizes (or directory file counts) in the lists [/NS]'
+complete -c smbcp -l list-times -d 'List each file\'s last write time (UTC; the source\'s, a destination extra\'s own) [/TS]'
 complete -c smbcp -l full-path -d 'List full paths (SOURCE or DEST joined with the relative path) [/FP]'
 complete -c smbcp -l bytes -d 'Print sizes as exact byte counts [/BYTES]'
 complete -c smbcp -s v -l verbose -d 'More output: also list skipped files; -vv adds debug logging'

@@ -1190,3 +1190,31 @@ fn path_globs_files_from_attributes_and_delete_excluded() {
     ]);
     assert_one_line_error(&r, 2);
 }
+
+/// `--list-times` (robocopy `/TS`) adds the source's last write time (UTC)
+/// to each listed file, with and without the size column.
+#[test]
+fn list_times_shows_source_timestamps() {
+    let d = dirs();
+    file(&d.src, "f.txt", 5);
+    // 2001-09-09 01:46:40 UTC.
+    let t = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    filetime::set_file_mtime(d.src.join("f.txt"), FileTime::from_system_time(t)).unwrap();
+    let r = smbcp(&[d.src.to_str().unwrap(), d.dst.to_str().unwrap(), "/TS"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let line = r.stdout.lines().find(|l| l.ends_with(" f.txt")).unwrap();
+    assert!(line.contains("5  2001/09/09 01:46:40  f.txt"), "{line}");
+    fs::remove_dir_all(&d.dst).unwrap();
+    let r = smbcp(&[
+        d.src.to_str().unwrap(),
+        d.dst.to_str().unwrap(),
+        "--list-times",
+        "--no-size",
+    ]);
+    let line = r.stdout.lines().find(|l| l.ends_with(" f.txt")).unwrap();
+    assert!(
+        line.trim_start()
+            .starts_with("New File  2001/09/09 01:46:40  f.txt"),
+        "{line}"
+    );
+}

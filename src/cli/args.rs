@@ -330,6 +330,10 @@ pub struct Args {
     #[arg(long, help_heading = "Output")]
     pub no_size: bool,
 
+    /// List each file's last write time (UTC; the source's, a destination extra's own) [/TS].
+    #[arg(long, help_heading = "Output")]
+    pub list_times: bool,
+
     /// List full paths (SOURCE or DEST joined with the relative path) [/FP].
     #[arg(long, help_heading = "Output")]
     pub full_path: bool,

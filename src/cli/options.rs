@@ -340,6 +340,7 @@ impl TryFrom<Args> for Options {
                 no_summary: a.no_summary,
                 no_class: a.no_class,
                 no_size: a.no_size,
+                list_times: a.list_times,
                 full_paths,
                 json,
                 events,

@@ -246,7 +246,8 @@ impl Engine {
             Ok(()) => {
                 Counter::add(&s.files.copied, 1);
                 Counter::add(&s.bytes.copied, size);
-                self.rep.file(job.class.label(), size, &rel);
+                self.rep
+                    .file_at(job.class.label(), size, Some(job.src.mtime), &rel);
                 events.emit(Event::FileDone {
                     path: rel.clone(),
                     bytes: size,

@@ -43,6 +43,8 @@ pub struct ReportConfig {
     pub no_class: bool,
     /// No size column in the lists.
     pub no_size: bool,
+    /// A last-write-time column in the file list.
+    pub list_times: bool,
     /// The SOURCE and DEST roots the listed relative paths are joined to
     /// (`None`: relative paths).
     pub full_paths: Option<(String, String)>,
@@ -225,15 +227,38 @@ impl Reporter {
     /// A file line: `    New File        1.00 MiB  dir/name`; `--no-class`
     /// and `--no-size` drop the first two columns, `--full-path` prefixes the root.
     pub fn file(&self, label: &str, size: u64, path: &str) {
+        self.file_at(label, size, None, path);
+    }
+
+    /// A file line with the file's last write time, shown with `--list-times`
+    /// (robocopy `/TS`) as `2024/01/31 12:00:00` (UTC) before the path.
+    pub fn file_at(&self, label: &str, size: u64, mtime: Option<smb_core::FileTime>, path: &str) {
         self.end_header();
         if self.opts.file_list {
             let size = summary::size(size, self.opts.bytes);
-            self.line(&self.list_line(label, &size, path, false));
+            let stamp = mtime.filter(|_| self.opts.list_times).map(|t| {
+                summary::utc(t.to_system_time())
+                    .trim_end_matches(" UTC")
+                    .replace('-', "/")
+            });
+            self.line(&self.list_line_at(label, &size, stamp.as_deref(), path, false));
         }
     }
 
     /// One line of the file or directory list (a directory's path ends with a separator).
     fn list_line(&self, label: &str, count: &str, path: &str, is_dir: bool) -> String {
+        self.list_line_at(label, count, None, path, is_dir)
+    }
+
+    /// [`Self::list_line`] with a time column (`--list-times`) before the path.
+    fn list_line_at(
+        &self,
+        label: &str,
+        count: &str,
+        stamp: Option<&str>,
+        path: &str,
+        is_dir: bool,
+    ) -> String {
         let mut s = String::new();
         if !self.opts.no_class {
             s.push_str(&format!("{label:>16} "));
@@ -242,6 +267,10 @@ impl Reporter {
             s.push_str(&format!("{count:>11}  "));
         } else if !s.is_empty() {
             s.push(' ');
+        }
+        if let Some(t) = stamp {
+            s.push_str(t);
+            s.push_str("  ");
         }
         let (path, sep) = match &self.opts.full_paths {
             // Extras live in the destination; everything else is named by its source.
@@ -265,8 +294,19 @@ impl Reporter {
 
     /// A skipped file, only listed with `-v`.
     pub fn skipped_file(&self, label: &str, size: u64, path: &str) {
+        self.skipped_file_at(label, size, None, path);
+    }
+
+    /// A skipped file with its last write time (`--list-times`), only listed with `-v`.
+    pub fn skipped_file_at(
+        &self,
+        label: &str,
+        size: u64,
+        mtime: Option<smb_core::FileTime>,
+        path: &str,
+    ) {
         if self.opts.verbosity > 0 {
-            self.file(label, size, path);
+            self.file_at(label, size, mtime, path);
         }
     }
 

@@ -247,8 +247,12 @@ impl Scanner {
                     if o.list_only {
                         Counter::add(&s.files.copied, 1);
                         Counter::add(&s.bytes.copied, f.src.size);
-                        self.rep
-                            .file(f.class.label(), f.src.size, &join(&dir, &f.src.name));
+                        self.rep.file_at(
+                            f.class.label(),
+                            f.src.size,
+                            Some(f.src.mtime),
+                            &join(&dir, &f.src.name),
+                        );
                     } else if tx
                         .send(Job {
                             dir: dir.clone(),
@@ -271,7 +275,8 @@ impl Scanner {
                             reason: f.class.label().to_string(),
                         });
                     }
-                    self.rep.skipped_file(f.class.label(), f.src.size, &rel);
+                    self.rep
+                        .skipped_file_at(f.class.label(), f.src.size, Some(f.src.mtime), &rel);
                 }
             }
             let mut children = Vec::new();
@@ -390,7 +395,8 @@ impl Scanner {
                 Counter::add(&s.bytes.total, m.size);
                 Counter::add(&s.bytes.mismatch, m.size);
             }
-            self.rep.file(Class::Mismatch.label(), m.size, &rel);
+            self.rep
+                .file_at(Class::Mismatch.label(), m.size, Some(m.mtime), &rel);
         }
         if plan.extras.is_empty() {
             return;
@@ -404,7 +410,8 @@ impl Scanner {
             } else {
                 Counter::add(&s.files.extras, 1);
                 Counter::add(&s.bytes.extras, e.size);
-                self.rep.file(Class::Extra.label(), e.size, &rel);
+                self.rep
+                    .file_at(Class::Extra.label(), e.size, Some(e.mtime), &rel);
             }
             left.extras.push((rel, e.clone()));
         }
