@@ -485,6 +485,7 @@ mod tests {
             size,
             mtime: FileTime(secs * SEC),
             attributes: 0x20,
+            created: None,
         }
     }
     fn d(name: &str) -> Entry {
@@ -494,6 +495,7 @@ mod tests {
             size: 0,
             mtime: FileTime(0),
             attributes: 0x10,
+            created: None,
         }
     }
     fn glob(p: &[&str]) -> Option<GlobSet> {

@@ -1023,6 +1023,20 @@ fn max_dir_entries_bounds_an_smb_listing() {
 /// client sees them, after setting them to `set` when given (Samba keeps
 /// them in an xattr; a file made on its disk has none and reads as `N`).
 fn smb_attributes(s: &Samba, share: &str, rel: &str, set: Option<u32>) -> u32 {
+    let t = set.map(|a| smb_core::FileTimes {
+        attributes: Some(a),
+        ..smb_core::FileTimes::default()
+    });
+    smb_info(s, share, rel, t).attributes
+}
+
+/// What an SMB client sees of `rel` on `share` of `s`, after setting `set`.
+fn smb_info(
+    s: &Samba,
+    share: &str,
+    rel: &str,
+    set: Option<smb_core::FileTimes>,
+) -> smb_core::FileInfo {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -1040,16 +1054,12 @@ fn smb_attributes(s: &Samba, share: &str, rel: &str, set: Option<u32>) -> u32 {
         let session = client.session_setup(&creds).await.unwrap();
         let tree = session.tree_connect(share).await.unwrap();
         let path = rel.replace('/', "\\");
-        if let Some(attributes) = set {
-            let t = smb_core::FileTimes {
-                attributes: Some(attributes),
-                ..smb_core::FileTimes::default()
-            };
+        if let Some(t) = set {
             tree.set_times(&path, t).await.unwrap();
         }
-        let a = tree.stat(&path).await.unwrap().attributes;
+        let info = tree.stat(&path).await.unwrap();
         let _ = tree.disconnect().await;
-        a
+        info
     })
 }
 
@@ -1499,4 +1509,57 @@ fn bwlimit_paces_server_side_copies() {
     let down = stats.bytes_down.load(std::sync::atomic::Ordering::Relaxed);
     assert!(down < 2 * MIB as u64, "{down} bytes came down");
     assert_same_tree(&share_dir.join("src"), &share_dir.join("dst"));
+}
+
+/// SMB → SMB copies the creation time too (Samba keeps it), for a small
+/// file (one compound), a block-copied one, a server-copied one and a
+/// directory with `--dcopy T`; a download keeps the write time as before.
+#[test]
+fn smb_to_smb_copies_creation_time() {
+    let a = samba();
+    let b = Samba::get(&smb_fixture::ServerConfig::new().signing_mandatory());
+    let (rel, share_dir) = a.unique_dir(SHARE, "ctime");
+    let files = [
+        ("small.bin", 1000),
+        ("mid.bin", 2 * MIB),
+        ("big.bin", 9 * MIB + 1),
+    ];
+    for (name, len) in files {
+        file(&share_dir, &format!("src/d/{name}"), len);
+    }
+    smb_fixture::chown_to_user(&share_dir).unwrap();
+    // 2001-09-09 01:46:40 UTC, in FILETIME ticks.
+    let created = smb_core::FileTime((1_000_000_000 + 11_644_473_600) * 10_000_000);
+    let set = smb_core::FileTimes {
+        creation_time: Some(created),
+        ..smb_core::FileTimes::default()
+    };
+    for p in ["small.bin", "mid.bin", "big.bin", ""] {
+        let p = format!("{rel}/src/d/{p}");
+        let p = p.trim_end_matches('/');
+        assert_eq!(
+            smb_info(a, SHARE, p, Some(set)).creation_time,
+            created,
+            "{p}"
+        );
+    }
+    let src_url = a.url(SHARE, &format!("{rel}/src"));
+    let (rel_e, _) = a.unique_dir(ENC_SHARE, "ctime");
+    let (rel_b, _) = b.unique_dir(SHARE, "ctime");
+    for (server, share, dst) in [(a, ENC_SHARE, rel_e.as_str()), (b, SHARE, rel_b.as_str())] {
+        let r = smbcp(&[
+            src_url.as_str(),
+            &server.url(share, dst),
+            "-s",
+            "--dcopy",
+            "T",
+            "--user",
+            USER,
+        ]);
+        assert_eq!(r.code, 0, "{r:?}");
+        for p in ["d/small.bin", "d/mid.bin", "d/big.bin", "d"] {
+            let got = smb_info(server, share, &format!("{dst}/{p}"), None).creation_time;
+            assert_eq!(got, created, "{share}: {p}");
+        }
+    }
 }

@@ -193,6 +193,7 @@ fn entry_of(name: String, is_dir: bool, size: u64, mtime: SystemTime, mode: u32)
         size: if is_dir { 0 } else { size },
         mtime: FileTime::from_system_time(mtime),
         attributes,
+        created: None,
     }
 }
 

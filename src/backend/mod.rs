@@ -61,6 +61,9 @@ pub struct Entry {
     pub mtime: FileTime,
     /// FILE_ATTRIBUTE_* bits.
     pub attributes: u32,
+    /// Creation time, where the side keeps one we can set (SMB); `None`
+    /// locally.
+    pub created: Option<FileTime>,
 }
 
 /// An error of one backend operation.
@@ -505,6 +508,8 @@ impl Writer {
 pub fn times_for(src: &Entry, timestamps: bool, attributes: bool) -> FileTimes {
     FileTimes {
         last_write_time: timestamps.then_some(src.mtime),
+        // Only an SMB source has one; a local destination ignores it.
+        creation_time: src.created.filter(|_| timestamps),
         attributes: attributes.then(|| {
             let a = src.attributes & COPIED_ATTRS;
             if a == 0 {
@@ -592,9 +597,11 @@ mod tests {
             size: 1,
             mtime: FileTime(42),
             attributes: 0x21,
+            created: Some(FileTime(7)),
         };
         let t = times_for(&e, true, true);
         assert_eq!(t.last_write_time, Some(FileTime(42)));
+        assert_eq!(t.creation_time, Some(FileTime(7)), "creation time with T");
         assert_eq!(t.attributes, Some(0x21));
         let t = times_for(
             &Entry {

@@ -239,6 +239,7 @@ fn entry(name: String, info: &FileInfo) -> Entry {
         size: if is_dir { 0 } else { info.size },
         mtime: info.last_write_time,
         attributes: info.attributes,
+        created: Some(info.creation_time),
     }
 }
 

@@ -971,6 +971,7 @@ mod tests {
             size: len as u64,
             mtime: smb_core::FileTime::default(),
             attributes: 0,
+            created: None,
         };
         (
             Job {
