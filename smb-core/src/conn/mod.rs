@@ -523,7 +523,6 @@ impl Connection {
                 tree_id: r.tree_id,
             })
             .collect();
-        let mut sinks: Vec<Option<Sink>> = reqs.iter_mut().map(|r| r.sink.take()).collect();
         let source = reqs.iter_mut().find_map(|r| r.source.take());
         let source_error = source.as_ref().map(|s| Arc::clone(&s.error));
 
@@ -560,7 +559,7 @@ impl Connection {
                                 *id,
                                 Waiter {
                                     tx,
-                                    sink: sinks[i].take(),
+                                    sink: reqs[i].sink.take(),
                                 },
                             );
                             rxs.push(rx);
@@ -626,31 +625,50 @@ impl Connection {
 
         let mut out = Vec::with_capacity(receivers.len());
         let mut failure = None;
+        // One timer for the whole compound, armed only when a response is
+        // not there yet (the later elements of a compound usually arrived
+        // in the same frame as the first) and reset, not re-armed, for the
+        // next element: was a timer per element.
+        // Not armed until first polled.
+        let timer = tokio::time::sleep_until(tokio::time::Instant::now());
+        tokio::pin!(timer);
         for (i, rx) in receivers.iter_mut().enumerate() {
             let id = assigned.ids[i];
             let r = loop {
+                match rx.try_recv() {
+                    Ok(r) => break r,
+                    Err(oneshot::error::TryRecvError::Closed) => break Err(shared.lost()),
+                    Err(oneshot::error::TryRecvError::Empty) => {}
+                }
                 let deadline = shared.lock().core.deadline(id);
                 let Some(deadline) = deadline else {
                     // Already answered (or failed): the value is in the channel.
                     break rx.await.unwrap_or_else(|_| Err(shared.lost()));
                 };
-                match tokio::time::timeout_at(deadline.into(), &mut *rx).await {
-                    Ok(r) => break r.unwrap_or_else(|_| Err(shared.lost())),
-                    Err(_) => {
-                        // The core decides: expired (a CANCEL goes out and
-                        // the waiter fails) or extended by an interim reply.
-                        let cancels = {
-                            let mut inner = shared.lock();
-                            inner.core.handle_timeout(Instant::now());
-                            shared.dispatch(&mut inner)
-                        };
-                        for parts in cancels {
-                            let _ = self.tx.try_send(Frame {
-                                parts,
-                                source: None,
-                            });
-                        }
+                timer.as_mut().reset(deadline.into());
+                let got = std::future::poll_fn(|cx| {
+                    use std::future::Future as _;
+                    if let std::task::Poll::Ready(r) = std::pin::Pin::new(&mut *rx).poll(cx) {
+                        return std::task::Poll::Ready(Some(r));
                     }
+                    timer.as_mut().poll(cx).map(|()| None)
+                })
+                .await;
+                if let Some(r) = got {
+                    break r.unwrap_or_else(|_| Err(shared.lost()));
+                }
+                // The core decides: expired (a CANCEL goes out and the
+                // waiter fails) or extended by an interim reply.
+                let cancels = {
+                    let mut inner = shared.lock();
+                    inner.core.handle_timeout(Instant::now());
+                    shared.dispatch(&mut inner)
+                };
+                for parts in cancels {
+                    let _ = self.tx.try_send(Frame {
+                        parts,
+                        source: None,
+                    });
                 }
             };
             match r {
