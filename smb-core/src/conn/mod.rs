@@ -361,6 +361,24 @@ fn capture(plain: &[u8]) {
     }
 }
 
+/// Responses at least this large are verified on tokio's blocking pool when
+/// [`crypto_cores`] says the machine has cores to spare.
+const OFFLOAD_VERIFY_MIN: usize = 256 * 1024;
+
+/// Cores for crypto: the machine's parallelism (read once).
+fn crypto_cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
+}
+
+/// Whether a response of `len` bytes is verified off the caller's thread:
+/// only big ones (a READ's data), and only with more than 2 cores (on 2,
+/// smbd and this process already fill the machine and the hand-off costs
+/// more than it spreads).
+fn offload_verify(len: usize, cores: usize) -> bool {
+    cores > 2 && len >= OFFLOAD_VERIFY_MIN
+}
+
 /// What the writer sends for one request or compound: the parts in order,
 /// then (for a WRITE whose data stays in a local file) the file range.
 struct Frame {
@@ -673,11 +691,29 @@ impl Connection {
             };
             match r {
                 Ok(resp) => {
-                    // Verified here, on the caller's task: handing large
-                    // verifies to the blocking pool was measured slower
-                    // (2 GiB signed download: +0.15 s user CPU, RSS 55-80
-                    // → 113-121 MiB, no faster).
-                    if let Err(e) = frame::verify(&resp, sec) {
+                    // Verified on the caller's task, right after the bytes
+                    // arrived (cache-hot): handing large verifies to the
+                    // blocking pool was measured slower on 2 cores (2 GiB
+                    // signed download: +0.15 s user CPU, RSS 55-80 → 113-121
+                    // MiB, no faster). With more cores than that the
+                    // runtime's one thread would be the limit, so big
+                    // responses are verified on the pool there.
+                    let (resp, checked) = if offload_verify(resp.msg.len(), crypto_cores()) {
+                        let sec = sec.clone();
+                        match tokio::task::spawn_blocking(move || {
+                            let r = frame::verify(&resp, &sec);
+                            (resp, r)
+                        })
+                        .await
+                        {
+                            Ok(v) => v,
+                            Err(_) => return Err(shared.lost()),
+                        }
+                    } else {
+                        let r = frame::verify(&resp, sec);
+                        (resp, r)
+                    };
+                    if let Err(e) = checked {
                         failure.get_or_insert(e);
                     }
                     out.push(resp);
@@ -709,5 +745,20 @@ impl Connection {
             Some(e) => Err(e),
             None => Ok(out),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn big_responses_are_verified_off_thread_only_with_cores_to_spare() {
+        assert!(!offload_verify(8 << 20, 1));
+        assert!(!offload_verify(8 << 20, 2));
+        assert!(offload_verify(8 << 20, 4));
+        assert!(offload_verify(OFFLOAD_VERIFY_MIN, 32));
+        assert!(!offload_verify(OFFLOAD_VERIFY_MIN - 1, 32));
+        assert!(!offload_verify(300, 32));
     }
 }
