@@ -26,6 +26,9 @@ use crate::events::Event;
 use crate::plan::{join, plan_dir, Class};
 use crate::report::{Counter, FailureRecord, Reporter, Stats};
 
+mod extras;
+pub use extras::Extras;
+
 /// Concurrent directory listings.
 const LISTINGS_IN_FLIGHT: usize = 32;
 /// Jobs queued between the scanner and the workers.
@@ -34,8 +37,9 @@ pub const JOB_QUEUE: usize = 4096;
 /// Work left for after the copy pass.
 #[derive(Debug, Default)]
 pub struct Leftovers {
-    /// Destination-only entries (relative path, entry), for `--purge`.
-    pub extras: Vec<(String, Entry)>,
+    /// Destination-only entries (relative path, entry), for `--purge`:
+    /// bounded in memory, the rest spilled to a temporary file.
+    pub extras: Extras,
     /// Destination directories and their source entry, for `--dcopy T`.
     pub dirs: Vec<(String, Entry)>,
     /// Source directories, for `--move-all`.
@@ -537,7 +541,7 @@ impl Scanner {
                 Counter::add(&s.bytes.extras, e.size);
                 self.rep.file(Class::Extra.label(), e.size, &rel);
             }
-            left.extras.push((rel, e.clone()));
+            left.extras.push(rel, e.clone());
         }
     }
 
