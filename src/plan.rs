@@ -296,21 +296,14 @@ pub fn join(dir: &str, name: &str) -> String {
 pub fn plan_dir(
     dir: &str,
     level: u32,
-    mut src: Vec<Entry>,
-    mut dst: Vec<Entry>,
+    src: Vec<Entry>,
+    dst: Vec<Entry>,
     filter: &Filter,
     sel: &Selection,
     descend: bool,
 ) -> DirPlan {
-    let key = |e: &Entry| {
-        if sel.case_insensitive {
-            e.name.to_lowercase()
-        } else {
-            e.name.clone()
-        }
-    };
-    src.sort_by_cached_key(key);
-    dst.sort_by_cached_key(key);
+    let src = keyed(src, sel.case_insensitive);
+    let dst = keyed(dst, sel.case_insensitive);
     let mut plan = DirPlan::default();
     let descend = descend && filter.level_allowed(level + 1);
     let mut collide = if sel.case_insensitive {
@@ -320,22 +313,23 @@ pub fn plan_dir(
     };
     collide.resize(src.len(), None);
     let mut di = dst.into_iter().peekable();
-    for (s, with) in src.into_iter().zip(collide) {
+    for (ks, with) in src.into_iter().zip(collide) {
         // Walk the sorted destination alongside: entries before `s` are extras.
         let mut matched = None;
         while let Some(d) = di.peek() {
-            match key(d).cmp(&key(&s)) {
+            match d.key().cmp(ks.key()) {
                 std::cmp::Ordering::Less => {
                     let Some(d) = di.next() else { break };
-                    extra(&mut plan, dir, d, filter, sel, descend);
+                    extra(&mut plan, dir, d.entry, filter, sel, descend);
                 }
                 std::cmp::Ordering::Equal => {
-                    matched = di.next();
+                    matched = di.next().map(|d| d.entry);
                     break;
                 }
                 std::cmp::Ordering::Greater => break,
             }
         }
+        let s = ks.entry;
         if let Some(with) = with {
             // The destination entry of this name (matched above) stays as it is.
             plan.collisions.push(Collision { src: s, with });
@@ -399,18 +393,55 @@ pub fn plan_dir(
         });
     }
     for d in di {
-        extra(&mut plan, dir, d, filter, sel, descend);
+        extra(&mut plan, dir, d.entry, filter, sel, descend);
     }
     plan
 }
 
-/// For `src` sorted by lowercased name: for each entry that would be copied
+/// A listing entry with its merge key, computed once (the merge compares
+/// keys many times per entry): the name itself, or its lowercase form on a
+/// case-insensitive destination — kept only when lowercasing changes it, so
+/// an all-lowercase name costs no allocation at all.
+#[derive(Debug)]
+struct Keyed {
+    folded: Option<String>,
+    entry: Entry,
+}
+
+impl Keyed {
+    fn key(&self) -> &str {
+        self.folded.as_deref().unwrap_or(&self.entry.name)
+    }
+}
+
+/// `entries` with their keys, sorted by key (stably: names equal but for
+/// case keep their listing order).
+fn keyed(entries: Vec<Entry>, case_insensitive: bool) -> Vec<Keyed> {
+    let unchanged = |name: &str| {
+        name.chars().all(|c| {
+            let mut l = c.to_lowercase();
+            l.next() == Some(c) && l.next().is_none()
+        })
+    };
+    let mut v: Vec<Keyed> = entries
+        .into_iter()
+        .map(|entry| Keyed {
+            folded: (case_insensitive && !unchanged(&entry.name))
+                .then(|| entry.name.to_lowercase()),
+            entry,
+        })
+        .collect();
+    v.sort_by(|a, b| a.key().cmp(b.key()));
+    v
+}
+
+/// For `src` sorted by lowercased name (its keys): for each entry that would be copied
 /// or walked into, the names of the others that would land on the same
 /// case-insensitive destination name (`None` when it has that name alone).
 /// Filtered-out entries and skipped links take no part.
 fn collisions(
     dir: &str,
-    src: &[Entry],
+    src: &[Keyed],
     filter: &Filter,
     sel: &Selection,
     descend: bool,
@@ -425,18 +456,24 @@ fn collisions(
             filter.included(&rel, &e.name) && !filter.file_excluded(&rel, e)
         }
     };
-    let keys: Vec<String> = src.iter().map(|e| e.name.to_lowercase()).collect();
     let mut out = vec![None; src.len()];
     let mut start = 0;
     while start < src.len() {
         let end = (start..src.len())
-            .find(|&i| keys[i] != keys[start])
+            .find(|&i| src[i].key() != src[start].key())
             .unwrap_or(src.len());
-        let members: Vec<usize> = (start..end).filter(|&i| takes_part(&src[i])).collect();
+        if end - start < 2 {
+            // A name alone: no filter needs to be asked.
+            start = end;
+            continue;
+        }
+        let members: Vec<usize> = (start..end)
+            .filter(|&i| takes_part(&src[i].entry))
+            .collect();
         if members.len() > 1 {
             for &i in &members {
                 let others = members.iter().filter(|&&j| j != i);
-                out[i] = Some(others.map(|&j| src[j].name.clone()).collect());
+                out[i] = Some(others.map(|&j| src[j].entry.name.clone()).collect());
             }
         }
         start = end;
@@ -706,6 +743,24 @@ mod tests {
         assert!(filter.file_excluded("a", &f("a", 1, 5)));
         assert!(!filter.file_excluded("a", &f("a", 1, 15)));
         assert!(filter.file_excluded("a", &f("a", 1, 25)));
+    }
+
+    #[test]
+    fn merge_keys_are_computed_once_and_only_folded_when_needed() {
+        let names = ["b", "A", "a", "Ä", "c", "straße"];
+        let v = keyed(names.iter().map(|n| f(n, 1, 1)).collect(), true);
+        let keys: Vec<&str> = v.iter().map(Keyed::key).collect();
+        // Stable: "A" and "a" keep their listing order.
+        assert_eq!(keys, ["a", "a", "b", "c", "straße", "ä"]);
+        let order: Vec<&str> = v.iter().map(|k| k.entry.name.as_str()).collect();
+        assert_eq!(order, ["A", "a", "b", "c", "straße", "Ä"]);
+        let folded: Vec<bool> = v.iter().map(|k| k.folded.is_some()).collect();
+        assert_eq!(folded, [true, false, false, false, false, true]);
+        // Case-sensitive: never folded, byte order.
+        let v = keyed(names.iter().map(|n| f(n, 1, 1)).collect(), false);
+        assert!(v.iter().all(|k| k.folded.is_none()));
+        let order: Vec<&str> = v.iter().map(Keyed::key).collect();
+        assert_eq!(order, ["A", "a", "b", "c", "straße", "Ä"]);
     }
 
     #[test]

@@ -469,7 +469,21 @@ async fn purge(
         rep.error("the copy pass had failures: extra items were not deleted");
         return true;
     }
-    for (rel, e) in &left.extras {
+    if let Some(err) = &left.extras.error {
+        rep.error(&format!("{err}: extra items were not deleted"));
+        return true;
+    }
+    for item in left.extras.iter() {
+        let (rel, e) = match item {
+            Ok((rel, e)) => (rel, e),
+            Err(err) => {
+                rep.error(&format!(
+                    "reading back the spilled extra entries: {err}; the rest were not deleted"
+                ));
+                return true;
+            }
+        };
+        let rel = &rel;
         let r = if e.is_dir {
             remove_tree(dst, rel).await
         } else {

@@ -361,6 +361,24 @@ fn capture(plain: &[u8]) {
     }
 }
 
+/// Responses at least this large are verified on tokio's blocking pool when
+/// [`crypto_cores`] says the machine has cores to spare.
+const OFFLOAD_VERIFY_MIN: usize = 256 * 1024;
+
+/// Cores for crypto: the machine's parallelism (read once).
+fn crypto_cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
+}
+
+/// Whether a response of `len` bytes is verified off the caller's thread:
+/// only big ones (a READ's data), and only with more than 2 cores (on 2,
+/// smbd and this process already fill the machine and the hand-off costs
+/// more than it spreads).
+fn offload_verify(len: usize, cores: usize) -> bool {
+    cores > 2 && len >= OFFLOAD_VERIFY_MIN
+}
+
 /// What the writer sends for one request or compound: the parts in order,
 /// then (for a WRITE whose data stays in a local file) the file range.
 struct Frame {
@@ -523,7 +541,6 @@ impl Connection {
                 tree_id: r.tree_id,
             })
             .collect();
-        let mut sinks: Vec<Option<Sink>> = reqs.iter_mut().map(|r| r.sink.take()).collect();
         let source = reqs.iter_mut().find_map(|r| r.source.take());
         let source_error = source.as_ref().map(|s| Arc::clone(&s.error));
 
@@ -560,7 +577,7 @@ impl Connection {
                                 *id,
                                 Waiter {
                                     tx,
-                                    sink: sinks[i].take(),
+                                    sink: reqs[i].sink.take(),
                                 },
                             );
                             rxs.push(rx);
@@ -626,40 +643,77 @@ impl Connection {
 
         let mut out = Vec::with_capacity(receivers.len());
         let mut failure = None;
+        // One timer for the whole compound, armed only when a response is
+        // not there yet (the later elements of a compound usually arrived
+        // in the same frame as the first) and reset, not re-armed, for the
+        // next element: was a timer per element.
+        // Not armed until first polled.
+        let timer = tokio::time::sleep_until(tokio::time::Instant::now());
+        tokio::pin!(timer);
         for (i, rx) in receivers.iter_mut().enumerate() {
             let id = assigned.ids[i];
             let r = loop {
+                match rx.try_recv() {
+                    Ok(r) => break r,
+                    Err(oneshot::error::TryRecvError::Closed) => break Err(shared.lost()),
+                    Err(oneshot::error::TryRecvError::Empty) => {}
+                }
                 let deadline = shared.lock().core.deadline(id);
                 let Some(deadline) = deadline else {
                     // Already answered (or failed): the value is in the channel.
                     break rx.await.unwrap_or_else(|_| Err(shared.lost()));
                 };
-                match tokio::time::timeout_at(deadline.into(), &mut *rx).await {
-                    Ok(r) => break r.unwrap_or_else(|_| Err(shared.lost())),
-                    Err(_) => {
-                        // The core decides: expired (a CANCEL goes out and
-                        // the waiter fails) or extended by an interim reply.
-                        let cancels = {
-                            let mut inner = shared.lock();
-                            inner.core.handle_timeout(Instant::now());
-                            shared.dispatch(&mut inner)
-                        };
-                        for parts in cancels {
-                            let _ = self.tx.try_send(Frame {
-                                parts,
-                                source: None,
-                            });
-                        }
+                timer.as_mut().reset(deadline.into());
+                let got = std::future::poll_fn(|cx| {
+                    use std::future::Future as _;
+                    if let std::task::Poll::Ready(r) = std::pin::Pin::new(&mut *rx).poll(cx) {
+                        return std::task::Poll::Ready(Some(r));
                     }
+                    timer.as_mut().poll(cx).map(|()| None)
+                })
+                .await;
+                if let Some(r) = got {
+                    break r.unwrap_or_else(|_| Err(shared.lost()));
+                }
+                // The core decides: expired (a CANCEL goes out and the
+                // waiter fails) or extended by an interim reply.
+                let cancels = {
+                    let mut inner = shared.lock();
+                    inner.core.handle_timeout(Instant::now());
+                    shared.dispatch(&mut inner)
+                };
+                for parts in cancels {
+                    let _ = self.tx.try_send(Frame {
+                        parts,
+                        source: None,
+                    });
                 }
             };
             match r {
                 Ok(resp) => {
-                    // Verified here, on the caller's task: handing large
-                    // verifies to the blocking pool was measured slower
-                    // (2 GiB signed download: +0.15 s user CPU, RSS 55-80
-                    // → 113-121 MiB, no faster).
-                    if let Err(e) = frame::verify(&resp, sec) {
+                    // Verified on the caller's task, right after the bytes
+                    // arrived (cache-hot): handing large verifies to the
+                    // blocking pool was measured slower on 2 cores (2 GiB
+                    // signed download: +0.15 s user CPU, RSS 55-80 → 113-121
+                    // MiB, no faster). With more cores than that the
+                    // runtime's one thread would be the limit, so big
+                    // responses are verified on the pool there.
+                    let (resp, checked) = if offload_verify(resp.msg.len(), crypto_cores()) {
+                        let sec = sec.clone();
+                        match tokio::task::spawn_blocking(move || {
+                            let r = frame::verify(&resp, &sec);
+                            (resp, r)
+                        })
+                        .await
+                        {
+                            Ok(v) => v,
+                            Err(_) => return Err(shared.lost()),
+                        }
+                    } else {
+                        let r = frame::verify(&resp, sec);
+                        (resp, r)
+                    };
+                    if let Err(e) = checked {
                         failure.get_or_insert(e);
                     }
                     out.push(resp);
@@ -691,5 +745,20 @@ impl Connection {
             Some(e) => Err(e),
             None => Ok(out),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn big_responses_are_verified_off_thread_only_with_cores_to_spare() {
+        assert!(!offload_verify(8 << 20, 1));
+        assert!(!offload_verify(8 << 20, 2));
+        assert!(offload_verify(8 << 20, 4));
+        assert!(offload_verify(OFFLOAD_VERIFY_MIN, 32));
+        assert!(!offload_verify(OFFLOAD_VERIFY_MIN - 1, 32));
+        assert!(!offload_verify(300, 32));
     }
 }

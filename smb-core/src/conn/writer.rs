@@ -67,12 +67,14 @@ async fn write_all_vectored(wr: &mut OwnedWriteHalf, parts: &mut [Bytes]) -> std
             idx += 1;
             continue;
         }
-        let slices: Vec<IoSlice<'_>> = parts[idx..]
-            .iter()
-            .take(512)
-            .map(|b| IoSlice::new(b))
-            .collect();
-        let mut written = wr.write_vectored(&slices).await?;
+        // On the stack: a batch is written per frame sent, so no Vec here.
+        let mut slices = [IoSlice::new(&[]); 64];
+        let mut k = 0;
+        for b in parts[idx..].iter().take(slices.len()) {
+            slices[k] = IoSlice::new(b);
+            k += 1;
+        }
+        let mut written = wr.write_vectored(&slices[..k]).await?;
         if written == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }

@@ -307,8 +307,9 @@ impl Conn {
         if let Some(r) = &self.lost {
             return Err(SendError::Lost(r.clone()));
         }
-        let charges: Vec<u64> = reqs.iter().map(|r| self.charge(r)).collect();
-        let total: u64 = charges.iter().sum();
+        // Charges are computed where needed rather than collected: the
+        // small-file path sends a compound per file, and every Vec counts.
+        let total: u64 = reqs.iter().map(|r| self.charge(r)).sum();
         if total > self.target {
             return Err(SendError::TooLarge);
         }
@@ -337,15 +338,23 @@ impl Conn {
         // (servers may grant on interim and final replies) ask for less than
         // the charge, down to 1, so the window shrinks back.
         let target = i64::try_from(self.target).unwrap_or(i64::MAX);
-        let first_charge = i64::try_from(charges.first().copied().unwrap_or(1)).unwrap_or(1);
+        let first_charge = i64::try_from(reqs.first().map_or(1, |r| self.charge(r))).unwrap_or(1);
         // The header's CreditRequest is 16 bits and servers cap it anyway.
         let extra = (target - self.window).clamp(1 - first_charge, 8000);
         self.window += extra;
 
         let deadline = now + self.config.request_timeout;
+        let large = self.large_mtu;
         let mut ids = Vec::with_capacity(reqs.len());
+        let mut charges = Vec::with_capacity(reqs.len());
         let mut credit_requests = Vec::with_capacity(reqs.len());
-        for (i, (r, &charge)) in reqs.iter().zip(&charges).enumerate() {
+        for (i, r) in reqs.iter().enumerate() {
+            let charge = self.charge(r);
+            charges.push(if large {
+                u16::try_from(charge).unwrap_or(u16::MAX)
+            } else {
+                0
+            });
             let id = self.next_message_id;
             self.next_message_id += charge;
             let extra = if i == 0 { extra } else { 0 };
@@ -366,19 +375,9 @@ impl Conn {
             ids.push(id);
         }
         self.outstanding += total;
-        let large = self.large_mtu;
         Ok(Assigned {
             ids,
-            charges: charges
-                .iter()
-                .map(|&c| {
-                    if large {
-                        u16::try_from(c).unwrap_or(u16::MAX)
-                    } else {
-                        0
-                    }
-                })
-                .collect(),
+            charges,
             credit_requests,
             channel_sequence: self.channel_sequence,
         })

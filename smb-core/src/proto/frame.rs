@@ -122,19 +122,39 @@ pub const MAX_FRAME: usize = 0x00FF_FFFF;
 
 /// The 4-byte direct-TCP transport header for a frame of `len` bytes.
 pub fn length_prefix(len: usize) -> Result<Bytes> {
+    length_bytes(len).map(|b| Bytes::copy_from_slice(&b))
+}
+
+/// The direct-TCP transport header as an array (no allocation).
+fn length_bytes(len: usize) -> Result<[u8; 4]> {
     if len > MAX_FRAME {
         return Err(Error::InvalidArgument(format!(
             "frame of {len} bytes exceeds the 24-bit limit"
         )));
     }
-    let l = u32::try_from(len).unwrap_or(0);
-    Ok(Bytes::copy_from_slice(&l.to_be_bytes()))
+    Ok(u32::try_from(len).unwrap_or(0).to_be_bytes())
+}
+
+/// The bytes a message takes in its frame: message, payload and file data,
+/// padded to 8 unless it is the last of its compound.
+fn framed_len(m: &OutMsg, last: bool) -> usize {
+    let len = m.msg.len() + m.payload.as_ref().map_or(0, Bytes::len) + m.file_len;
+    if last {
+        len
+    } else {
+        len.next_multiple_of(8)
+    }
 }
 
 /// Fills each header from the assignment, pads and chains a compound, signs
 /// each element, encrypts the whole when asked and prefixes the length.
 /// Returns the parts of one frame in order (a file-sourced WRITE's data
 /// follows them). `hook` sees each message as sent (preauth hash).
+///
+/// Allocation-lean, since the small-file path builds a compound per file:
+/// one scratch header writer for all messages, the length prefix written
+/// into the first message's own buffer (no part of its own), payloads never
+/// copied unless the frame is encrypted or hashed.
 pub fn build(
     msgs: Vec<OutMsg>,
     a: &Assigned,
@@ -142,9 +162,22 @@ pub fn build(
     mut hook: Option<SentHook<'_>>,
 ) -> Result<Vec<Bytes>> {
     let n = msgs.len();
-    let mut plain: Vec<Bytes> = Vec::with_capacity(n * 2);
+    let mut plain: Vec<Bytes> = Vec::with_capacity(n + 1);
     let mut total = 0usize;
     let signs = sec.signs();
+    let seals = sec.seals();
+    // Known before the first message is frozen, so it can carry the prefix.
+    let frame_len: usize = msgs
+        .iter()
+        .enumerate()
+        .map(|(i, m)| framed_len(m, i + 1 == n))
+        .sum();
+    let prefix = if seals {
+        None
+    } else {
+        Some(length_bytes(frame_len)?)
+    };
+    let mut hw = Writer::with_capacity(HEADER_LEN);
     for (i, m) in msgs.into_iter().enumerate() {
         let last = i + 1 == n;
         let mut flags = 0;
@@ -162,8 +195,7 @@ pub fn build(
                 "file data can only follow a single unsigned, unencrypted message".into(),
             ));
         }
-        let len = m.msg.len() + m.payload.as_ref().map_or(0, Bytes::len) + m.file_len;
-        let padded = if last { len } else { len.next_multiple_of(8) };
+        let padded = framed_len(&m, last);
         let h = Header {
             credit_charge: a.charges[i],
             command: m.command,
@@ -182,11 +214,20 @@ pub fn build(
             status: NtStatus(u32::from(a.channel_sequence)),
             ..Header::default()
         };
-        let mut hw = Writer::with_capacity(HEADER_LEN);
+        hw.clear();
         h.encode(&mut hw);
         let mut bytes = m.msg.into_vec();
         bytes[..HEADER_LEN].copy_from_slice(hw.as_slice());
-        let needs_contiguous = sec.seals() || hook.is_some();
+        let needs_contiguous = seals || hook.is_some();
+        // After signing and hashing (which see the message alone): the
+        // first message carries the frame's length prefix. A move of a few
+        // hundred bytes within its buffer's spare room, not an allocation.
+        let with_prefix = |mut bytes: Vec<u8>| {
+            if let (0, Some(p)) = (i, prefix) {
+                bytes.splice(0..0, p);
+            }
+            Bytes::from(bytes)
+        };
         match m.payload {
             // The payload (a WRITE's data) is signed where it lies and sent
             // with a vectored write: never copied.
@@ -195,12 +236,12 @@ pub fn build(
                     s.sign_parts(&mut bytes, &p);
                 }
                 total += bytes.len() + p.len();
-                plain.push(Bytes::from(bytes));
+                plain.push(with_prefix(bytes));
                 plain.push(p);
             }
             None if m.file_len > 0 => {
                 total += bytes.len() + m.file_len;
-                plain.push(Bytes::from(bytes));
+                plain.push(with_prefix(bytes));
             }
             p => {
                 if let Some(p) = p {
@@ -214,17 +255,15 @@ pub fn build(
                     h(&bytes);
                 }
                 total += bytes.len();
-                plain.push(Bytes::from(bytes));
+                plain.push(with_prefix(bytes));
             }
         }
     }
+    debug_assert_eq!(total, frame_len);
     if let Some(cipher) = &sec.cipher {
         return seal(&plain, total, cipher.as_ref());
     }
-    let mut parts = Vec::with_capacity(plain.len() + 1);
-    parts.push(length_prefix(total)?);
-    parts.extend(plain);
-    Ok(parts)
+    Ok(plain)
 }
 
 /// Joins `plain` behind room for the length and transform headers,
@@ -237,7 +276,7 @@ fn seal(plain: &[Bytes], total: usize, cipher: &dyn FrameCipher) -> Result<Vec<B
         joined.extend_from_slice(p);
     }
     cipher.encrypt_in_place(&mut joined[4..])?;
-    let prefix = length_prefix(joined.len() - 4)?;
+    let prefix = length_bytes(joined.len() - 4)?;
     joined[..4].copy_from_slice(&prefix);
     Ok(vec![Bytes::from(joined)])
 }
@@ -298,5 +337,108 @@ pub fn verify(resp: &Response, sec: &Security) -> Result<()> {
             Err(Error::BadSignature)
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes a checksum of the message into the signature field.
+    #[derive(Debug)]
+    struct SumSigner;
+
+    fn sum(msg: &[u8]) -> u8 {
+        msg.iter().fold(0u8, |a, b| a.wrapping_add(*b))
+    }
+
+    impl FrameSigner for SumSigner {
+        fn sign(&self, msg: &mut [u8]) {
+            msg[48..64].fill(0);
+            msg[48] = sum(msg);
+        }
+        fn sign_parts(&self, head: &mut [u8], payload: &[u8]) {
+            head[48..64].fill(0);
+            head[48] = sum(head).wrapping_add(sum(payload));
+        }
+        fn verify(&self, _: &[u8]) -> bool {
+            true
+        }
+    }
+
+    fn msg(command: Command, body: usize, payload: Option<Bytes>) -> OutMsg {
+        let mut w = Writer::with_capacity(256);
+        w.zeros(HEADER_LEN + body);
+        OutMsg {
+            command,
+            msg: w,
+            payload,
+            file_len: 0,
+            tree_id: 1,
+            session_id: 2,
+            related: false,
+            replay: false,
+        }
+    }
+
+    fn assigned(n: usize) -> Assigned {
+        Assigned {
+            ids: (0..n as u64).collect(),
+            charges: vec![1; n],
+            credit_requests: vec![1; n],
+            channel_sequence: 0,
+        }
+    }
+
+    #[test]
+    fn the_length_prefix_rides_in_the_first_message_and_signatures_see_the_message_alone() {
+        let sec = Security {
+            signer: Some(Arc::new(SumSigner)),
+            cipher: None,
+        };
+        let msgs = vec![
+            msg(Command::CREATE, 57, None),
+            msg(Command::READ, 49, None),
+            msg(Command::CLOSE, 24, None),
+        ];
+        let parts = build(msgs, &assigned(3), &sec, None).unwrap();
+        // No part of its own for the 4-byte prefix.
+        assert_eq!(parts.len(), 3);
+        let joined: Vec<u8> = parts.iter().flat_map(|p| p.iter().copied()).collect();
+        let len = u32::from_be_bytes(joined[..4].try_into().unwrap()) as usize;
+        assert_eq!(len + 4, joined.len());
+        // 8-aligned elements, each signed as it stands in the frame.
+        let lens = [
+            (64 + 57usize).next_multiple_of(8),
+            (64 + 49usize).next_multiple_of(8),
+            64 + 24,
+        ];
+        assert_eq!(lens.iter().sum::<usize>(), len);
+        let mut off = 4;
+        for l in lens {
+            let mut m = joined[off..off + l].to_vec();
+            let signed = m[48];
+            m[48..64].fill(0);
+            assert_eq!(sum(&m), signed);
+            off += l;
+        }
+
+        // A single WRITE: the payload stays its own part, signed in place.
+        let data = Bytes::from(vec![9u8; 1000]);
+        let parts = build(
+            vec![msg(Command::WRITE, 48, Some(data.clone()))],
+            &assigned(1),
+            &sec,
+            None,
+        )
+        .unwrap();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[1], data);
+        let len = u32::from_be_bytes(parts[0][..4].try_into().unwrap()) as usize;
+        assert_eq!(len, 64 + 48 + 1000);
+        let mut head = parts[0][4..].to_vec();
+        let signed = head[48];
+        head[48..64].fill(0);
+        assert_eq!(sum(&head).wrapping_add(sum(&data)), signed);
     }
 }

@@ -206,6 +206,12 @@ impl Writer {
         self.buf[pos..pos + 4].copy_from_slice(&v.to_le_bytes());
     }
 
+    /// Forgets what was written, keeping the capacity (a scratch writer
+    /// reused across messages allocates once).
+    pub fn clear(&mut self) {
+        self.buf.clear();
+    }
+
     /// The written bytes.
     pub fn as_slice(&self) -> &[u8] {
         &self.buf
