@@ -269,7 +269,7 @@ async fn lose_a_durable_create(half_open: bool) {
     let path = format!("{dir}/lost.bin");
     let opts = durable(OpenOptions::create_write());
 
-    proxy.cut_before_create_reply("lost.bin");
+    proxy.cut_before_create_reply("lost.bin", 1);
     let err = tree.open(&path, &opts).await.unwrap_err();
     assert!(err.needs_reconnect(), "{err}");
     assert!(

@@ -24,9 +24,10 @@ struct State {
     /// Flip (XOR 0xFF) the client→server byte at this total offset, once
     /// (0: not armed; the offset is 1-based so that 0 can mean "off").
     flip_up_at: AtomicU64,
-    /// UTF-16LE bytes of a name: the next durable CREATE (one carrying a
-    /// DH2Q context) whose name contains them has its reply cut (one-shot).
-    cut_create_reply: Mutex<Option<Vec<u8>>>,
+    /// UTF-16LE bytes of a name, and how many more durable CREATEs (ones
+    /// carrying a DH2Q context) whose names contain them pass before the
+    /// next one has its reply cut (one-shot).
+    cut_create_reply: Mutex<Option<(Vec<u8>, u32)>>,
     /// CREATE replies the server sent as interim (STATUS_PENDING): it held
     /// the open back (a lease break, a share mode it waits for).
     pending_creates: AtomicU64,
@@ -122,17 +123,18 @@ impl FaultProxy {
     }
 
     /// Cuts every live connection just before the server's first reply to
-    /// the next CREATE that asks for a durable handle (DH2Q) on a name
-    /// containing `name` (a part of the path, `\`-separated): the server
-    /// got the CREATE and opened the file, the client never sees the
-    /// reply. One-shot; plain or signed traffic only.
-    pub fn cut_before_create_reply(&self, name: &str) {
+    /// the `nth` (from 1) CREATE from now on that asks for a durable handle
+    /// (DH2Q) on a name containing `name` (a part of the path,
+    /// `\`-separated): the server got that CREATE and opened the file, the
+    /// client never sees the reply. Earlier matches pass. One-shot; plain
+    /// or signed traffic only.
+    pub fn cut_before_create_reply(&self, name: &str, nth: u32) {
         let pattern = name.encode_utf16().flat_map(u16::to_le_bytes).collect();
         *self
             .state
             .cut_create_reply
             .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(pattern);
+            .unwrap_or_else(|e| e.into_inner()) = Some((pattern, nth.saturating_sub(1)));
     }
 
     /// True while a [`FaultProxy::cut_before_create_reply`] has not fired.
@@ -381,7 +383,7 @@ fn watch_create(st: &State, watch: &Mutex<Vec<u64>>, frame: &[u8]) {
         .cut_create_reply
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    let Some(pattern) = armed.as_ref() else {
+    let Some((pattern, skip)) = armed.as_mut() else {
         return;
     };
     let mut off = 0;
@@ -402,9 +404,13 @@ fn watch_create(st: &State, watch: &Mutex<Vec<u64>>, frame: &[u8]) {
             (named && durable).then(|| u64_at(frame, off + 24))?
         })();
         if let Some(id) = hit {
-            watch.lock().unwrap_or_else(|e| e.into_inner()).push(id);
-            *armed = None;
-            return;
+            if *skip > 0 {
+                *skip -= 1;
+            } else {
+                watch.lock().unwrap_or_else(|e| e.into_inner()).push(id);
+                *armed = None;
+                return;
+            }
         }
         match u32_at(frame, off + 20) {
             Some(next) if next != 0 => off += next as usize,
