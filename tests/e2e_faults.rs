@@ -319,3 +319,78 @@ fn a_smaller_or_empty_destination_with_the_same_write_time_is_copied_again() {
     smb_fixture::chown_to_user(&share_dir).unwrap();
     same_mtime_smaller_and_empty(&src, &up, &smb(s, &format!("{rel}/up")));
 }
+
+#[test]
+fn a_full_smb_destination_stops_new_files_with_one_message() {
+    // The share's directory is a 16 MiB tmpfs: smbd's writes fail with
+    // ENOSPC, which it reports as STATUS_DISK_FULL.
+    let s = Samba::shared();
+    let (rel, share_dir) = s.unique_dir(SHARE, "faults-full");
+    let full = share_dir.join("full");
+    fs::create_dir_all(&full).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16m,mode=0755", "tmpfs"])
+        .arg(&full)
+        .status()
+        .expect("mount (the tests run as root)");
+    assert!(
+        mounted.success(),
+        "cannot mount a 16 MiB tmpfs on {full:?} (needs root)"
+    );
+    smb_fixture::chown_to_user(&share_dir).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("src");
+    for n in ["a", "b", "c", "d", "e"] {
+        file(&src, &format!("{n}.bin"), 6 * MIB);
+    }
+    let r = smbcp(&[
+        src.to_str().unwrap(),
+        &smb(s, &format!("{rel}/full")),
+        "--mt",
+        "1",
+        "--json",
+        "-",
+    ]);
+    let listing: Vec<(String, Vec<u8>)> = fs::read_dir(&full)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    let _ = std::process::Command::new("umount").arg(&full).status();
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(
+        r.stderr.matches("the destination is full").count(),
+        1,
+        "{}",
+        r.stderr
+    );
+    let f = failures(&r);
+    let codes: Vec<&str> = f.iter().map(|(_, c)| c.as_str()).collect();
+    assert_eq!(
+        codes.iter().filter(|c| **c == "STATUS_DISK_FULL").count(),
+        1,
+        "{codes:?}"
+    );
+    assert!(
+        codes
+            .iter()
+            .all(|c| *c == "STATUS_DISK_FULL" || *c == "DEST_FULL"),
+        "{codes:?}"
+    );
+    assert_eq!(copied(&r) + f.len() as u64, 5);
+    assert!(copied(&r) >= 1);
+    // Only complete files under final names, no temporary file.
+    for (name, bytes) in &listing {
+        assert!(!name.contains(".smbcp-"), "temporary file left: {name}");
+        assert!(
+            *bytes == fs::read(src.join(name)).unwrap(),
+            "{name} is complete"
+        );
+    }
+    assert_eq!(listing.len() as u64, copied(&r));
+}
