@@ -394,3 +394,91 @@ fn a_full_smb_destination_stops_new_files_with_one_message() {
     }
     assert_eq!(listing.len() as u64, copied(&r));
 }
+
+/// Asserts two files hold the same bytes, reading both in 8 MiB pieces.
+fn assert_same_file(a: &Path, b: &Path) {
+    use std::io::Read as _;
+    let (mut fa, mut fb) = (fs::File::open(a).unwrap(), fs::File::open(b).unwrap());
+    assert_eq!(fa.metadata().unwrap().len(), fb.metadata().unwrap().len());
+    let (mut ba, mut bb) = (vec![0u8; 8 * MIB], vec![0u8; 8 * MIB]);
+    let mut off = 0u64;
+    loop {
+        let n = fa.read(&mut ba).unwrap();
+        if n == 0 {
+            break;
+        }
+        fb.read_exact(&mut bb[..n]).unwrap();
+        assert!(
+            ba[..n] == bb[..n],
+            "{a:?} and {b:?} differ in the 8 MiB at {off}"
+        );
+        off += n as u64;
+    }
+}
+
+/// Bytes the file system holds for `p`.
+fn allocated(p: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt as _;
+    fs::metadata(p).unwrap().blocks() * 512
+}
+
+#[test]
+fn a_sparse_file_past_4_gib_is_identical_after_upload_and_download_and_stays_sparse() {
+    use std::os::unix::fs::FileExt as _;
+    const GIB: u64 = 1 << 30;
+    let size = 4 * GIB + MIB as u64;
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    let big = src.join("sparse.bin");
+    {
+        // Distinct data just below and just above 4 GiB (32-bit offsets
+        // would wrap there), a hole everywhere else.
+        let f = fs::File::create(&big).unwrap();
+        f.set_len(size).unwrap();
+        f.write_all_at(&data(MIB, 1), 4 * GIB - MIB as u64).unwrap();
+        f.write_all_at(&data(MIB, 2), 4 * GIB).unwrap();
+        f.write_all_at(b"first bytes", 0).unwrap();
+    }
+    assert!(allocated(&big) < 16 * MIB as u64, "the source is sparse");
+
+    let s = Samba::shared();
+    let (rel, share_dir) = s.unique_dir(SHARE, "faults-sparse");
+    smb_fixture::chown_to_user(&share_dir).unwrap();
+    let up = smbcp(&[
+        src.to_str().unwrap(),
+        &smb(s, &format!("{rel}/up")),
+        "--json",
+        "-",
+    ]);
+    assert_eq!(up.code, 0, "{up:?}");
+    let remote = share_dir.join("up/sparse.bin");
+    assert_same_file(&big, &remote);
+    // The holes were not written: smbd's file is as sparse as ours.
+    assert!(
+        allocated(&remote) < 64 * MIB as u64,
+        "{} bytes allocated on the share",
+        allocated(&remote)
+    );
+
+    // Back down through memory (zero-copy would write every byte it
+    // receives, holes included).
+    let dst = local.path().join("dst");
+    let down = smbcp(&[
+        &smb(s, &format!("{rel}/up")),
+        dst.to_str().unwrap(),
+        "--zero-copy",
+        "never",
+        "--json",
+        "-",
+    ]);
+    assert_eq!(down.code, 0, "{down:?}");
+    assert_same_file(&big, &dst.join("sparse.bin"));
+    assert!(
+        allocated(&dst.join("sparse.bin")) < 64 * MIB as u64,
+        "{} bytes allocated",
+        allocated(&dst.join("sparse.bin"))
+    );
+    assert_no_temp(&dst);
+    fs::remove_file(&remote).unwrap();
+}
