@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::RngCore;
 use tokio::net::TcpStream;
@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 use crate::conn::{new_message, Connection, Outgoing, Security};
 use crate::crypto::PreauthHash;
 use crate::error::{Error, Result};
-use crate::file::FileInner;
+use crate::file::{FileInner, LostCreate};
 use crate::proto::{self, Negotiated};
 use crate::session::{Credentials, Session};
 use crate::wire::negotiate::NegotiateResponse;
@@ -132,6 +132,14 @@ pub struct HandleStats {
     pub replayed: u64,
     /// Lease breaks the server sent us (acknowledged when it asked).
     pub lease_breaks: u64,
+    /// Durable CREATEs whose connection went before the reply came, sent
+    /// again on the new connection as a replay (the same CreateGuid and
+    /// lease key, SMB2_FLAGS_REPLAY_OPERATION; MS-SMB2 3.3.5.9.10) and
+    /// answered with an open: a server that keeps its replay cache across
+    /// connections returns the open it made for the lost request, one that
+    /// does not opens the file again under the same lease, so the new open
+    /// never waits for the one nobody heard of.
+    pub creates_replayed: u64,
 }
 
 /// The counters behind [`HandleStats`].
@@ -142,6 +150,7 @@ pub(crate) struct HandleCounters {
     pub(crate) reclaim_failed: AtomicU64,
     pub(crate) replayed: AtomicU64,
     pub(crate) lease_breaks: AtomicU64,
+    pub(crate) creates_replayed: AtomicU64,
 }
 
 impl HandleCounters {
@@ -178,7 +187,14 @@ pub(crate) struct ClientInner {
     pub(crate) handles: HandleCounters,
     /// Open files holding a lease, by lease key: where a lease break goes.
     pub(crate) leases: Mutex<HashMap<[u8; 16], Weak<FileInner>>>,
+    /// Durable CREATEs lost in flight, by share and path, until replayed
+    /// or until the server has surely dropped what they may have opened.
+    lost_creates: Mutex<HashMap<String, LostCreate>>,
 }
+
+/// Lost CREATEs remembered at most (each waits for one retry of its open;
+/// a caller that never retries leaves one until it expires).
+const LOST_CREATES_MAX: usize = 4096;
 
 /// One negotiated connection of a [`Client`].
 #[derive(Debug)]
@@ -232,6 +248,7 @@ impl Client {
                 redial: tokio::sync::Mutex::new(()),
                 handles: HandleCounters::default(),
                 leases: Mutex::new(HashMap::new()),
+                lost_creates: Mutex::new(HashMap::new()),
             }),
         };
         client.watch_breaks(&client.generation());
@@ -258,6 +275,7 @@ impl Client {
             reclaim_failed: get(&h.reclaim_failed),
             replayed: get(&h.replayed),
             lease_breaks: get(&h.lease_breaks),
+            creates_replayed: get(&h.creates_replayed),
         }
     }
 
@@ -384,6 +402,33 @@ impl Client {
 
     fn leases(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 16], Weak<FileInner>>> {
         self.inner.leases.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Remembers a durable CREATE of `key` (share and path) whose
+    /// connection went before its reply came: the next open of that path
+    /// replays it.
+    pub(crate) fn remember_lost_create(&self, key: String, lost: LostCreate) {
+        let mut m = self.lost_creates();
+        let now = Instant::now();
+        m.retain(|_, l| l.until > now);
+        if m.len() < LOST_CREATES_MAX || m.contains_key(&key) {
+            m.insert(key, lost);
+        }
+    }
+
+    /// The lost CREATE of `key`, if one is remembered and the server may
+    /// still hold its open; forgotten from now on.
+    pub(crate) fn take_lost_create(&self, key: &str) -> Option<LostCreate> {
+        self.lost_creates()
+            .remove(key)
+            .filter(|l| l.until > Instant::now())
+    }
+
+    fn lost_creates(&self) -> std::sync::MutexGuard<'_, HashMap<String, LostCreate>> {
+        self.inner
+            .lost_creates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -5,10 +5,20 @@
 //! CREATE + DH2C (MS-SMB2 3.2.4.4) and stays the same open, with its lease;
 //! any other handle, or one the server no longer has, is opened again by
 //! path (a plain reopen of the existing file).
+//!
+//! A durable CREATE whose connection went before its reply came may have
+//! opened the file on the server, an open we never heard of. The next open
+//! of that path sends it again as a replay (MS-SMB2 3.2.4.3.5, 3.3.5.9.10):
+//! the same CreateGuid, the same lease key, SMB2_FLAGS_REPLAY_OPERATION. A
+//! server that finds the CreateGuid in its replay cache returns that very
+//! open; one that does not (Samba 4.17 keeps the cache per connection
+//! process) opens the file again, and since the lease key is the same, the
+//! new open shares the lease of the one nobody heard of instead of waiting
+//! for it to be broken.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
@@ -249,13 +259,30 @@ impl FileState {
     }
 }
 
+/// A durable CREATE sent on a connection that went before its reply came:
+/// the server may have made the open (see the module docs).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LostCreate {
+    create_guid: [u8; 16],
+    lease_key: [u8; 16],
+    /// Desired access, disposition and create options: only the same
+    /// request is replayed (a replay returns the open as first asked for).
+    request: (u32, u32, u32),
+    /// By then the server has dropped any open it made (the durable
+    /// timeout we asked for has run out since the loss).
+    pub(crate) until: Instant,
+}
+
 /// What a CREATE of a [`File`] asks for beyond the plain open.
 #[derive(Clone, Copy, Debug)]
 enum Ask {
-    /// A durable handle with a lease (MS-SMB2 3.2.4.3.5, 3.2.4.3.8).
+    /// A durable handle with a lease (MS-SMB2 3.2.4.3.5, 3.2.4.3.8);
+    /// `replay`: the same request again after its connection went
+    /// (SMB2_FLAGS_REPLAY_OPERATION, same CreateGuid and lease key).
     Durable {
         create_guid: [u8; 16],
         lease_key: [u8; 16],
+        replay: bool,
     },
     /// Reclaim a durable open on a new connection (MS-SMB2 3.2.4.4).
     Reclaim {
@@ -308,6 +335,7 @@ async fn create_file(
         Ask::Durable {
             create_guid,
             lease_key,
+            replay: _,
         } => {
             let timeout = tree.session().client().config().durable_timeout;
             let dh2q = DurableRequestV2 {
@@ -366,7 +394,9 @@ async fn create_file(
     };
     let mut w = new_message();
     req.encode_with(&mut w, level, &contexts);
-    let resp = t.call1(tree.outgoing(Command::CREATE, w)).await?;
+    let mut out = tree.outgoing(Command::CREATE, w);
+    out.replay = matches!(ask, Ask::Durable { replay: true, .. });
+    let resp = t.call1(out).await?;
     resp.check(&[])?;
     let c = CreateResponse::decode(&resp.msg)?;
     let durable = c.durable_v2()?.is_some();
@@ -545,23 +575,80 @@ impl File {
         lease_key: Option<[u8; 16]>,
     ) -> Result<(FileState, FileInfo)> {
         if wants_durable(tree, options) {
-            let ask = Ask::Durable {
-                // A new GUID for each new open (MS-SMB2 3.2.4.3.5); Samba
-                // refuses one it still has in its replay cache.
-                create_guid: random16(),
-                // The lease key belongs to the file, not to one open
-                // (MS-SMB2 3.2.4.3: File.LeaseKey): opened again after a
-                // refused reclaim, the file keeps it, so the new open joins
-                // the lease the server may still hold for the old,
-                // disconnected one instead of waiting for that open's
-                // lease to break (Samba 4.17 holds the CREATE until the
-                // old open's durable timeout runs out).
-                lease_key: lease_key.unwrap_or_else(random16),
-            };
-            create_file(tree, t, path, options, ask).await
+            Self::create_durable(tree, t, path, options, lease_key).await
         } else {
             let (id, info) = tree.create_on(t, path, options).await?;
             Ok((FileState::plain(Arc::clone(t), id), info))
+        }
+    }
+
+    /// A new durable open of `path` on `t`; the replay of a CREATE of it
+    /// that was lost in flight when there is one (see the module docs).
+    async fn create_durable(
+        tree: &Tree,
+        t: &Arc<TreeState>,
+        path: &str,
+        options: &OpenOptions,
+        lease_key: Option<[u8; 16]>,
+    ) -> Result<(FileState, FileInfo)> {
+        let client = tree.session().client();
+        // Share names compare without case; paths as sent.
+        let key = format!("{}\\{path}", tree.share().to_lowercase());
+        let request = create_fields(options);
+        let lost = client.take_lost_create(&key);
+        // The key of a lease the server may hold for a lost open of this
+        // path comes first: a new open under it shares that lease. Then
+        // the key belongs to the file, not to one open (MS-SMB2 3.2.4.3:
+        // File.LeaseKey): opened again after a refused reclaim, the file
+        // keeps it, so the new open joins the lease the server may still
+        // hold for the old, disconnected one.
+        let lease_key = lost
+            .map(|l| l.lease_key)
+            .or(lease_key)
+            .unwrap_or_else(random16);
+        // A new GUID for each new open (MS-SMB2 3.2.4.3.5); Samba refuses
+        // one it still has in its replay cache.
+        let (mut create_guid, mut replay) = match lost.filter(|l| l.request == request) {
+            Some(l) => (l.create_guid, true),
+            None => (random16(), false),
+        };
+        loop {
+            let ask = Ask::Durable {
+                create_guid,
+                lease_key,
+                replay,
+            };
+            let r = create_file(tree, t, path, options, ask).await;
+            match &r {
+                Ok(_) if replay => {
+                    HandleCounters::bump(&client.inner.handles.creates_replayed);
+                    tracing::debug!(%path, "lost CREATE replayed");
+                }
+                Err(e) if e.needs_reconnect() => {
+                    // Sent, maybe executed, never answered: replayed by
+                    // the next open of this path.
+                    let timeout = client.config().durable_timeout;
+                    client.remember_lost_create(
+                        key,
+                        LostCreate {
+                            create_guid,
+                            lease_key,
+                            request,
+                            until: Instant::now() + timeout,
+                        },
+                    );
+                }
+                Err(e) if replay => {
+                    // The server took it for something else (a CreateGuid
+                    // it holds for another session, a replay of a request
+                    // still running): open anew, under the same lease key.
+                    tracing::debug!(%path, error = %e, "replayed CREATE refused; opening anew");
+                    (create_guid, replay) = (random16(), false);
+                    continue;
+                }
+                _ => {}
+            }
+            return r;
         }
     }
 

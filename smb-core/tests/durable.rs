@@ -245,3 +245,89 @@ async fn a_lease_break_is_acknowledged_and_both_clients_go_on() {
         b"AAAABBBBAAAA"
     );
 }
+
+/// One durable CREATE whose reply the proxy cuts (the server has the
+/// open, we never hear of it), then the same open again after the
+/// reconnect. `half_open`: the server's side of the cut stays open, as when
+/// the network vanished (Samba 4.17 passes the new connection of the same
+/// ClientGuid to the old connection's process, which still holds the open).
+async fn lose_a_durable_create(half_open: bool) {
+    let samba = server();
+    let (dir, local) = samba.unique_dir(SHARE, "durable-lost-create");
+    let proxy = FaultProxy::start(samba.addr());
+    proxy.half_open(half_open);
+    // The longest durable timeout Samba grants: an orphaned open that the
+    // new CREATE had to wait for would hold it back for five minutes, and
+    // the server would answer it with an interim response first.
+    let mut config = ClientConfig::default();
+    config.durable_timeout = Duration::from_secs(300);
+    let client = Client::connect("127.0.0.1", proxy.port(), config)
+        .await
+        .unwrap();
+    let session = client.session_setup(&creds()).await.unwrap();
+    let tree = session.tree_connect(SHARE).await.unwrap();
+    let path = format!("{dir}/lost.bin");
+    let opts = durable(OpenOptions::create_write());
+
+    proxy.cut_before_create_reply("lost.bin", 1);
+    let err = tree.open(&path, &opts).await.unwrap_err();
+    assert!(err.needs_reconnect(), "{err}");
+    assert!(
+        !proxy.create_cut_armed(),
+        "the cut fell on the CREATE reply"
+    );
+    assert!(local.join("lost.bin").exists(), "the server made the open");
+    client.reconnect(1).await.unwrap();
+
+    // Sent again as a replay (same CreateGuid and lease key), answered
+    // at once: the server held nothing back.
+    let f = tree.open(&path, &opts).await.unwrap();
+    assert!(f.is_durable());
+    assert_eq!(f.lease_state(), Some(0x7));
+    assert_eq!(client.handle_stats().creates_replayed, 1);
+    f.write_at(0, Bytes::from_static(b"landed")).await.unwrap();
+    f.close().await.unwrap();
+    assert_eq!(std::fs::read(local.join("lost.bin")).unwrap(), b"landed");
+
+    // Nothing left holding the file: another client writes it at once.
+    let other = Client::connect("127.0.0.1", proxy.port(), ClientConfig::default())
+        .await
+        .unwrap();
+    let t = other
+        .session_setup(&creds())
+        .await
+        .unwrap()
+        .tree_connect(SHARE)
+        .await
+        .unwrap();
+    let g = t
+        .open(
+            &path,
+            &OpenOptions {
+                write: true,
+                disposition: Disposition::Open,
+                ..OpenOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    g.write_at(0, Bytes::from_static(b"L")).await.unwrap();
+    g.close().await.unwrap();
+    assert_eq!(std::fs::read(local.join("lost.bin")).unwrap(), b"Landed");
+    assert_eq!(
+        proxy.pending_creates(),
+        0,
+        "no CREATE was held back by an open nobody heard of"
+    );
+    assert_eq!(proxy.cuts(), 1);
+}
+
+#[tokio::test]
+async fn a_durable_create_lost_in_flight_is_replayed_on_the_new_connection() {
+    lose_a_durable_create(false).await;
+}
+
+#[tokio::test]
+async fn a_durable_create_lost_on_a_vanished_network_is_replayed() {
+    lose_a_durable_create(true).await;
+}

@@ -385,9 +385,18 @@ impl SmbFs {
         disposition: smb_core::Disposition,
     ) -> OpResult<SmbWriter> {
         let temp = self.path(temp_rel);
+        // Durable (with a lease) where the server grants it: after a lost
+        // connection the same open comes back, with its share mode, and
+        // WRITEs that were in flight go again as replays. A source is
+        // opened plainly: reopening it by path loses nothing, while a
+        // durable open left behind by a killed run makes Samba report the
+        // write time of the moment it opened for a file changed on the
+        // server's disk since (until the durable timeout runs out), which
+        // would hide a changed source from a resumed copy.
         let opts = OpenOptions {
             unbuffered: self.unbuffered,
             disposition,
+            durable: true,
             ..OpenOptions::create_write()
         };
         let file = self
