@@ -150,3 +150,87 @@ fn a_dfs_link_is_named_not_a_bare_status() {
     );
     assert_eq!(std::fs::read(down.join("plain.txt")).unwrap(), b"plain");
 }
+
+/// A Samba msdfs root share whose `rel` directory holds a link named
+/// `name` to `target` (`server\share[\path]`), as Samba stores one: a
+/// symlink to `msdfs:target`.
+fn dfs_link(share_dir: &std::path::Path, name: &str, target: &str) {
+    std::os::unix::fs::symlink(format!("msdfs:{target}"), share_dir.join(name)).unwrap();
+}
+
+#[test]
+fn a_download_through_a_dfs_link_reads_the_target_share() {
+    let s = Samba::get(&ServerConfig::new().share_option("msdfs root = yes"));
+    let (rel, share_dir) = s.unique_dir(SHARE, "dfsdown");
+    // The link's target: a directory on another share of the same server.
+    let (ro_rel, ro_dir) = s.unique_dir(smb_fixture::RO_SHARE, "dfstarget");
+    standard_tree(&ro_dir);
+    smb_fixture::chown_to_user(&ro_dir).unwrap();
+    dfs_link(
+        &share_dir,
+        "link",
+        &format!("127.0.0.1\\{}\\{ro_rel}", smb_fixture::RO_SHARE),
+    );
+    let local = tempfile::tempdir().unwrap();
+
+    // The link itself, and a directory below it.
+    let down = local.path().join("down");
+    let url = s.url(SHARE, &format!("{rel}/link"));
+    let r = smbcp(&[&url, down.to_str().unwrap(), "--mirror", "--user", USER]);
+    assert_eq!(r.code, 0, "{r:?}\n{}", s.log_tail());
+    assert_same_tree(&ro_dir, &down);
+
+    let sub = std::fs::read_dir(&ro_dir)
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().is_dir())
+        .expect("the standard tree has a directory")
+        .file_name();
+    let sub = sub.to_str().unwrap();
+    let down_sub = local.path().join("sub");
+    let url = s.url(SHARE, &format!("{rel}/link/{sub}"));
+    let r = smbcp(&[&url, down_sub.to_str().unwrap(), "--mirror", "--user", USER]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_same_tree(&ro_dir.join(sub), &down_sub);
+}
+
+#[test]
+fn an_upload_through_a_dfs_link_lands_on_the_target() {
+    let s = Samba::get(&ServerConfig::new().share_option("msdfs root = yes"));
+    let (rel, share_dir) = s.unique_dir(SHARE, "dfsup");
+    std::fs::create_dir(share_dir.join("real")).unwrap();
+    smb_fixture::chown_to_user(&share_dir.join("real")).unwrap();
+    dfs_link(
+        &share_dir,
+        "link",
+        &format!("127.0.0.1\\{SHARE}\\{rel}\\real"),
+    );
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("src");
+    standard_tree(&src);
+    // Into a directory that does not exist yet below the link.
+    let url = s.url(SHARE, &format!("{rel}/link/new"));
+    let r = smbcp(&[src.to_str().unwrap(), &url, "--mirror", "--user", USER]);
+    assert_eq!(r.code, 0, "{r:?}\n{}", s.log_tail());
+    assert_same_tree(&src, &share_dir.join("real/new"));
+    // The link is still a link: nothing was written beside it.
+    assert!(share_dir.join("link").is_symlink());
+}
+
+#[test]
+fn a_dfs_link_to_an_unreachable_server_names_the_target() {
+    let s = Samba::get(&ServerConfig::new().share_option("msdfs root = yes"));
+    let (rel, share_dir) = s.unique_dir(SHARE, "dfsaway");
+    // Nothing listens on 127.0.0.2 (the fixture binds 127.0.0.1 only).
+    dfs_link(&share_dir, "link", "127.0.0.2\\elsewhere");
+    let local = tempfile::tempdir().unwrap();
+    let down = local.path().join("down");
+    let url = s.url(SHARE, &format!("{rel}/link"));
+    let r = smbcp(&[&url, down.to_str().unwrap(), "--user", USER]);
+    assert_one_line_error(&r, 3);
+    assert!(
+        r.stderr.contains("DFS link") && r.stderr.contains("\\\\127.0.0.2\\elsewhere"),
+        "{}",
+        r.stderr
+    );
+}

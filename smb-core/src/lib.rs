@@ -50,6 +50,7 @@ pub mod wire;
 
 mod client;
 mod conn;
+mod dfs;
 mod error;
 mod file;
 mod lease;
@@ -57,6 +58,7 @@ mod session;
 mod tree;
 
 pub use client::{Client, ClientConfig, EncryptionMode, HandleStats, NegotiatedInfo};
+pub use dfs::DfsTarget;
 pub use error::{Action, Error, Result};
 pub use file::{Disposition, File, FileInfo, FileTime, FileTimes, OpenOptions};
 pub use proto::IoLimits;

@@ -2,7 +2,7 @@
 //! share name, so after a reconnect it connects again by itself (on the
 //! session's new logon) the first time it is used there.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
@@ -65,6 +65,10 @@ pub(crate) struct TreeInner {
     /// FileId only from a CREATE in the same chain): chains on an open
     /// handle go one request at a time there.
     unrelated_after_id: AtomicU64,
+    /// The server moved a write time set before the WRITE (it updates
+    /// the time on every write, as some non-Samba servers do): small files
+    /// on this tree get their times after the WRITE from then on.
+    times_after_write: AtomicBool,
 }
 
 /// An operation on a handle, as one element of a chain (see
@@ -257,6 +261,7 @@ impl Tree {
                 state: RwLock::new(Arc::new(state)),
                 reconnect: tokio::sync::Mutex::new(()),
                 unrelated_after_id: AtomicU64::new(0),
+                times_after_write: AtomicBool::new(false),
             }),
         }
     }
@@ -596,25 +601,64 @@ impl Tree {
             disposition::OVERWRITE_IF,
             options::NON_DIRECTORY_FILE,
         )?;
-        let with_times = !times.is_empty();
         let len =
             u32::try_from(data.len()).map_err(|_| Error::InvalidArgument("too large".into()))?;
-        let mut ops = times_then_write(&times, data);
+        let mut ops = self.times_and_write(&times, data);
         ops.push(Op::Close);
         let t = self.current().await?;
         let resps = self.call_chain(&t, Head::Create(create), ops).await?;
         check_all(&resps)?;
         let c = CreateResponse::decode(&resps[0].msg)?;
-        let n = wio::decode_write(&resps[usize::from(with_times) + 1].msg)?;
+        let n = written(&resps)?;
         if n != len {
             return Err(Error::Protocol(format!("short write: {n} of {len} bytes")));
         }
         let last = resps
             .last()
             .ok_or_else(|| Error::Protocol("missing response".into()))?;
-        Ok(FileInfo::from_attrs(
-            &wcreate::decode_close(&last.msg)?.unwrap_or(c.info),
-        ))
+        let info = FileInfo::from_attrs(&wcreate::decode_close(&last.msg)?.unwrap_or(c.info));
+        self.check_times(path, &times, info).await
+    }
+
+    /// True once this tree's server moved a write time that was set before
+    /// the WRITE: [`Self::write_file`] and [`Self::write_file_as`] then set
+    /// times after it (Samba keeps them: false there).
+    pub fn sets_times_after_write(&self) -> bool {
+        self.inner.times_after_write.load(Ordering::Relaxed)
+    }
+
+    /// SET_INFO(times) and WRITE in the order this server needs: times
+    /// first (the fast path, see [`times_then_write`]) unless it was seen
+    /// to move them on the WRITE.
+    fn times_and_write(&self, times: &FileTimes, data: Bytes) -> Vec<Op> {
+        let mut ops = times_then_write(times, data);
+        if self.sets_times_after_write() {
+            ops.reverse();
+        }
+        ops
+    }
+
+    /// After a small file is closed: when the server reports a write time
+    /// other than the one set (it updated it on the WRITE), the times are
+    /// set again by path, and later files on this tree set them after the
+    /// WRITE. Returns the file's metadata as it is then.
+    async fn check_times(&self, path: &str, times: &FileTimes, info: FileInfo) -> Result<FileInfo> {
+        let Some(want) = times.last_write_time else {
+            return Ok(info);
+        };
+        if info.last_write_time == want {
+            return Ok(info);
+        }
+        if !self.inner.times_after_write.swap(true, Ordering::Relaxed) {
+            tracing::debug!(
+                path,
+                set = want.0,
+                got = info.last_write_time.0,
+                "the server moved the write time set before the WRITE; \
+                 setting times after the WRITE on this share from now on"
+            );
+        }
+        self.set_times_info(path, *times).await
     }
 
     /// Writes a small file under the temporary name `temp` and renames it over
@@ -720,14 +764,17 @@ impl Tree {
             // In place with its data; a retry writes it again.
             resps[1].check(&[]).map_err(|e| (WriteStep::Write, e))?;
         }
-        // Without post-query attributes (never from Samba) only the size is known.
-        Ok(info.map_or_else(
-            || FileInfo {
+        // Without post-query attributes (never from Samba) only the size
+        // is known, and the times cannot be checked.
+        let Some(a) = info else {
+            return Ok(FileInfo {
                 size: u64::from(len),
                 ..FileInfo::default()
-            },
-            |a| FileInfo::from_attrs(&a),
-        ))
+            });
+        };
+        self.check_times(path, &times, FileInfo::from_attrs(&a))
+            .await
+            .map_err(|e| (WriteStep::Write, e))
     }
 
     /// The message of `op` on `fid` (related: on the previous element's handle).
@@ -864,16 +911,12 @@ impl Tree {
             disposition::OVERWRITE_IF,
             options::NON_DIRECTORY_FILE,
         )?;
-        let ops = times_then_write(&times, data);
+        let ops = self.times_and_write(&times, data);
         let resps = self.call_chain(t, Head::Create(create), ops).await?;
         resps[0].check(&[])?;
         let file_id = CreateResponse::decode(&resps[0].msg)?.file_id;
         let rest = check_all(&resps[1..]).and_then(|()| {
-            let n = resps
-                .last()
-                .map(|r| wio::decode_write(&r.msg))
-                .transpose()?
-                .unwrap_or(0);
+            let n = written(&resps)?;
             if n == len {
                 Ok(())
             } else {
@@ -960,6 +1003,11 @@ impl Tree {
 
     /// Sets times/attributes on `path`.
     pub async fn set_times(&self, path: &str, times: FileTimes) -> Result<()> {
+        self.set_times_info(path, times).await.map(|_| ())
+    }
+
+    /// [`Self::set_times`], returning the metadata after it.
+    async fn set_times_info(&self, path: &str, times: FileTimes) -> Result<FileInfo> {
         let buf = times.to_basic().encode();
         self.create_op_close(
             path,
@@ -968,7 +1016,6 @@ impl Tree {
             Some((winfo::FILE_BASIC_INFORMATION, buf)),
         )
         .await
-        .map(|_| ())
     }
 
     /// TREE_DISCONNECT.
@@ -992,6 +1039,14 @@ fn times_then_write(times: &FileTimes, data: Bytes) -> Vec<Op> {
     }
     ops.push(Op::Write(data));
     ops
+}
+
+/// The Count of the WRITE response among `resps` (0 when there is none).
+fn written(resps: &[Response]) -> Result<u32> {
+    match resps.iter().find(|r| r.header.command == Command::WRITE) {
+        Some(r) => Ok(wio::decode_write(&r.msg)?),
+        None => Ok(0),
+    }
 }
 
 /// One QUERY_DIRECTORY response: `None` at STATUS_NO_MORE_FILES, else the

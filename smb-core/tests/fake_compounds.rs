@@ -1,7 +1,9 @@
 //! Compounds against scripted servers whose behaviour Samba cannot show
 //! (issue 16): one that takes a related FileId only from a CREATE in the same
 //! chain (a related CLOSE after SET_INFO on an explicit FileId gets
-//! STATUS_INVALID_HANDLE), and one that grants exactly one credit per reply.
+//! STATUS_INVALID_HANDLE), one that grants exactly one credit per reply, and
+//! one that moves a file's write time on every WRITE, even after the client
+//! set it (Samba keeps a time set on the handle).
 //! The server replays bodies captured from the fixture's Samba and records
 //! every frame it gets.
 
@@ -28,6 +30,16 @@ struct Script {
     related_only_after_create: bool,
     /// Credits granted on every reply.
     credits: u16,
+    /// Every WRITE sets the write time to [`WRITE_TIME`]; CLOSE reports it.
+    mtime_on_write: bool,
+}
+
+/// The write time a WRITE leaves on the scripted server that moves it.
+const WRITE_TIME: u64 = 0x01DC_0000_0000_0000;
+
+/// The scripted file system: one write time for whatever is open.
+struct Files {
+    mtime: u64,
 }
 
 /// One request as received: command, related flag, position in its frame.
@@ -70,8 +82,45 @@ fn negotiate_body() -> Vec<u8> {
     w.into_vec()[64..].to_vec()
 }
 
+/// A CLOSE reply with post-query attributes carrying `mtime`.
+fn close_with_times(mtime: u64) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.u16(60);
+    w.u16(1); // SMB2_CLOSE_FLAG_POSTQUERY_ATTRIB
+    w.u32(0);
+    for t in [mtime, mtime, mtime, mtime] {
+        w.u64(t);
+    }
+    w.u64(4096);
+    w.u64(10);
+    w.u32(0x20);
+    w.into_vec()
+}
+
 /// The reply body for one request (`req`: the whole request message).
-fn body(h: &Header, req: &[u8], session_round: &mut u32) -> Vec<u8> {
+fn body(
+    h: &Header,
+    req: &[u8],
+    session_round: &mut u32,
+    script: Script,
+    fs: &mut Files,
+) -> Vec<u8> {
+    if script.mtime_on_write {
+        match h.command {
+            Command::SET_INFO if req[67] == 4 => {
+                // FileBasicInformation: LastWriteTime at 16 in the buffer
+                // (0: leave it).
+                let off = usize::from(u16::from_le_bytes([req[72], req[73]]));
+                let t = u64::from_le_bytes(req[off + 16..off + 24].try_into().unwrap());
+                if t != 0 {
+                    fs.mtime = t;
+                }
+            }
+            Command::WRITE => fs.mtime = WRITE_TIME,
+            Command::CLOSE => return close_with_times(fs.mtime),
+            _ => {}
+        }
+    }
     match h.command {
         Command::NEGOTIATE => negotiate_body(),
         Command::SESSION_SETUP => {
@@ -107,6 +156,7 @@ async fn fake(script: Script) -> (u16, Arc<Mutex<Vec<Seen>>>) {
     tokio::spawn(async move {
         let (mut s, _) = l.accept().await.unwrap();
         let mut round = 0;
+        let mut fs = Files { mtime: WRITE_TIME };
         while let Some(frame) = read_frame(&mut s).await {
             let ranges = split_compound(&frame).unwrap();
             let n = ranges.len();
@@ -123,10 +173,13 @@ async fn fake(script: Script) -> (u16, Arc<Mutex<Vec<Seen>>>) {
                 } else if h.command == Command::SESSION_SETUP && round == 0 {
                     (
                         NtStatus::MORE_PROCESSING_REQUIRED,
-                        body(&h, req, &mut round),
+                        body(&h, req, &mut round, script, &mut fs),
                     )
                 } else {
-                    (NtStatus::SUCCESS, body(&h, req, &mut round))
+                    (
+                        NtStatus::SUCCESS,
+                        body(&h, req, &mut round, script, &mut fs),
+                    )
                 };
                 log.lock().unwrap().push(Seen {
                     command: h.command,
@@ -206,6 +259,7 @@ async fn a_refused_related_close_is_sent_again_unrelated_and_the_connection_reme
     let (port, seen) = fake(Script {
         related_only_after_create: true,
         credits: 64,
+        mtime_on_write: false,
     })
     .await;
     let tree = connect(port).await;
@@ -264,6 +318,7 @@ async fn one_credit_per_reply_splits_every_compound() {
     let (port, seen) = fake(Script {
         related_only_after_create: false,
         credits: 1,
+        mtime_on_write: false,
     })
     .await;
     let tree = connect(port).await;
@@ -304,4 +359,82 @@ async fn one_credit_per_reply_splits_every_compound() {
         ]
     );
     all_closed(&seen);
+}
+
+#[tokio::test]
+async fn a_server_that_moves_the_write_time_on_write_gets_times_after_the_write() {
+    let (port, seen) = fake(Script {
+        related_only_after_create: false,
+        credits: 64,
+        mtime_on_write: true,
+    })
+    .await;
+    let tree = connect(port).await;
+    let want = smb_core::FileTime(0x01D0_1234_5678_9ABC);
+    let times = FileTimes {
+        last_write_time: Some(want),
+        ..FileTimes::default()
+    };
+    let data = Bytes::from_static(b"small file");
+    assert!(!tree.sets_times_after_write());
+
+    // First file: times before the WRITE (the fast path), which this server
+    // undoes; the CLOSE shows it, so the times are set again by path.
+    let info = tree
+        .write_file_as(".a.tmp", "a.txt", data.clone(), times)
+        .await
+        .expect("first upload");
+    assert_eq!(info.last_write_time, want);
+    assert!(tree.sets_times_after_write());
+    let first: Vec<Command> = seen.lock().unwrap().drain(..).map(|s| s.command).collect();
+    let from_create: Vec<Command> = first
+        .iter()
+        .copied()
+        .skip_while(|c| *c != Command::CREATE)
+        .collect();
+    assert_eq!(
+        from_create,
+        vec![
+            Command::CREATE,
+            Command::SET_INFO,
+            Command::WRITE,
+            Command::SET_INFO,
+            Command::CLOSE,
+            // Set again on the final name.
+            Command::CREATE,
+            Command::SET_INFO,
+            Command::CLOSE,
+        ]
+    );
+
+    // From then on the times follow the WRITE and hold: no second open.
+    let info = tree
+        .write_file_as(".b.tmp", "b.txt", data.clone(), times)
+        .await
+        .expect("second upload");
+    assert_eq!(info.last_write_time, want);
+    let second: Vec<Command> = seen.lock().unwrap().drain(..).map(|s| s.command).collect();
+    assert_eq!(
+        second,
+        vec![
+            Command::CREATE,
+            Command::WRITE,
+            Command::SET_INFO,
+            Command::SET_INFO,
+            Command::CLOSE,
+        ]
+    );
+    // The same for a file written in place.
+    let info = tree.write_file("c.txt", data, times).await.expect("write");
+    assert_eq!(info.last_write_time, want);
+    let third: Vec<Command> = seen.lock().unwrap().drain(..).map(|s| s.command).collect();
+    assert_eq!(
+        third,
+        vec![
+            Command::CREATE,
+            Command::WRITE,
+            Command::SET_INFO,
+            Command::CLOSE,
+        ]
+    );
 }

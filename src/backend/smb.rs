@@ -875,8 +875,41 @@ impl Connector {
 
 impl Connector {
     /// Connects (or reuses a connection) and tree-connects to `loc.share`.
+    /// A `loc.path` under a DFS link is followed to the share the link
+    /// refers to (at most [`DFS_HOPS`] links; same port and credentials).
     pub async fn open(&self, loc: &SmbLocation, creds: &Credentials) -> anyhow::Result<SmbFs> {
         let (config, unbuffered) = (&self.config.client, self.config.unbuffered);
+        let mut loc = loc.clone();
+        for _ in 0..=DFS_HOPS {
+            let (tree, client, link) = self.open_tree(&loc, creds, config).await?;
+            let to = tree
+                .dfs_target(&loc.path)
+                .await
+                .with_context(|| format!("resolving the DFS link in {loc}"))?;
+            let Some(to) = to else {
+                return Ok(SmbFs::new(tree, &loc, &client, link, unbuffered));
+            };
+            tracing::debug!(from = %loc, to = %to, "following a DFS link");
+            let from = loc.to_string();
+            loc.server.clone_from(&to.server);
+            loc.share.clone_from(&to.share);
+            loc.path.clone_from(&to.path);
+            // Connecting to the target is where an unreachable one fails:
+            // say which link led there.
+            if let Err(e) = self.open_tree(&loc, creds, config).await {
+                return Err(e.context(format!("DFS link {from} refers to {to}")));
+            }
+        }
+        anyhow::bail!("{loc}: more than {DFS_HOPS} DFS links in a row")
+    }
+
+    /// The (shared) connection and tree for `loc.share`.
+    async fn open_tree(
+        &self,
+        loc: &SmbLocation,
+        creds: &Credentials,
+        config: &ClientConfig,
+    ) -> anyhow::Result<(Tree, Client, Arc<Link>)> {
         let key = (
             loc.server.clone(),
             loc.port,
@@ -921,9 +954,12 @@ impl Connector {
                 t
             }
         };
-        Ok(SmbFs::new(tree, loc, &client, link, unbuffered))
+        Ok((tree, client, link))
     }
 }
+
+/// DFS links followed in a row before giving up (a referral loop).
+const DFS_HOPS: usize = 8;
 
 #[cfg(test)]
 mod tests {

@@ -1032,7 +1032,14 @@ mod tests {
         let (src, dst) = (d.path().join("s"), d.path().join("d"));
         std::fs::create_dir_all(&src).unwrap();
         std::fs::create_dir_all(&dst).unwrap();
-        let (e, _) = engine(&src, &dst, &["--mt", "2"]);
+        let (e, _) = engine(
+            &src,
+            &dst,
+            EngineConfig {
+                mt: 2,
+                ..EngineConfig::default()
+            },
+        );
         // Four 8 MiB blocks, the middle two zeros.
         let block = 8 << 20;
         let (job, mut data) = big_job(&src, 4 * block);

@@ -1,7 +1,7 @@
 //! Fuzz entry points: one function per parser of server data. Each takes
 //! arbitrary bytes and must never panic; fuzz targets just call them.
 
-use super::{create, dir, header, info, io, ioctl, negotiate, oplock, session};
+use super::{create, dfs, dir, header, info, io, ioctl, negotiate, oplock, session};
 
 /// SMB2 header and compound splitting.
 pub fn header(data: &[u8]) {
@@ -86,6 +86,15 @@ pub fn ioctl_response(data: &[u8]) {
     let _ = ioctl::CopyChunkResponse::decode(data);
 }
 
+/// FSCTL_DFS_GET_REFERRALS output (MS-DFSC RESP_GET_DFS_REFERRAL), bare
+/// and inside an IOCTL response.
+pub fn dfs_referral(data: &[u8]) {
+    let _ = dfs::ReferralResponse::decode(data);
+    if let Ok(r) = ioctl::IoctlResponse::decode(data) {
+        let _ = dfs::ReferralResponse::decode(r.output);
+    }
+}
+
 /// ERROR response and the small fixed bodies (READ, WRITE, empty).
 pub fn error_response(data: &[u8]) {
     let _ = session::decode_error(data);
@@ -120,6 +129,7 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("wire_query_info", query_info),
     ("wire_ioctl_response", ioctl_response),
     ("wire_error_response", error_response),
+    ("wire_dfs_referral", dfs_referral),
 ];
 
 #[cfg(test)]
@@ -176,6 +186,7 @@ mod tests {
                 super::query_info(d);
                 super::ioctl_response(d);
                 super::error_response(d);
+                super::dfs_referral(d);
             }
         }
     }

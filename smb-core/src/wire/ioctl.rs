@@ -1,5 +1,6 @@
 //! IOCTL (MS-SMB2 2.2.31, 2.2.32) and the FSCTLs we use: validate negotiate
-//! (2.2.31.4), request resume key (2.2.32.3), copychunk (2.2.31.1, 2.2.32.1).
+//! (2.2.31.4), request resume key (2.2.32.3), copychunk (2.2.31.1, 2.2.32.1),
+//! DFS referrals (MS-DFSC 2.2.2, 2.2.4: the buffers are in [`super::dfs`]).
 
 use super::codec::{len32, Reader, Writer};
 use super::create::FileId;
@@ -14,6 +15,8 @@ pub const FSCTL_SRV_REQUEST_RESUME_KEY: u32 = 0x0014_0078;
 pub const FSCTL_SRV_COPYCHUNK: u32 = 0x0014_40F2;
 /// FSCTL_SRV_COPYCHUNK_WRITE.
 pub const FSCTL_SRV_COPYCHUNK_WRITE: u32 = 0x0014_80F2;
+/// FSCTL_DFS_GET_REFERRALS (MS-SMB2 2.2.31: sent with FileId all ones).
+pub const FSCTL_DFS_GET_REFERRALS: u32 = 0x0006_0194;
 /// SMB2_0_IOCTL_IS_FSCTL.
 pub const IOCTL_IS_FSCTL: u32 = 0x0000_0001;
 

@@ -6,6 +6,7 @@ use std::fmt;
 mod captured;
 pub mod codec;
 pub mod create;
+pub mod dfs;
 pub mod dir;
 pub mod fuzz;
 pub mod header;
