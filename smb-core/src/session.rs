@@ -11,14 +11,14 @@ use std::time::SystemTime;
 use rand::RngCore;
 use zeroize::Zeroizing;
 
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, Mechanism, Ntlm};
 use crate::client::{Client, EncryptionMode, Generation};
 use crate::conn::{new_message, FrameCipher, FrameSigner, Outgoing, Security};
 use crate::crypto::{SessionCipher, Signer};
 use crate::error::{Error, Result};
 use crate::file::FileTime;
 use crate::proto;
-use crate::proto::session::{ExpectChallenge, SetupParams};
+use crate::proto::session::{Handshake, Progress, SetupParams};
 use crate::tree::{Tree, TreeState};
 use crate::wire::create::FileId;
 use crate::wire::ioctl::{self, IoctlResponse};
@@ -80,6 +80,8 @@ pub(crate) struct SessionState {
     signing_name: Option<&'static str>,
     cipher_name: Option<&'static str>,
     guest: bool,
+    /// The mechanism that logged on.
+    mechanism: &'static str,
     validated: AtomicBool,
 }
 
@@ -234,6 +236,11 @@ impl Session {
         self.state().encrypt_all
     }
 
+    /// The authentication mechanism of the last logon ("NTLMv2", "Kerberos").
+    pub fn mechanism(&self) -> &'static str {
+        self.state().mechanism
+    }
+
     /// Signing algorithm in use, if messages are signed ("HMAC-SHA256", "AES-128-CMAC", "AES-128-GMAC").
     pub fn signing_algorithm(&self) -> Option<&'static str> {
         let st = self.state();
@@ -315,38 +322,30 @@ async fn logon(
     previous: u64,
 ) -> Result<SessionState> {
     let config = client.config();
-    let auth = if creds.guest {
-        Authenticator::anonymous()
-    } else {
-        Authenticator::new(&creds.user, &creds.domain, &creds.password, "SMBCP")
-    };
     let mut params = SetupParams::new(&gen.negotiated, config.sign);
     params.previous_session_id = previous;
     let sign_required = params.sign_required;
+    let salt = rand::thread_rng().next_u32();
 
-    // Leg 1: NEGOTIATE_MESSAGE.
     let mut w = new_message();
-    let mut st = ExpectChallenge::start(
-        auth,
+    let mut st = Handshake::start(
+        mechanism(creds, &gen.negotiated.security_buffer),
         gen.preauth.clone(),
         params,
-        &gen.negotiated.security_buffer,
         &mut w,
     )?;
-    let resp = send_setup(gen, w, 0, &mut |b: &[u8]| st.handle_sent(b)).await?;
-
-    // Leg 2: AUTHENTICATE_MESSAGE.
-    let (mut cc, mut key) = ([0u8; 8], [0u8; 16]);
-    let salt = {
-        let mut rng = rand::thread_rng();
-        rng.fill_bytes(&mut cc);
-        rng.fill_bytes(&mut key);
-        rng.next_u32()
+    let mut session_id = 0;
+    let est = loop {
+        let resp = send_setup(gen, w, session_id, &mut |b: &[u8]| st.handle_sent(b)).await?;
+        w = new_message();
+        match st.handle_response(&resp.msg, creds.guest, salt, &mut w)? {
+            Progress::Send(next, id) => {
+                st = next;
+                session_id = id;
+            }
+            Progress::Established(est) => break est,
+        }
     };
-    let mut w = new_message();
-    let (mut st, session_id) = st.handle_response(&resp.msg, now_filetime(), cc, key, &mut w)?;
-    let resp = send_setup(gen, w, session_id, &mut |b: &[u8]| st.handle_sent(b)).await?;
-    let est = st.handle_response(&resp.msg, creds.guest, salt)?;
     // Guest check: a guest session has no key, so it cannot give the
     // signing the configuration asks for (MS-SMB2 3.2.5.3.1); refuse
     // rather than carry on unsigned.
@@ -392,8 +391,24 @@ async fn logon(
         signing_name,
         cipher_name,
         guest: est.guest,
+        mechanism: est.mechanism,
         validated: AtomicBool::new(false),
     })
+}
+
+/// The mechanism for one logon with `creds`: NTLMv2 (or anonymous), with
+/// fresh randomness each time. `hint` is the NEGOTIATE SecurityBuffer.
+fn mechanism(creds: &Credentials, hint: &[u8]) -> Box<dyn Mechanism> {
+    let auth = if creds.guest {
+        Authenticator::anonymous()
+    } else {
+        Authenticator::new(&creds.user, &creds.domain, &creds.password, "SMBCP")
+    };
+    let (mut cc, mut key) = ([0u8; 8], Zeroizing::new([0u8; 16]));
+    let mut rng = rand::thread_rng();
+    rng.fill_bytes(&mut cc);
+    rng.fill_bytes(&mut key[..]);
+    Box::new(Ntlm::new(auth, hint, now_filetime(), cc, *key))
 }
 
 /// Sends one SESSION_SETUP request (unsigned, as the protocol requires).
