@@ -178,6 +178,7 @@ pub fn resolve(
         domain,
         password,
         guest: false,
+        kerberos: None,
     })
 }
 

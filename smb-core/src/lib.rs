@@ -60,6 +60,6 @@ pub use client::{Client, ClientConfig, EncryptionMode, HandleStats, NegotiatedIn
 pub use error::{Action, Error, Result};
 pub use file::{Disposition, File, FileInfo, FileTime, FileTimes, OpenOptions};
 pub use proto::IoLimits;
-pub use session::{Credentials, Session};
+pub use session::{Credentials, KerberosConfig, KerberosSource, Session};
 pub use tree::{DirEntry, DirLister, Tree, WriteStep};
 pub use wire::{Dialect, NtStatus};

@@ -11,6 +11,8 @@ use std::time::SystemTime;
 use rand::RngCore;
 use zeroize::Zeroizing;
 
+use crate::auth::kerberos::{gss_error, Credential, Kerberos, Source};
+use crate::auth::spnego::NegTokenInit;
 use crate::auth::{Authenticator, Mechanism, Ntlm};
 use crate::client::{Client, EncryptionMode, Generation};
 use crate::conn::{new_message, FrameCipher, FrameSigner, Outgoing, Security};
@@ -37,6 +39,50 @@ pub struct Credentials {
     pub password: Zeroizing<String>,
     /// Anonymous/guest logon: no password is used.
     pub guest: bool,
+    /// Log on with Kerberos ([`KerberosConfig`]); `None`: NTLMv2 only.
+    pub kerberos: Option<KerberosConfig>,
+}
+
+/// How to log on with Kerberos 5 (inside SPNEGO, through the system's MIT
+/// GSS-API: see [`crate::auth::kerberos`]).
+#[derive(Clone, Debug, Default)]
+pub struct KerberosConfig {
+    /// Where the ticket comes from.
+    pub source: KerberosSource,
+    /// The service principal; `None`: `cifs/<server>` as the client was
+    /// given it.
+    pub spn: Option<String>,
+    /// Kerberos or nothing. When false, a server that does not offer
+    /// Kerberos, or no ticket to be had, means NTLMv2 (with the password).
+    pub required: bool,
+}
+
+/// Where a Kerberos ticket comes from. Every logon (also after a
+/// reconnect) acquires anew, so a renewed cache or an expired ticket is
+/// picked up: a keytab or a password gets a fresh one from the KDC.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KerberosSource {
+    /// The default credential cache (`KRB5CCNAME`, after `kinit`).
+    #[default]
+    Cache,
+    /// A keytab file with a key for the user.
+    Keytab(String),
+    /// The credentials' password, for the user's principal.
+    Password,
+}
+
+impl Credentials {
+    /// The Kerberos principal: `user` as given when it holds a realm,
+    /// else `user@DOMAIN` (upper-cased: realms are), else `user` (the
+    /// default realm of krb5.conf).
+    pub fn principal(&self) -> String {
+        if self.user.contains('@') || self.domain.is_empty() {
+            self.user.clone()
+        } else {
+            format!("{}@{}", self.user, self.domain.to_uppercase())
+        }
+    }
 }
 
 impl fmt::Debug for Credentials {
@@ -46,6 +92,7 @@ impl fmt::Debug for Credentials {
             .field("domain", &self.domain)
             .field("password", &"<redacted>")
             .field("guest", &self.guest)
+            .field("kerberos", &self.kerberos)
             .finish()
     }
 }
@@ -327,13 +374,9 @@ async fn logon(
     let sign_required = params.sign_required;
     let salt = rand::thread_rng().next_u32();
 
+    let mech = mechanism(client, creds, &gen.negotiated.security_buffer).await?;
     let mut w = new_message();
-    let mut st = Handshake::start(
-        mechanism(creds, &gen.negotiated.security_buffer),
-        gen.preauth.clone(),
-        params,
-        &mut w,
-    )?;
+    let mut st = Handshake::start(mech, gen.preauth.clone(), params, &mut w)?;
     let mut session_id = 0;
     let est = loop {
         let resp = send_setup(gen, w, session_id, &mut |b: &[u8]| st.handle_sent(b)).await?;
@@ -396,9 +439,71 @@ async fn logon(
     })
 }
 
-/// The mechanism for one logon with `creds`: NTLMv2 (or anonymous), with
-/// fresh randomness each time. `hint` is the NEGOTIATE SecurityBuffer.
-fn mechanism(creds: &Credentials, hint: &[u8]) -> Box<dyn Mechanism> {
+/// The mechanism for one logon with `creds`: Kerberos when configured
+/// (and, unless required, when the server offers it and a ticket is to be
+/// had), else NTLMv2 (or anonymous), with fresh randomness each time.
+/// `hint` is the NEGOTIATE SecurityBuffer.
+async fn mechanism(
+    client: &Client,
+    creds: &Credentials,
+    hint: &[u8],
+) -> Result<Box<dyn Mechanism>> {
+    if let (Some(k), false) = (&creds.kerberos, creds.guest) {
+        match kerberos(client, creds, k, hint).await {
+            Ok(m) => return Ok(m),
+            Err(e) if k.required => return Err(e),
+            Err(e) => tracing::debug!("Kerberos not used, NTLMv2 instead: {e}"),
+        }
+    }
+    Ok(ntlm(creds, hint))
+}
+
+/// A Kerberos mechanism for `creds`, its ticket acquired on a blocking
+/// thread (a keytab or a password means an exchange with the KDC).
+async fn kerberos(
+    client: &Client,
+    creds: &Credentials,
+    k: &KerberosConfig,
+    hint: &[u8],
+) -> Result<Box<dyn Mechanism>> {
+    let offered = hint.is_empty() || NegTokenInit::decode(hint).is_ok_and(|i| i.offers_kerberos());
+    if !offered {
+        return Err(Error::Auth(
+            "the server does not offer Kerberos (a server outside a domain?); \
+             use --auth ntlm for NTLMv2"
+                .into(),
+        ));
+    }
+    let spn = k
+        .spn
+        .clone()
+        .unwrap_or_else(|| format!("cifs/{}", client.inner.server_name));
+    let source = k.source.clone();
+    let principal = creds.principal();
+    let password = creds.password.clone();
+    let mech = tokio::task::spawn_blocking(move || {
+        let src = match &source {
+            KerberosSource::Keytab(path) => Source::Keytab {
+                path,
+                principal: &principal,
+            },
+            KerberosSource::Password => Source::Password {
+                principal: &principal,
+                password: &password,
+            },
+            _ => Source::Cache,
+        };
+        let cred = Credential::acquire(&src).map_err(|e| gss_error(&e))?;
+        Kerberos::new(Arc::new(cred), &spn)
+    })
+    .await
+    .map_err(|e| Error::Auth(format!("the Kerberos task failed: {e}")))?
+    .map_err(|e| Error::Auth(e.to_string()))?;
+    Ok(Box::new(mech))
+}
+
+/// NTLMv2 (or anonymous) with fresh randomness.
+fn ntlm(creds: &Credentials, hint: &[u8]) -> Box<dyn Mechanism> {
     let auth = if creds.guest {
         Authenticator::anonymous()
     } else {

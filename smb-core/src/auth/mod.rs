@@ -29,6 +29,7 @@
 
 mod der;
 pub mod fuzz;
+pub mod kerberos;
 pub mod ntlm;
 pub mod spnego;
 
@@ -56,6 +57,10 @@ pub enum AuthError {
     /// The server's mechListMIC did not verify.
     #[error("the server's SPNEGO mechListMIC did not verify")]
     BadMechListMic,
+    /// Kerberos (MIT GSS-API) failed; the message says why in MIT's words
+    /// and what to do.
+    #[error("{0}")]
+    Kerberos(String),
     /// A method was called out of order.
     #[error("authentication step called out of order")]
     OutOfOrder,

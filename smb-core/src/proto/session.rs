@@ -366,12 +366,15 @@ mod tests {
         w
     }
 
+    /// The server tokens a [`Script`] saw.
+    type Seen = Arc<Mutex<Vec<Option<Vec<u8>>>>>;
+
     /// A mechanism that sends `out[i]` after seeing server token `i` and
     /// records every server token; done after `out.len()` legs.
     #[derive(Debug)]
     struct Script {
         out: Vec<Vec<u8>>,
-        seen: Arc<Mutex<Vec<Option<Vec<u8>>>>>,
+        seen: Seen,
         key: Option<Vec<u8>>,
     }
 
@@ -394,7 +397,7 @@ mod tests {
         }
     }
 
-    fn script(legs: usize) -> (Box<dyn Mechanism>, Arc<Mutex<Vec<Option<Vec<u8>>>>>) {
+    fn script(legs: usize) -> (Box<dyn Mechanism>, Seen) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let out = (0..legs).map(|i| vec![b'a' + i as u8; 3]).collect();
         let m = Script {
