@@ -23,7 +23,7 @@ _smbcp() {
 
     case "${cmd}" in
         smbcp)
-            opts="-s -e -l -v -q -u -h -V --subdirs --empty-dirs --lev --exclude-file --exclude-dir --max-size --min-size --max-age --min-age --exclude-older --exclude-newer --exclude-changed --exclude-extra --follow-links --include-same --fft --mirror --purge --max-delete --move --move-all --dry-run --list-only --create --mt --unbuffered --zero-copy --temp-name --retries --wait --timeout --verify --restartable --no-restartable --state-dir --reconnect-for --sign --no-sign --encrypt --max-dir-entries --bwlimit --copy --dcopy --log --log-append --tee --no-file-list --no-dir-list --no-progress --no-header --no-summary --no-class --no-size --full-path --bytes --json --events --verbose --quiet --exit-codes --user --password-file --password-stdin --auth-file --empty-password --guest --help --version"
+            opts="-s -e -l -v -q -u -h -V --subdirs --empty-dirs --lev --exclude-file --exclude-dir --max-size --min-size --max-age --min-age --exclude-older --exclude-newer --exclude-changed --exclude-extra --follow-links --include-same --fft --mirror --purge --max-delete --move --move-all --dry-run --list-only --create --mt --unbuffered --zero-copy --temp-name --retries --wait --timeout --verify --restartable --no-restartable --state-dir --reconnect-for --sign --no-sign --encrypt --max-dir-entries --bwlimit --copy --dcopy --log --log-append --tee --no-file-list --no-dir-list --no-progress --no-header --no-summary --no-class --no-size --full-path --bytes --json --events --verbose --quiet --exit-codes --user --password-file --password-stdin --auth-file --empty-password --guest --auth --kerberos --keytab --spn --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -142,6 +142,18 @@ _smbcp() {
                     return 0
                     ;;
                 --auth-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --auth)
+                    COMPREPLY=($(compgen -W "auto kerberos ntlm" -- "${cur}"))
+                    return 0
+                    ;;
+                --keytab)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --spn)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

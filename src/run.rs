@@ -212,6 +212,7 @@ pub async fn run(opts: Options) -> Result<u8, Failure> {
         dest: opts.dest.to_string(),
         list_only: opts.list_only,
         guest: creds.as_ref().is_some_and(|c| c.guest),
+        logon: connector.mechanisms().await,
         started_unix: started
             .1
             .duration_since(UNIX_EPOCH)

@@ -175,3 +175,9 @@ impl Mechanism for Kerberos {
         self.ctx.session_key().ok()
     }
 }
+
+/// True when the default credential cache holds a ticket that has not
+/// expired (and the GSS-API library is there): what `--auth auto` asks.
+pub fn ticket_at_hand() -> bool {
+    Credential::acquire(&Source::Cache).is_ok()
+}
