@@ -134,7 +134,7 @@ impl Handshake {
     /// Handles a response. STATUS_MORE_PROCESSING_REQUIRED feeds the
     /// mechanism and writes the next request body into `w`
     /// ([`Progress::Send`]); STATUS_SUCCESS completes the logon (see
-    /// [`finish`](Self::finish) for what is checked). `nonce_salt` seeds
+    /// `finish` for what is checked). `nonce_salt` seeds
     /// the cipher's nonces.
     pub fn handle_response(
         mut self,
