@@ -23,7 +23,7 @@ _smbcp() {
 
     case "${cmd}" in
         smbcp)
-            opts="-s -e -l -v -q -u -h -V --subdirs --empty-dirs --lev --include --files-from --include-attr --exclude-attr --delete-excluded --exclude-file --exclude-dir --max-size --min-size --max-age --min-age --exclude-older --exclude-newer --exclude-changed --exclude-extra --follow-links --include-same --fft --mirror --purge --max-delete --move --move-all --dry-run --list-only --create --mt --unbuffered --zero-copy --temp-name --retries --wait --timeout --verify --restartable --no-restartable --state-dir --reconnect-for --sign --no-sign --encrypt --max-dir-entries --bwlimit --copy --dcopy --log --log-append --tee --no-file-list --no-dir-list --no-progress --no-header --no-summary --no-class --no-size --list-times --full-path --bytes --json --events --verbose --quiet --exit-codes --user --password-file --password-stdin --auth-file --empty-password --guest --help --version"
+            opts="-s -e -l -v -q -u -h -V --subdirs --empty-dirs --lev --include --files-from --include-attr --exclude-attr --delete-excluded --exclude-file --exclude-dir --max-size --min-size --max-age --min-age --exclude-older --exclude-newer --exclude-changed --exclude-extra --follow-links --include-same --fft --mirror --purge --max-delete --move --move-all --dry-run --list-only --create --mt --unbuffered --zero-copy --temp-name --retries --wait --timeout --verify --restartable --no-restartable --state-dir --reconnect-for --sign --no-sign --encrypt --max-dir-entries --bwlimit --copy --dcopy --log --log-append --tee --no-file-list --no-dir-list --no-progress --no-header --no-summary --no-class --no-size --list-times --full-path --bytes --json --events --verbose --quiet --exit-codes --user --password-file --password-stdin --auth-file --empty-password --guest --auth --kerberos --keytab --spn --help --version"
             if [[ ${cur} == -* ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -239,6 +239,18 @@ _smbcp() {
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o filenames
                     fi
+                    return 0
+                    ;;
+                --auth)
+                    COMPREPLY=($(compgen -W "auto kerberos ntlm" -- "${cur}"))
+                    return 0
+                    ;;
+                --keytab)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --spn)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

@@ -33,6 +33,11 @@ robocopy\t'robocopy\'s bitmask: 1 copied, 2 extras, 4 mismatches, 8 failures, 16
 complete -c smbcp -s u -l user -d 'SMB user as [DOMAIN\\]NAME (or put it in the URL: smb://DOMAIN;NAME@server/share)' -r
 complete -c smbcp -l password-file -d 'Read the password from the first line of FILE (refused when group/others can read it)' -r -F
 complete -c smbcp -l auth-file -d 'Samba-style credentials file with username=, password= and domain= lines' -r -F
+complete -c smbcp -l auth -d 'How to log on: auto (Kerberos when a ticket or --keytab is at hand and the server offers it, else NTLMv2), kerberos (never falls back to NTLM), ntlm' -r -f -a "auto\t'Kerberos when a ticket or keytab is at hand and the server offers it, else NTLMv2'
+kerberos\t'Kerberos only: never falls back to NTLM'
+ntlm\t'NTLMv2 only'"
+complete -c smbcp -l keytab -d 'Get a Kerberos ticket for --user from this keytab (CI jobs); means --auth kerberos' -r -F
+complete -c smbcp -l spn -d 'The server\'s Kerberos service principal (default cifs/SERVER as given), for aliases and IP addresses: cifs/host.example.com or cifs/host@REALM' -r
 complete -c smbcp -s s -l subdirs -d 'Copy subdirectories, but not empty ones [/S]'
 complete -c smbcp -s e -l empty-dirs -d 'Copy subdirectories, including empty ones (implies --subdirs) [/E]'
 complete -c smbcp -l delete-excluded -d 'With --mirror or --purge, also delete destination files and directories that the filters exclude [rsync --delete-excluded]'
@@ -72,5 +77,6 @@ complete -c smbcp -s q -l quiet -d 'Less output: no file/dir lists and no summar
 complete -c smbcp -l password-stdin -d 'Read the password from the first line of stdin'
 complete -c smbcp -l empty-password -d 'Accept an empty password (from --password-file, --password-stdin, --auth-file, SMBCP_PASSWORD or the prompt); without it an empty one is an error'
 complete -c smbcp -l guest -d 'Log on as guest (no password). A guest session has no key, so its messages are not signed: --guest conflicts with --sign. Without --guest, a logon the server turns into a guest session (a wrong password or unknown user) is refused'
+complete -c smbcp -l kerberos -d 'Get a Kerberos ticket for --user with the password (from the usual sources) instead of using the credential cache; means --auth kerberos'
 complete -c smbcp -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c smbcp -s V -l version -d 'Print version'

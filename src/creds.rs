@@ -15,10 +15,67 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
 use anyhow::{bail, Context as _};
-use smb_core::Credentials;
+use smb_core::{Credentials, KerberosConfig, KerberosSource};
 use zeroize::Zeroizing;
 
 use crate::cli::options::AuthSource;
+
+/// `--auth`: which mechanism logs on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMode {
+    /// Kerberos when a ticket or keytab is at hand and the server offers it, else NTLMv2.
+    #[default]
+    Auto,
+    /// Kerberos only: never falls back to NTLM.
+    Kerberos,
+    /// NTLMv2 only.
+    Ntlm,
+}
+
+/// The Kerberos flags, checked against each other.
+#[derive(Clone, Debug, Default)]
+pub struct KerberosArgs {
+    mode: AuthMode,
+    /// `--kerberos`: a ticket from the password.
+    password: bool,
+    keytab: Option<std::path::PathBuf>,
+    spn: Option<String>,
+}
+
+impl KerberosArgs {
+    /// From `--auth`, `--kerberos`, `--keytab`, `--spn`.
+    pub fn new(
+        mode: AuthMode,
+        password: bool,
+        keytab: Option<std::path::PathBuf>,
+        spn: Option<String>,
+    ) -> anyhow::Result<Self> {
+        if mode == AuthMode::Ntlm && (password || keytab.is_some() || spn.is_some()) {
+            bail!("--auth ntlm does not go with --kerberos, --keytab or --spn");
+        }
+        if let Some(s) = &spn {
+            if !s.contains('/') || s.chars().any(char::is_control) {
+                bail!(
+                    "--spn wants SERVICE/HOST or SERVICE/HOST@REALM (e.g. cifs/files.example.com)"
+                );
+            }
+        }
+        Ok(Self {
+            mode,
+            password,
+            keytab,
+            spn,
+        })
+    }
+
+    fn config(&self, source: KerberosSource, required: bool) -> Option<KerberosConfig> {
+        Some(KerberosConfig {
+            source,
+            spn: self.spn.clone(),
+            required,
+        })
+    }
+}
 
 /// The environment variable holding the password.
 pub const PASSWORD_ENV: &str = "SMBCP_PASSWORD";
@@ -140,9 +197,71 @@ pub fn resolve(
             ..Credentials::default()
         });
     }
+    let k = &auth.kerberos;
+    if let Some(keytab) = &k.keytab {
+        if user.is_empty() {
+            bail!("--keytab needs --user NAME (the principal whose key the keytab holds)");
+        }
+        let path = keytab.to_str().context("the --keytab path is not UTF-8")?;
+        fs::metadata(keytab).with_context(|| format!("cannot read {}", keytab.display()))?;
+        return Ok(Credentials {
+            user,
+            domain,
+            kerberos: k.config(KerberosSource::Keytab(path.to_string()), true),
+            ..Credentials::default()
+        });
+    }
+    let cache = match k.mode {
+        _ if k.password => false,
+        AuthMode::Kerberos => true,
+        AuthMode::Auto => smb_core::auth::kerberos::ticket_at_hand(),
+        AuthMode::Ntlm => false,
+    };
+    if cache {
+        // The ticket logs on; a password given without asking for one is
+        // kept for NTLMv2 when the server offers no Kerberos (auto only).
+        let pw = if k.mode == AuthMode::Auto && !user.is_empty() {
+            password(auth, file.password, &user, &domain, server, false)?
+        } else {
+            None
+        };
+        let required = pw.is_none();
+        return Ok(Credentials {
+            user,
+            domain,
+            password: pw.unwrap_or_default(),
+            kerberos: k.config(KerberosSource::Cache, required),
+            ..Credentials::default()
+        });
+    }
     if user.is_empty() {
         bail!("no SMB user: pass --user [DOMAIN\\]NAME, put it in the URL (smb://user@{server}/share), or use --guest");
     }
+    let password =
+        password(auth, file.password, &user, &domain, server, true)?.context("no password")?;
+    Ok(Credentials {
+        user,
+        domain,
+        password,
+        guest: false,
+        kerberos: if k.password {
+            k.config(KerberosSource::Password, true)
+        } else {
+            None
+        },
+    })
+}
+
+/// The password from the first source given; `prompt`: ask on a terminal,
+/// and fail when there is none (else `None`).
+fn password(
+    auth: &AuthSource,
+    from_file: Option<Zeroizing<String>>,
+    user: &str,
+    domain: &str,
+    server: &str,
+    prompt_ok: bool,
+) -> anyhow::Result<Option<Zeroizing<String>>> {
     let (password, from) = if auth.password_stdin {
         let mut line = Zeroizing::new(String::new());
         io::stdin()
@@ -156,13 +275,15 @@ pub fn resolve(
             fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
         );
         (first_line(&text), "--password-file")
-    } else if let Some(pw) = file.password {
+    } else if let Some(pw) = from_file {
         (pw, "--auth-file")
     } else if let Ok(pw) = std::env::var(PASSWORD_ENV) {
         (Zeroizing::new(pw), PASSWORD_ENV)
+    } else if !prompt_ok {
+        return Ok(None);
     } else if io::stdin().is_terminal() {
         let who = if domain.is_empty() {
-            user.clone()
+            user.to_string()
         } else {
             format!("{domain}\\{user}")
         };
@@ -173,12 +294,7 @@ pub fn resolve(
     if password.is_empty() && !auth.empty_password {
         bail!("the password from {from} is empty; pass --empty-password if the account has none");
     }
-    Ok(Credentials {
-        user,
-        domain,
-        password,
-        guest: false,
-    })
+    Ok(Some(password))
 }
 
 #[cfg(test)]

@@ -227,6 +227,7 @@ async fn run_with(
         dest: opts.dest.to_string(),
         list_only: opts.list_only,
         guest: creds.as_ref().is_some_and(|c| c.guest),
+        logon: connector.mechanisms().await,
         started_unix: started
             .1
             .duration_since(UNIX_EPOCH)

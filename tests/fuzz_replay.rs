@@ -13,6 +13,10 @@ fn entry(name: &str) -> Option<Entry> {
     let smb: &[(&str, Entry)] = &[
         ("ntlm_challenge", smb_core::auth::fuzz::ntlm_challenge),
         ("spnego", smb_core::auth::fuzz::spnego),
+        (
+            "session_setup_legs",
+            smb_core::auth::fuzz::session_setup_legs,
+        ),
         ("transform", smb_core::crypto::fuzz::transform),
     ];
     smb.iter()

@@ -62,6 +62,6 @@ pub use dfs::DfsTarget;
 pub use error::{Action, Error, Result};
 pub use file::{Disposition, File, FileInfo, FileTime, FileTimes, OpenOptions};
 pub use proto::IoLimits;
-pub use session::{Credentials, Session};
+pub use session::{Credentials, KerberosConfig, KerberosSource, Session};
 pub use tree::{DirEntry, DirLister, Tree, WriteStep};
 pub use wire::{Dialect, NtStatus};

@@ -11,14 +11,16 @@ use std::time::SystemTime;
 use rand::RngCore;
 use zeroize::Zeroizing;
 
-use crate::auth::Authenticator;
+use crate::auth::kerberos::{gss_error, Credential, Kerberos, Source};
+use crate::auth::spnego::NegTokenInit;
+use crate::auth::{Authenticator, Mechanism, Ntlm};
 use crate::client::{Client, EncryptionMode, Generation};
 use crate::conn::{new_message, FrameCipher, FrameSigner, Outgoing, Security};
 use crate::crypto::{SessionCipher, Signer};
 use crate::error::{Error, Result};
 use crate::file::FileTime;
 use crate::proto;
-use crate::proto::session::{ExpectChallenge, SetupParams};
+use crate::proto::session::{Handshake, Progress, SetupParams};
 use crate::tree::{Tree, TreeState};
 use crate::wire::create::FileId;
 use crate::wire::ioctl::{self, IoctlResponse};
@@ -37,6 +39,50 @@ pub struct Credentials {
     pub password: Zeroizing<String>,
     /// Anonymous/guest logon: no password is used.
     pub guest: bool,
+    /// Log on with Kerberos ([`KerberosConfig`]); `None`: NTLMv2 only.
+    pub kerberos: Option<KerberosConfig>,
+}
+
+/// How to log on with Kerberos 5 (inside SPNEGO, through the system's MIT
+/// GSS-API: see [`crate::auth::kerberos`]).
+#[derive(Clone, Debug, Default)]
+pub struct KerberosConfig {
+    /// Where the ticket comes from.
+    pub source: KerberosSource,
+    /// The service principal; `None`: `cifs/<server>` as the client was
+    /// given it.
+    pub spn: Option<String>,
+    /// Kerberos or nothing. When false, a server that does not offer
+    /// Kerberos, or no ticket to be had, means NTLMv2 (with the password).
+    pub required: bool,
+}
+
+/// Where a Kerberos ticket comes from. Every logon (also after a
+/// reconnect) acquires anew, so a renewed cache or an expired ticket is
+/// picked up: a keytab or a password gets a fresh one from the KDC.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KerberosSource {
+    /// The default credential cache (`KRB5CCNAME`, after `kinit`).
+    #[default]
+    Cache,
+    /// A keytab file with a key for the user.
+    Keytab(String),
+    /// The credentials' password, for the user's principal.
+    Password,
+}
+
+impl Credentials {
+    /// The Kerberos principal: `user` as given when it holds a realm,
+    /// else `user@DOMAIN` (upper-cased: realms are), else `user` (the
+    /// default realm of krb5.conf).
+    pub fn principal(&self) -> String {
+        if self.user.contains('@') || self.domain.is_empty() {
+            self.user.clone()
+        } else {
+            format!("{}@{}", self.user, self.domain.to_uppercase())
+        }
+    }
 }
 
 impl fmt::Debug for Credentials {
@@ -46,6 +92,7 @@ impl fmt::Debug for Credentials {
             .field("domain", &self.domain)
             .field("password", &"<redacted>")
             .field("guest", &self.guest)
+            .field("kerberos", &self.kerberos)
             .finish()
     }
 }
@@ -80,6 +127,8 @@ pub(crate) struct SessionState {
     signing_name: Option<&'static str>,
     cipher_name: Option<&'static str>,
     guest: bool,
+    /// The mechanism that logged on.
+    mechanism: &'static str,
     validated: AtomicBool,
 }
 
@@ -234,6 +283,11 @@ impl Session {
         self.state().encrypt_all
     }
 
+    /// The authentication mechanism of the last logon ("NTLMv2", "Kerberos").
+    pub fn mechanism(&self) -> &'static str {
+        self.state().mechanism
+    }
+
     /// Signing algorithm in use, if messages are signed ("HMAC-SHA256", "AES-128-CMAC", "AES-128-GMAC").
     pub fn signing_algorithm(&self) -> Option<&'static str> {
         let st = self.state();
@@ -315,38 +369,26 @@ async fn logon(
     previous: u64,
 ) -> Result<SessionState> {
     let config = client.config();
-    let auth = if creds.guest {
-        Authenticator::anonymous()
-    } else {
-        Authenticator::new(&creds.user, &creds.domain, &creds.password, "SMBCP")
-    };
     let mut params = SetupParams::new(&gen.negotiated, config.sign);
     params.previous_session_id = previous;
     let sign_required = params.sign_required;
+    let salt = rand::thread_rng().next_u32();
 
-    // Leg 1: NEGOTIATE_MESSAGE.
+    let mech = mechanism(client, creds, &gen.negotiated.security_buffer).await?;
     let mut w = new_message();
-    let mut st = ExpectChallenge::start(
-        auth,
-        gen.preauth.clone(),
-        params,
-        &gen.negotiated.security_buffer,
-        &mut w,
-    )?;
-    let resp = send_setup(gen, w, 0, &mut |b: &[u8]| st.handle_sent(b)).await?;
-
-    // Leg 2: AUTHENTICATE_MESSAGE.
-    let (mut cc, mut key) = ([0u8; 8], [0u8; 16]);
-    let salt = {
-        let mut rng = rand::thread_rng();
-        rng.fill_bytes(&mut cc);
-        rng.fill_bytes(&mut key);
-        rng.next_u32()
+    let mut st = Handshake::start(mech, gen.preauth.clone(), params, &mut w)?;
+    let mut session_id = 0;
+    let est = loop {
+        let resp = send_setup(gen, w, session_id, &mut |b: &[u8]| st.handle_sent(b)).await?;
+        w = new_message();
+        match st.handle_response(&resp.msg, creds.guest, salt, &mut w)? {
+            Progress::Send(next, id) => {
+                st = next;
+                session_id = id;
+            }
+            Progress::Established(est) => break est,
+        }
     };
-    let mut w = new_message();
-    let (mut st, session_id) = st.handle_response(&resp.msg, now_filetime(), cc, key, &mut w)?;
-    let resp = send_setup(gen, w, session_id, &mut |b: &[u8]| st.handle_sent(b)).await?;
-    let est = st.handle_response(&resp.msg, creds.guest, salt)?;
     // Guest check: a guest session has no key, so it cannot give the
     // signing the configuration asks for (MS-SMB2 3.2.5.3.1); refuse
     // rather than carry on unsigned.
@@ -392,8 +434,86 @@ async fn logon(
         signing_name,
         cipher_name,
         guest: est.guest,
+        mechanism: est.mechanism,
         validated: AtomicBool::new(false),
     })
+}
+
+/// The mechanism for one logon with `creds`: Kerberos when configured
+/// (and, unless required, when the server offers it and a ticket is to be
+/// had), else NTLMv2 (or anonymous), with fresh randomness each time.
+/// `hint` is the NEGOTIATE SecurityBuffer.
+async fn mechanism(
+    client: &Client,
+    creds: &Credentials,
+    hint: &[u8],
+) -> Result<Box<dyn Mechanism>> {
+    if let (Some(k), false) = (&creds.kerberos, creds.guest) {
+        match kerberos(client, creds, k, hint).await {
+            Ok(m) => return Ok(m),
+            Err(e) if k.required => return Err(e),
+            Err(e) => tracing::debug!("Kerberos not used, NTLMv2 instead: {e}"),
+        }
+    }
+    Ok(ntlm(creds, hint))
+}
+
+/// A Kerberos mechanism for `creds`, its ticket acquired on a blocking
+/// thread (a keytab or a password means an exchange with the KDC).
+async fn kerberos(
+    client: &Client,
+    creds: &Credentials,
+    k: &KerberosConfig,
+    hint: &[u8],
+) -> Result<Box<dyn Mechanism>> {
+    let offered = hint.is_empty() || NegTokenInit::decode(hint).is_ok_and(|i| i.offers_kerberos());
+    if !offered {
+        return Err(Error::Auth(
+            "the server does not offer Kerberos (a server outside a domain?); \
+             use --auth ntlm for NTLMv2"
+                .into(),
+        ));
+    }
+    let spn = k
+        .spn
+        .clone()
+        .unwrap_or_else(|| format!("cifs/{}", client.inner.server_name));
+    let source = k.source.clone();
+    let principal = creds.principal();
+    let password = creds.password.clone();
+    let mech = tokio::task::spawn_blocking(move || {
+        let src = match &source {
+            KerberosSource::Keytab(path) => Source::Keytab {
+                path,
+                principal: &principal,
+            },
+            KerberosSource::Password => Source::Password {
+                principal: &principal,
+                password: &password,
+            },
+            _ => Source::Cache,
+        };
+        let cred = Credential::acquire(&src).map_err(|e| gss_error(&e))?;
+        Kerberos::new(Arc::new(cred), &spn)
+    })
+    .await
+    .map_err(|e| Error::Auth(format!("the Kerberos task failed: {e}")))?
+    .map_err(|e| Error::Auth(e.to_string()))?;
+    Ok(Box::new(mech))
+}
+
+/// NTLMv2 (or anonymous) with fresh randomness.
+fn ntlm(creds: &Credentials, hint: &[u8]) -> Box<dyn Mechanism> {
+    let auth = if creds.guest {
+        Authenticator::anonymous()
+    } else {
+        Authenticator::new(&creds.user, &creds.domain, &creds.password, "SMBCP")
+    };
+    let (mut cc, mut key) = ([0u8; 8], Zeroizing::new([0u8; 16]));
+    let mut rng = rand::thread_rng();
+    rng.fill_bytes(&mut cc);
+    rng.fill_bytes(&mut key[..]);
+    Box::new(Ntlm::new(auth, hint, now_filetime(), cc, *key))
 }
 
 /// Sends one SESSION_SETUP request (unsigned, as the protocol requires).

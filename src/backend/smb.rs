@@ -862,6 +862,15 @@ impl Connector {
         &self.stats
     }
 
+    /// The mechanisms that logged on ("Kerberos", "NTLMv2"), each once.
+    pub async fn mechanisms(&self) -> Vec<&'static str> {
+        let sessions = self.sessions.lock().await;
+        let mut m: Vec<_> = sessions.values().map(|(_, s, _)| s.mechanism()).collect();
+        m.sort_unstable();
+        m.dedup();
+        m
+    }
+
     /// What became of open handles after reconnects, over every server:
     /// (reclaimed durable handles, files opened again by path).
     pub async fn handle_stats(&self) -> (u64, u64) {

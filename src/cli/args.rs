@@ -395,6 +395,31 @@ pub struct Args {
     /// turns into a guest session (a wrong password or unknown user) is refused.
     #[arg(long, conflicts_with_all = ["password_file", "password_stdin", "auth_file", "sign"], help_heading = "Credentials")]
     pub guest: bool,
+
+    // Kerberos (src/creds.rs).
+    /// How to log on: auto (Kerberos when a ticket or --keytab is at hand and the server
+    /// offers it, else NTLMv2), kerberos (never falls back to NTLM), ntlm.
+    #[arg(long, value_enum, value_name = "MECH", default_value_t = crate::creds::AuthMode::Auto, help_heading = "Credentials")]
+    pub auth: crate::creds::AuthMode,
+
+    /// Get a Kerberos ticket for --user with the password (from the usual sources)
+    /// instead of using the credential cache; means --auth kerberos.
+    #[arg(long, conflicts_with_all = ["guest", "keytab"], help_heading = "Credentials")]
+    pub kerberos: bool,
+
+    /// Get a Kerberos ticket for --user from this keytab (CI jobs); means --auth kerberos.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "guest",
+        help_heading = "Credentials"
+    )]
+    pub keytab: Option<PathBuf>,
+
+    /// The server's Kerberos service principal (default cifs/SERVER as given), for
+    /// aliases and IP addresses: cifs/host.example.com or cifs/host@REALM.
+    #[arg(long, value_name = "SPN", help_heading = "Credentials")]
+    pub spn: Option<String>,
 }
 
 #[cfg(test)]

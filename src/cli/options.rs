@@ -119,6 +119,8 @@ pub struct AuthSource {
     pub guest: bool,
     /// `--empty-password`: an empty password is meant, not a mistake.
     pub empty_password: bool,
+    /// `--auth`, `--kerberos`, `--keytab`, `--spn`.
+    pub kerberos: crate::creds::KerberosArgs,
 }
 
 impl TryFrom<Args> for Options {
@@ -354,6 +356,7 @@ impl TryFrom<Args> for Options {
                 auth_file: a.auth_file,
                 guest: a.guest,
                 empty_password: a.empty_password,
+                kerberos: crate::creds::KerberosArgs::new(a.auth, a.kerberos, a.keytab, a.spn)?,
             },
         })
     }

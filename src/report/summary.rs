@@ -22,6 +22,8 @@ pub struct Summary {
     pub list_only: bool,
     /// True with `--guest`: the SMB sessions are guest logons, unsigned.
     pub guest: bool,
+    /// The mechanisms that logged on to SMB servers ("Kerberos", "NTLMv2").
+    pub logon: Vec<&'static str>,
     /// Start time, seconds since the Unix epoch.
     pub started_unix: u64,
     /// Whole run, seconds.
@@ -247,6 +249,8 @@ impl Summary {
         }
         if self.guest {
             let _ = writeln!(s, "{:>8} : guest (--guest: no password, unsigned)", "Logon");
+        } else if !self.logon.is_empty() {
+            let _ = writeln!(s, "{:>8} : {}", "Logon", self.logon.join(", "));
         }
         s
     }
@@ -276,6 +280,7 @@ pub(super) mod tests {
             dest: "\\\\srv\\share".into(),
             list_only: false,
             guest: true,
+            logon: Vec::new(),
             started_unix: 0,
             elapsed_secs: 61.5,
             copy_secs: 60.0,

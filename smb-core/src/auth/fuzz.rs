@@ -37,6 +37,45 @@ pub fn spnego(data: &[u8]) {
     exchange(data);
 }
 
+/// SESSION_SETUP responses, as a server would send them, driving a
+/// [`crate::proto::session::Handshake`] with NTLMv2 leg after leg: `data`
+/// is a list of (u16 LE length, message) records, each one response.
+pub fn session_setup_legs(data: &[u8]) {
+    use crate::proto::session::{Handshake, Progress, SetupParams};
+    use crate::wire::{Dialect, Writer};
+    let params = SetupParams {
+        dialect: Dialect::SMB3_1_1,
+        signing: 2,
+        cipher: Some(2),
+        sign_required: false,
+        previous_session_id: 0,
+    };
+    let mech = super::Ntlm::new(
+        Authenticator::new("u", "d", "p", "w"),
+        &[],
+        1,
+        [1; 8],
+        [2; 16],
+    );
+    let mut w = Writer::new();
+    w.zeros(64);
+    let Ok(mut hs) = Handshake::start(Box::new(mech), None, params, &mut w) else {
+        return;
+    };
+    let mut rest = data;
+    while let [a, b, tail @ ..] = rest {
+        let n = usize::from(u16::from_le_bytes([*a, *b])).min(tail.len());
+        let (msg, more) = tail.split_at(n);
+        rest = more;
+        let mut w = Writer::new();
+        w.zeros(64);
+        match hs.handle_response(msg, false, 0, &mut w) {
+            Ok(Progress::Send(next, _)) => hs = next,
+            Ok(Progress::Established(_)) | Err(_) => return,
+        }
+    }
+}
+
 /// Runs `challenge_token` through an authenticated and an anonymous client;
 /// when accepted, `challenge_token` is also offered as the final token.
 fn exchange(challenge_token: &[u8]) {

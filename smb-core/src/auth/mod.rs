@@ -1,4 +1,9 @@
-//! NTLMv2 (MS-NLMP) inside SPNEGO (MS-SPNG, RFC 4178): pure, no I/O.
+//! Authentication mechanisms inside SPNEGO (MS-SPNG, RFC 4178): pure, no I/O.
+//!
+//! [`Mechanism`] is the seam SESSION_SETUP drives (MS-SMB2 3.2.4.2.3): one
+//! security blob in, the next one out, for as many legs as the server asks
+//! for with STATUS_MORE_PROCESSING_REQUIRED, and a session key at the end.
+//! [`Ntlm`] (NTLMv2 below) is one implementation.
 //!
 //! [`Authenticator`] produces and consumes the SESSION_SETUP security blobs
 //! (MS-SMB2 3.2.4.2.3, 3.2.5.3):
@@ -24,6 +29,7 @@
 
 mod der;
 pub mod fuzz;
+pub mod kerberos;
 pub mod ntlm;
 pub mod spnego;
 
@@ -51,14 +57,109 @@ pub enum AuthError {
     /// The server's mechListMIC did not verify.
     #[error("the server's SPNEGO mechListMIC did not verify")]
     BadMechListMic,
+    /// Kerberos (MIT GSS-API) failed; the message says why in MIT's words
+    /// and what to do.
+    #[error("{0}")]
+    Kerberos(String),
     /// A method was called out of order.
     #[error("authentication step called out of order")]
     OutOfOrder,
 }
 
-/// Where the exchange is.
+/// What one [`Mechanism::step`] produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Send this security blob; the mechanism expects an answer.
+    Continue(Vec<u8>),
+    /// The mechanism is complete. `Some` is a last blob to send (the server
+    /// then answers STATUS_SUCCESS and nothing more is fed back).
+    Done(Option<Vec<u8>>),
+}
+
+/// One authentication mechanism behind SPNEGO, driven by SESSION_SETUP.
+///
+/// `step(None)` makes the first blob; each later call gets the server's
+/// SecurityBuffer: from a STATUS_MORE_PROCESSING_REQUIRED response (the
+/// mechanism must then [`Step::Continue`], or finish with a last blob) or
+/// from the final STATUS_SUCCESS (it must then be [`Step::Done`]`(None)`).
+/// Randomness, time and credentials come in at construction, so a
+/// mechanism is a plain state machine that tests can script.
+pub trait Mechanism: Send + fmt::Debug {
+    /// The name reports show ("NTLMv2", "Kerberos").
+    fn name(&self) -> &'static str;
+    /// One leg of the exchange (see the trait's documentation).
+    fn step(&mut self, token: Option<&[u8]>) -> Result<Step, AuthError>;
+    /// The session key (MS-SMB2 3.2.5.3.1 Session.SessionKey, before it is
+    /// cut or padded to 16 bytes) once the exchange is complete; `None` for
+    /// anonymous.
+    fn session_key(&self) -> Option<Zeroizing<Vec<u8>>>;
+}
+
+/// NTLMv2 as a [`Mechanism`]: an [`Authenticator`] with the NEGOTIATE
+/// response's hint and the fresh random values its second leg needs.
+#[derive(Debug)]
+pub struct Ntlm {
+    auth: Authenticator,
+    hint: Vec<u8>,
+    now_filetime: u64,
+    client_challenge: [u8; 8],
+    exported_session_key: Zeroizing<[u8; 16]>,
+}
+
+impl Ntlm {
+    /// `hint` is the NEGOTIATE response's SecurityBuffer (may be empty);
+    /// `client_challenge` and `exported_session_key` must be fresh random
+    /// values, `now_filetime` the time as a FILETIME.
+    pub fn new(
+        auth: Authenticator,
+        hint: &[u8],
+        now_filetime: u64,
+        client_challenge: [u8; 8],
+        exported_session_key: [u8; 16],
+    ) -> Self {
+        Self {
+            auth,
+            hint: hint.to_vec(),
+            now_filetime,
+            client_challenge,
+            exported_session_key: Zeroizing::new(exported_session_key),
+        }
+    }
+}
+
+impl Mechanism for Ntlm {
+    fn name(&self) -> &'static str {
+        "NTLMv2"
+    }
+
+    fn step(&mut self, token: Option<&[u8]>) -> Result<Step, AuthError> {
+        match (self.auth.step, token) {
+            (Phase::Start, None) => Ok(Step::Continue(self.auth.initial_token(&self.hint)?)),
+            (Phase::ExpectChallenge, Some(t)) => Ok(Step::Continue(self.auth.handle_challenge(
+                t,
+                self.now_filetime,
+                self.client_challenge,
+                *self.exported_session_key,
+            )?)),
+            (Phase::ExpectFinal, Some(t)) => {
+                self.auth.handle_final(t)?;
+                Ok(Step::Done(None))
+            }
+            _ => Err(AuthError::OutOfOrder),
+        }
+    }
+
+    fn session_key(&self) -> Option<Zeroizing<Vec<u8>>> {
+        self.auth
+            .session_key
+            .as_ref()
+            .map(|k| Zeroizing::new(k.to_vec()))
+    }
+}
+
+/// Where the NTLM exchange is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Step {
+enum Phase {
     Start,
     ExpectChallenge,
     ExpectFinal,
@@ -75,7 +176,7 @@ pub struct Authenticator {
     workstation: String,
     /// NTOWFv2(password, user, domain); `None` for anonymous.
     response_key: Option<Zeroizing<[u8; 16]>>,
-    step: Step,
+    step: Phase,
     negotiate_msg: Vec<u8>,
     mech_types: Vec<u8>,
     session_key: Option<Zeroizing<[u8; 16]>>,
@@ -122,7 +223,7 @@ impl Authenticator {
             domain: domain.to_owned(),
             workstation: workstation.to_owned(),
             response_key: key,
-            step: Step::Start,
+            step: Phase::Start,
             negotiate_msg: Vec::new(),
             mech_types: spnego::ntlm_mech_type_list(),
             session_key: None,
@@ -136,14 +237,14 @@ impl Authenticator {
     /// `server_token` is the SecurityBuffer of the NEGOTIATE response (may be
     /// empty); if present it must be a NegTokenInit offering NTLMSSP.
     pub fn initial_token(&mut self, server_token: &[u8]) -> Result<Vec<u8>, AuthError> {
-        if self.step != Step::Start {
+        if self.step != Phase::Start {
             return Err(AuthError::OutOfOrder);
         }
         if !server_token.is_empty() && !NegTokenInit::decode(server_token)?.offers_ntlmssp() {
             return Err(AuthError::Unsupported("the server does not offer NTLMSSP"));
         }
         self.negotiate_msg = ntlm::negotiate_message(ntlm::CLIENT_FLAGS);
-        self.step = Step::ExpectChallenge;
+        self.step = Phase::ExpectChallenge;
         Ok(spnego::encode_init(&self.mech_types, &self.negotiate_msg))
     }
 
@@ -162,7 +263,7 @@ impl Authenticator {
         exported_session_key: [u8; 16],
     ) -> Result<Vec<u8>, AuthError> {
         let exported = Zeroizing::new(exported_session_key);
-        if self.step != Step::ExpectChallenge {
+        if self.step != Phase::ExpectChallenge {
             return Err(AuthError::OutOfOrder);
         }
         let resp = NegTokenResp::decode(server_token)?;
@@ -263,7 +364,7 @@ impl Authenticator {
         }
         .encode();
         self.session_key = session_key;
-        self.step = Step::ExpectFinal;
+        self.step = Phase::ExpectFinal;
         Ok(out)
     }
 
@@ -276,11 +377,11 @@ impl Authenticator {
     /// Checks the server's final token: it must be accept-completed, and its
     /// mechListMIC, when present, must verify. An empty token is accepted.
     pub fn handle_final(&mut self, server_token: &[u8]) -> Result<(), AuthError> {
-        if self.step != Step::ExpectFinal {
+        if self.step != Phase::ExpectFinal {
             return Err(AuthError::OutOfOrder);
         }
         if server_token.is_empty() {
-            self.step = Step::Done;
+            self.step = Phase::Done;
             return Ok(());
         }
         let resp = NegTokenResp::decode(server_token)?;
@@ -301,7 +402,7 @@ impl Authenticator {
                 return Err(AuthError::BadMechListMic);
             }
         }
-        self.step = Step::Done;
+        self.step = Phase::Done;
         Ok(())
     }
 }
@@ -406,6 +507,45 @@ mod tests {
         b.handle_challenge(CHALLENGE, 0, [0x42; 8], [0x25; 16])
             .unwrap();
         assert_eq!(b.handle_final(FINAL), Err(AuthError::BadMechListMic));
+    }
+
+    /// The same Samba exchange driven through the [`Mechanism`] seam: three
+    /// steps, the last one `Done`, and the ExportedSessionKey out.
+    #[test]
+    fn ntlm_through_the_mechanism_trait() {
+        const NEGOTIATE: &[u8] =
+            include_bytes!("../../../fuzz/seeds/spnego/samba_negotiate_init2.bin");
+        const CHALLENGE: &[u8] =
+            include_bytes!("../../../fuzz/seeds/spnego/samba_challenge_resp.bin");
+        const FINAL: &[u8] = include_bytes!("../../../fuzz/seeds/spnego/samba_final_resp.bin");
+        let auth = Authenticator::new("smbcptest", "", "Test-Pa55word!", "PROBE");
+        let mut m: Box<dyn Mechanism> =
+            Box::new(Ntlm::new(auth, NEGOTIATE, 0, [0x42; 8], [0x24; 16]));
+        assert_eq!(m.name(), "NTLMv2");
+        assert!(matches!(m.step(None), Ok(Step::Continue(t)) if NegTokenInit::decode(&t).is_ok()));
+        assert!(m.session_key().is_none());
+        assert!(matches!(m.step(Some(CHALLENGE)), Ok(Step::Continue(_))));
+        assert_eq!(m.step(Some(FINAL)), Ok(Step::Done(None)));
+        assert_eq!(
+            m.session_key().as_deref().map(Vec::as_slice),
+            Some(&[0x24; 16][..])
+        );
+        // A fourth leg, or a first leg again, is out of order.
+        assert_eq!(m.step(Some(FINAL)), Err(AuthError::OutOfOrder));
+        assert_eq!(m.step(None), Err(AuthError::OutOfOrder));
+        // A server that does not offer NTLMSSP is refused at the first step.
+        let krb_only = spnego::encode_init(&tlv_krb_list(), b"x");
+        let auth = Authenticator::new("u", "", "p", "w");
+        let mut m = Ntlm::new(auth, &krb_only, 0, [0; 8], [0; 16]);
+        assert!(matches!(m.step(None), Err(AuthError::Unsupported(_))));
+    }
+
+    /// A MechTypeList with only Kerberos (1.2.840.113554.1.2.2).
+    fn tlv_krb_list() -> Vec<u8> {
+        let oid = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02];
+        let mut v = vec![0x30, oid.len() as u8 + 2, 0x06, oid.len() as u8];
+        v.extend_from_slice(&oid);
+        v
     }
 
     #[test]

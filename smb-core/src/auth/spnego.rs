@@ -15,6 +15,11 @@ pub const SPNEGO_OID: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x02];
 /// DER contents of the NTLMSSP OID 1.3.6.1.4.1.311.2.2.10 (MS-NLMP 1.9).
 pub const NTLMSSP_OID: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x02, 0x0a];
 
+/// DER contents of the Kerberos 5 OID 1.2.840.113554.1.2.2 (RFC 4121).
+pub const KRB5_OID: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02];
+/// DER contents of Microsoft's Kerberos 5 OID 1.2.840.48018.1.2.2 (MS-SPNG 1.9).
+pub const MS_KRB5_OID: &[u8] = &[0x2a, 0x86, 0x48, 0x82, 0xf7, 0x12, 0x01, 0x02, 0x02];
+
 const TAG_APPLICATION_0: u8 = 0x60;
 const TAG_OID: u8 = 0x06;
 const TAG_OCTET_STRING: u8 = 0x04;
@@ -97,6 +102,13 @@ impl<'a> NegTokenInit<'a> {
     pub fn offers_ntlmssp(&self) -> bool {
         self.mech_types.contains(&NTLMSSP_OID)
     }
+
+    /// True when Kerberos 5 (the RFC 4121 OID or Microsoft's) is offered.
+    pub fn offers_kerberos(&self) -> bool {
+        self.mech_types
+            .iter()
+            .any(|m| *m == KRB5_OID || *m == MS_KRB5_OID)
+    }
 }
 
 /// A decoded NegTokenResp; borrows from the token.
@@ -174,6 +186,11 @@ impl<'a> NegTokenResp<'a> {
 /// covers (RFC 4178 section 5, MS-SPNG 3.1.5.1).
 pub fn ntlm_mech_type_list() -> Vec<u8> {
     tlv(TAG_SEQUENCE, &tlv(TAG_OID, NTLMSSP_OID))
+}
+
+/// The DER `MechTypeList` offering only Kerberos 5 (RFC 4121 OID).
+pub fn krb5_mech_type_list() -> Vec<u8> {
+    tlv(TAG_SEQUENCE, &tlv(TAG_OID, KRB5_OID))
 }
 
 /// Encodes an InitialContextToken with a NegTokenInit offering `mech_type_list`

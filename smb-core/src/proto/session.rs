@@ -1,11 +1,15 @@
-//! SESSION_SETUP as typed states (MS-SMB2 3.2.4.2.3, 3.2.5.3), sans I/O:
-//! [`ExpectChallenge`] → [`ExpectFinal`] → [`Established`], each consuming
-//! `self`. The caller sends the request bodies these produce, feeds back the
-//! exact bytes it sent (`handle_sent`, for the 3.1.1 preauth integrity hash)
-//! and the responses (`handle_response`). Randomness and time come in as
-//! parameters.
+//! SESSION_SETUP as a typed state (MS-SMB2 3.2.4.2.3, 3.2.5.3), sans I/O:
+//! a [`Handshake`] drives one [`Mechanism`] for as many legs as the server
+//! answers STATUS_MORE_PROCESSING_REQUIRED, each leg consuming `self`, until
+//! STATUS_SUCCESS gives an [`Established`] session. The caller sends the
+//! request bodies these produce, feeds back the exact bytes it sent
+//! (`handle_sent`, for the 3.1.1 preauth integrity hash) and the responses
+//! (`handle_response`). Randomness and time come in as parameters (or live
+//! in the mechanism).
 
-use crate::auth::Authenticator;
+use zeroize::Zeroizing;
+
+use crate::auth::{Mechanism, Step};
 use crate::crypto::{Cipher, PreauthHash, SessionCipher, SessionKeys, Signer, SigningAlgorithm};
 use crate::error::Error;
 use crate::wire::header::Header;
@@ -16,6 +20,10 @@ use crate::wire::session::{
 use crate::wire::{Command, Dialect, NtStatus, Writer};
 
 use super::Negotiated;
+
+/// The most SESSION_SETUP legs one logon may take: NTLM needs 2, Kerberos
+/// 1 or 2 (3 with a KRB_ERROR retry); a server that asks for more is looping.
+pub const MAX_LEGS: u32 = 8;
 
 /// What the handshake needs from NEGOTIATE and the configuration.
 #[derive(Clone, Debug)]
@@ -67,31 +75,53 @@ fn encode(w: &mut Writer, params: &SetupParams, token: &[u8]) {
     .encode(w);
 }
 
-/// First leg sent; waiting for the server's challenge.
+/// A SESSION_SETUP request sent; waiting for its response.
 #[derive(Debug)]
-pub struct ExpectChallenge {
-    auth: Authenticator,
+pub struct Handshake {
+    mech: Box<dyn Mechanism>,
     hash: Option<PreauthHash>,
     params: SetupParams,
+    /// Requests sent so far.
+    legs: u32,
+    /// The mechanism said [`Step::Done`]: only STATUS_SUCCESS may follow.
+    mech_done: bool,
 }
 
-impl ExpectChallenge {
+/// What a response led to.
+#[derive(Debug)]
+pub enum Progress {
+    /// Another request body is in the writer: send it with this SessionId.
+    Send(Handshake, u64),
+    /// The logon is complete.
+    Established(Established),
+}
+
+impl Handshake {
     /// Starts the exchange: returns the state and writes the first request
     /// body into `w`. `conn_hash` is the connection's preauth hash (3.1.1).
     pub fn start(
-        mut auth: Authenticator,
+        mut mech: Box<dyn Mechanism>,
         conn_hash: Option<PreauthHash>,
         params: SetupParams,
-        server_token: &[u8],
         w: &mut Writer,
     ) -> Result<Self, Error> {
-        let token = auth.initial_token(server_token).map_err(auth_err)?;
+        let (token, mech_done) = match mech.step(None).map_err(auth_err)? {
+            Step::Continue(t) => (t, false),
+            Step::Done(t) => (t.unwrap_or_default(), true),
+        };
         encode(w, &params, &token);
         Ok(Self {
-            auth,
+            mech,
             hash: conn_hash,
             params,
+            legs: 1,
+            mech_done,
         })
+    }
+
+    /// The name of the mechanism logging on.
+    pub fn mechanism(&self) -> &'static str {
+        self.mech.name()
     }
 
     /// The bytes of the request as sent (header included).
@@ -101,98 +131,65 @@ impl ExpectChallenge {
         }
     }
 
-    /// Handles the STATUS_MORE_PROCESSING_REQUIRED response and writes the
-    /// second request body into `w`. Returns the session id to send it with.
+    /// Handles a response. STATUS_MORE_PROCESSING_REQUIRED feeds the
+    /// mechanism and writes the next request body into `w`
+    /// ([`Progress::Send`]); STATUS_SUCCESS completes the logon (see
+    /// `finish` for what is checked). `nonce_salt` seeds
+    /// the cipher's nonces.
     pub fn handle_response(
         mut self,
         msg: &[u8],
-        now_filetime: u64,
-        client_challenge: [u8; 8],
-        exported_session_key: [u8; 16],
+        guest_requested: bool,
+        nonce_salt: u32,
         w: &mut Writer,
-    ) -> Result<(ExpectFinal, u64), Error> {
+    ) -> Result<Progress, Error> {
         let h = Header::decode(msg)?;
+        let name = self.mech.name();
+        if h.status == NtStatus::SUCCESS {
+            return self
+                .finish(msg, &h, guest_requested, nonce_salt)
+                .map(Progress::Established);
+        }
         if h.status != NtStatus::MORE_PROCESSING_REQUIRED {
-            return Err(if h.status == NtStatus::SUCCESS {
-                Error::Auth("the server accepted the logon before NTLM finished".into())
-            } else if h.status == NtStatus::LOGON_FAILURE {
-                Error::Auth(format!("SESSION_SETUP failed: {}", h.status))
-            } else {
+            return Err(if self.legs == 1 && h.status != NtStatus::LOGON_FAILURE {
                 Error::Status {
                     status: h.status,
                     command: Command::SESSION_SETUP,
                 }
+            } else {
+                Error::Auth(format!("SESSION_SETUP failed: {}", h.status))
             });
+        }
+        if self.mech_done {
+            return Err(Error::Auth(format!(
+                "the server wants more authentication legs than {name} has"
+            )));
+        }
+        if self.legs >= MAX_LEGS {
+            return Err(Error::Auth(format!(
+                "the server asked for more than {MAX_LEGS} SESSION_SETUP legs"
+            )));
         }
         if let Some(hash) = self.hash.as_mut() {
             hash.update(msg);
         }
         let body = SessionSetupResponse::decode(msg)?;
-        let token = self
-            .auth
-            .handle_challenge(
-                body.token,
-                now_filetime,
-                client_challenge,
-                exported_session_key,
-            )
-            .map_err(auth_err)?;
+        let token = match self.mech.step(Some(body.token)).map_err(auth_err)? {
+            Step::Continue(t) => t,
+            Step::Done(t) => {
+                self.mech_done = true;
+                t.unwrap_or_default()
+            }
+        };
         encode(w, &self.params, &token);
-        Ok((
-            ExpectFinal {
-                auth: self.auth,
-                hash: self.hash,
-                params: self.params,
-            },
-            h.session_id,
-        ))
-    }
-}
-
-/// Second leg sent; waiting for the final response.
-#[derive(Debug)]
-pub struct ExpectFinal {
-    auth: Authenticator,
-    hash: Option<PreauthHash>,
-    params: SetupParams,
-}
-
-/// The session's keys and protection objects.
-#[derive(Debug)]
-pub struct SessionCrypto {
-    /// Signs with Session.SigningKey.
-    pub signer: Signer,
-    /// The signing algorithm.
-    pub signing: SigningAlgorithm,
-    /// Encrypts/decrypts (3.x with a cipher).
-    pub cipher: Option<SessionCipher>,
-}
-
-/// An established session.
-#[derive(Debug)]
-pub struct Established {
-    /// SessionId.
-    pub session_id: u64,
-    /// SessionFlags.
-    pub session_flags: u16,
-    /// Guest or anonymous: no keys.
-    pub guest: bool,
-    /// Keys, when the logon produced a session key.
-    pub crypto: Option<SessionCrypto>,
-}
-
-impl ExpectFinal {
-    /// The bytes of the request as sent (header included).
-    pub fn handle_sent(&mut self, msg: &[u8]) {
-        if let Some(h) = self.hash.as_mut() {
-            h.update(msg);
-        }
+        self.legs += 1;
+        Ok(Progress::Send(self, h.session_id))
     }
 
-    /// Handles the final response: checks the SPNEGO result, derives the keys
-    /// and verifies the response's signature (which 3.1.1 servers always send,
-    /// and which must be right whenever present). `nonce_salt` seeds the
-    /// cipher's nonces.
+    /// The final response: the mechanism checks the server's last token
+    /// (mutual authentication, mechListMIC), the keys are derived and the
+    /// response's signature verified (which 3.1.1 servers always send, and
+    /// which must be right whenever present).
     ///
     /// The SessionFlags are believed only after that check (MS-SMB2
     /// 3.2.5.3.1): a man in the middle who sets IS_GUEST on a signed reply
@@ -201,27 +198,31 @@ impl ExpectFinal {
     /// the server made guest or anonymous when `guest_requested` is false
     /// is refused ([`guest_refused`]): it usually means a wrong password
     /// or an unknown user on a server that maps those to guest.
-    pub fn handle_response(
+    fn finish(
         mut self,
         msg: &[u8],
+        h: &Header,
         guest_requested: bool,
         nonce_salt: u32,
     ) -> Result<Established, Error> {
-        let h = Header::decode(msg)?;
-        if h.status != NtStatus::SUCCESS {
-            return Err(if h.status == NtStatus::MORE_PROCESSING_REQUIRED {
-                Error::Auth("the server wants more authentication legs than NTLM has".into())
-            } else {
-                Error::Auth(format!("SESSION_SETUP failed: {}", h.status))
-            });
-        }
         let body = SessionSetupResponse::decode(msg)?;
-        self.auth.handle_final(body.token).map_err(auth_err)?;
+        if !self.mech_done {
+            match self.mech.step(Some(body.token)).map_err(auth_err)? {
+                Step::Done(None) => {}
+                Step::Continue(_) | Step::Done(Some(_)) => {
+                    return Err(Error::Auth(format!(
+                        "the server accepted the logon before {} finished",
+                        self.mech.name()
+                    )))
+                }
+            }
+        }
         let p = &self.params;
-        let keys = self.auth.session_key().map(|sk| {
+        let keys = self.mech.session_key().map(|raw| {
+            let sk = smb_session_key(&raw);
             let c = p.cipher.and_then(Cipher::from_id);
             let preauth = self.hash.as_ref().map(PreauthHash::value);
-            let keys = SessionKeys::derive(p.dialect.0, &sk, preauth.as_ref(), c);
+            let keys = SessionKeys::derive(p.dialect.0, &sk[..], preauth.as_ref(), c);
             let alg = SigningAlgorithm::from_id(p.signing)
                 .unwrap_or_else(|| SigningAlgorithm::default_for(p.dialect.0));
             (Signer::new(alg, &keys.signing), alg, keys, c)
@@ -263,8 +264,45 @@ impl ExpectFinal {
             session_flags: body.session_flags,
             guest,
             crypto,
+            mechanism: self.mech.name(),
         })
     }
+}
+
+/// Session.SessionKey from a mechanism's key (MS-SMB2 3.2.5.3.1): its
+/// first 16 bytes, right-padded with zeros when shorter (a Kerberos
+/// AES-256 subkey is 32 bytes, an NTLM key 16).
+pub fn smb_session_key(raw: &[u8]) -> Zeroizing<[u8; 16]> {
+    let mut k = Zeroizing::new([0u8; 16]);
+    let n = raw.len().min(16);
+    k[..n].copy_from_slice(&raw[..n]);
+    k
+}
+
+/// The session's keys and protection objects.
+#[derive(Debug)]
+pub struct SessionCrypto {
+    /// Signs with Session.SigningKey.
+    pub signer: Signer,
+    /// The signing algorithm.
+    pub signing: SigningAlgorithm,
+    /// Encrypts/decrypts (3.x with a cipher).
+    pub cipher: Option<SessionCipher>,
+}
+
+/// An established session.
+#[derive(Debug)]
+pub struct Established {
+    /// SessionId.
+    pub session_id: u64,
+    /// SessionFlags.
+    pub session_flags: u16,
+    /// Guest or anonymous: no keys.
+    pub guest: bool,
+    /// Keys, when the logon produced a session key.
+    pub crypto: Option<SessionCrypto>,
+    /// The mechanism that logged on ("NTLMv2", "Kerberos").
+    pub mechanism: &'static str,
 }
 
 /// The refusal of a guest or anonymous session nobody asked for.
@@ -278,12 +316,15 @@ pub fn guest_refused() -> Error {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
     use super::*;
+    use crate::auth::{AuthError, Authenticator, Ntlm};
     use crate::wire::header::FLAG_RESPONSE;
 
-    fn params() -> SetupParams {
+    fn params(dialect: Dialect) -> SetupParams {
         SetupParams {
-            dialect: Dialect::SMB3_1_1,
+            dialect,
             signing: 2,
             cipher: Some(2),
             sign_required: false,
@@ -309,47 +350,92 @@ mod tests {
         w.into_vec()
     }
 
-    #[test]
-    fn logon_failure_and_bad_challenge() {
+    fn ntlm() -> Box<dyn Mechanism> {
+        Box::new(Ntlm::new(
+            Authenticator::new("u", "", "p", "w"),
+            &[],
+            0,
+            [0; 8],
+            [0; 16],
+        ))
+    }
+
+    fn placeholder() -> Writer {
         let mut w = Writer::new();
         w.zeros(64);
-        let s = ExpectChallenge::start(
-            Authenticator::new("u", "", "p", "w"),
-            None,
-            params(),
-            &[],
-            &mut w,
-        )
-        .unwrap();
+        w
+    }
+
+    /// The server tokens a [`Script`] saw.
+    type Seen = Arc<Mutex<Vec<Option<Vec<u8>>>>>;
+
+    /// A mechanism that sends `out[i]` after seeing server token `i` and
+    /// records every server token; done after `out.len()` legs.
+    #[derive(Debug)]
+    struct Script {
+        out: Vec<Vec<u8>>,
+        seen: Seen,
+        key: Option<Vec<u8>>,
+    }
+
+    impl Mechanism for Script {
+        fn name(&self) -> &'static str {
+            "script"
+        }
+        fn step(&mut self, token: Option<&[u8]>) -> Result<Step, AuthError> {
+            let mut seen = self.seen.lock().unwrap();
+            seen.push(token.map(<[u8]>::to_vec));
+            let i = seen.len() - 1;
+            Ok(match self.out.get(i) {
+                Some(t) => Step::Continue(t.clone()),
+                None if token == Some(b"bad") => return Err(AuthError::Rejected),
+                None => Step::Done(None),
+            })
+        }
+        fn session_key(&self) -> Option<Zeroizing<Vec<u8>>> {
+            self.key.clone().map(Zeroizing::new)
+        }
+    }
+
+    fn script(legs: usize) -> (Box<dyn Mechanism>, Seen) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let out = (0..legs).map(|i| vec![b'a' + i as u8; 3]).collect();
+        let m = Script {
+            out,
+            seen: Arc::clone(&seen),
+            key: Some(vec![7; 32]),
+        };
+        (Box::new(m), seen)
+    }
+
+    fn body_token(w: &Writer) -> Vec<u8> {
+        // SecurityBufferOffset/Length at 12/14 of the body (MS-SMB2 2.2.5).
+        let b = &w.as_slice()[64..];
+        let off = u16::from_le_bytes([b[12], b[13]]) as usize;
+        let len = u16::from_le_bytes([b[14], b[15]]) as usize;
+        w.as_slice()[off..off + len].to_vec()
+    }
+
+    #[test]
+    fn logon_failure_and_bad_challenge() {
+        let mut w = placeholder();
+        let s = Handshake::start(ntlm(), None, params(Dialect::SMB3_1_1), &mut w).unwrap();
         assert!(w.len() > 64 + 24);
+        assert_eq!(s.mechanism(), "NTLMv2");
         let err = s
-            .handle_response(
-                &reply(NtStatus::LOGON_FAILURE, &[]),
-                0,
-                [0; 8],
-                [0; 16],
-                &mut w,
-            )
+            .handle_response(&reply(NtStatus::LOGON_FAILURE, &[]), false, 0, &mut w)
             .unwrap_err();
         assert!(
             matches!(err, Error::Auth(ref m) if m.contains("LOGON_FAILURE")),
             "{err:?}"
         );
 
-        let s = ExpectChallenge::start(
-            Authenticator::new("u", "", "p", "w"),
-            None,
-            params(),
-            &[],
-            &mut w,
-        )
-        .unwrap();
+        let s = Handshake::start(ntlm(), None, params(Dialect::SMB3_1_1), &mut w).unwrap();
         let err = s
             .handle_response(
                 &reply(NtStatus::MORE_PROCESSING_REQUIRED, &[0xa1, 0x00]),
+                false,
                 0,
-                [0; 8],
-                [0; 16],
                 &mut w,
             )
             .unwrap_err();
@@ -357,17 +443,120 @@ mod tests {
         // Truncated replies are decode errors, never panics.
         let full = reply(NtStatus::MORE_PROCESSING_REQUIRED, &[1, 2, 3]);
         for n in 0..full.len() {
-            let s = ExpectChallenge::start(
-                Authenticator::new("u", "", "p", "w"),
-                None,
-                params(),
-                &[],
-                &mut w,
-            )
-            .unwrap();
-            assert!(s
-                .handle_response(&full[..n], 0, [0; 8], [0; 16], &mut w)
-                .is_err());
+            let s = Handshake::start(ntlm(), None, params(Dialect::SMB3_1_1), &mut w).unwrap();
+            assert!(s.handle_response(&full[..n], false, 0, &mut w).is_err());
         }
+    }
+
+    /// Four legs: the mechanism sees every server token in order, each
+    /// request carries the mechanism's blob, and the final SUCCESS makes a
+    /// session with keys from the (32-byte, cut to 16) session key.
+    #[test]
+    fn multi_leg_script_runs_to_the_end() {
+        let (mech, seen) = script(4);
+        let mut w = placeholder();
+        let mut s = Handshake::start(mech, None, params(Dialect::SMB2_1), &mut w).unwrap();
+        assert_eq!(body_token(&w), b"aaa");
+        for (i, server) in [b"s1", b"s2", b"s3"].iter().enumerate() {
+            let mut w = placeholder();
+            let reply = reply(NtStatus::MORE_PROCESSING_REQUIRED, &server[..]);
+            match s.handle_response(&reply, false, 0, &mut w).unwrap() {
+                Progress::Send(next, id) => {
+                    assert_eq!(id, 9);
+                    assert_eq!(body_token(&w), vec![b'b' + i as u8; 3]);
+                    s = next;
+                }
+                Progress::Established(_) => panic!("established after leg {i}"),
+            }
+        }
+        let mut w = placeholder();
+        let est = match s
+            .handle_response(&reply(NtStatus::SUCCESS, b"fin"), false, 0, &mut w)
+            .unwrap()
+        {
+            Progress::Established(e) => e,
+            Progress::Send(..) => panic!("a fifth leg"),
+        };
+        assert_eq!(est.mechanism, "script");
+        assert!(!est.guest);
+        assert!(est.crypto.is_some());
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            vec![
+                None,
+                Some(b"s1".to_vec()),
+                Some(b"s2".to_vec()),
+                Some(b"s3".to_vec()),
+                Some(b"fin".to_vec()),
+            ]
+        );
+    }
+
+    #[test]
+    fn legs_beyond_the_mechanism_or_the_bound_are_refused() {
+        // The mechanism is done (NTLM after leg 2 here: a scripted done).
+        let (mech, _) = script(1);
+        let mut w = placeholder();
+        let s = Handshake::start(mech, None, params(Dialect::SMB2_1), &mut w).unwrap();
+        let more = reply(NtStatus::MORE_PROCESSING_REQUIRED, b"x");
+        // The script is done after its first blob, but a server token
+        // makes it answer Done(None) at leg 2: a last empty blob.
+        let s = match s
+            .handle_response(&more, false, 0, &mut placeholder())
+            .unwrap()
+        {
+            Progress::Send(s, _) => s,
+            Progress::Established(_) => panic!(),
+        };
+        let err = s.handle_response(&more, false, 0, &mut w).unwrap_err();
+        assert!(
+            matches!(err, Error::Auth(ref m) if m.contains("more authentication legs")),
+            "{err:?}"
+        );
+
+        // A server that never stops asking.
+        let (mech, _) = script(100);
+        let mut s = Handshake::start(mech, None, params(Dialect::SMB2_1), &mut w).unwrap();
+        let err = loop {
+            match s.handle_response(&more, false, 0, &mut placeholder()) {
+                Ok(Progress::Send(next, _)) => s = next,
+                Ok(Progress::Established(_)) => panic!(),
+                Err(e) => break e,
+            }
+        };
+        assert!(
+            matches!(err, Error::Auth(ref m) if m.contains("more than 8")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn success_before_the_mechanism_is_done_is_refused() {
+        let (mech, _) = script(3);
+        let mut w = placeholder();
+        let s = Handshake::start(mech, None, params(Dialect::SMB2_1), &mut w).unwrap();
+        let err = s
+            .handle_response(&reply(NtStatus::SUCCESS, b""), false, 0, &mut w)
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Auth(ref m) if m.contains("before script finished")),
+            "{err:?}"
+        );
+        // A rejected final token is an auth error.
+        let (mech, _) = script(1);
+        let s = Handshake::start(mech, None, params(Dialect::SMB2_1), &mut w).unwrap();
+        let err = s
+            .handle_response(&reply(NtStatus::SUCCESS, b"bad"), false, 0, &mut w)
+            .unwrap_err();
+        assert!(matches!(err, Error::Auth(_)), "{err:?}");
+    }
+
+    #[test]
+    fn session_key_is_cut_or_padded_to_16() {
+        assert_eq!(*smb_session_key(&[1; 32]), [1; 16]);
+        let mut want = [0; 16];
+        want[..5].copy_from_slice(&[2; 5]);
+        assert_eq!(*smb_session_key(&[2; 5]), want);
     }
 }

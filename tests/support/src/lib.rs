@@ -14,6 +14,7 @@
 //! When `smbd` is not installed, [`Samba::get`] panics with the exact command to
 //! install it: a test never skips silently.
 
+pub mod dc;
 pub mod fault;
 pub use fault::FaultProxy;
 
