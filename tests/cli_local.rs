@@ -902,10 +902,7 @@ fn bad_input_gets_one_line_and_touches_nothing() {
     let f = d.src.join("f");
     let r = smbcp(&[f.to_str().unwrap(), t]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(
-        std::fs::read(d.dst.join("f")).unwrap(),
-        std::fs::read(&f).unwrap()
-    );
+    assert_eq!(fs::read(d.dst.join("f")).unwrap(), fs::read(&f).unwrap());
     let r = smbcp(&[f.to_str().unwrap(), d.dst.join("f").to_str().unwrap()]);
     assert_one_line_error(&r, 3);
     assert!(
@@ -942,6 +939,8 @@ fn unknown_or_refused_robocopy_flags_are_usage_errors_never_globs() {
     let r = smbcp(&[s, other.to_str().unwrap(), t]);
     assert_one_line_error(&r, 2);
     assert!(r.stderr.contains("FILE_GLOB"), "{r:?}");
+    let r = smbcp(&[s, other.to_str().unwrap(), t, "--exit-codes", "robocopy"]);
+    assert_one_line_error(&r, 16);
     // After `--` a flag-like token is a path again (here: a missing source).
     let r = smbcp(&["--", "/MRI", t]);
     assert_one_line_error(&r, 3);

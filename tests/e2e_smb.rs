@@ -1094,7 +1094,14 @@ fn smb_to_smb_copies_attributes_exactly() {
         ("r", Some(0x1), "R"),
         ("a", Some(0x20), "A"),
     ];
-    let sizes = [("small", 1000), ("big", 9 * MIB + 5), ("mid", 2 * MIB)];
+    let sizes = [
+        ("small", 1000),
+        ("small2", 100 * 1024),
+        ("one", 1),
+        ("empty", 0),
+        ("big", 9 * MIB + 5),
+        ("mid", 2 * MIB),
+    ];
     for (name, _, _) in cases {
         for (suffix, len) in sizes {
             file(&src, &format!("{name}-{suffix}.bin"), len);
@@ -1120,7 +1127,7 @@ fn smb_to_smb_copies_attributes_exactly() {
         assert_eq!(r.code, 0, "{r:?}");
         let mut bad = Vec::new();
         for (name, _, want) in cases {
-            for suffix in ["small", "big", "mid"] {
+            for (suffix, _) in sizes {
                 let p = format!("{name}-{suffix}.bin");
                 let got = attr_letters(smb_attributes(server, share, &format!("{dst}/{p}"), None));
                 if got != want {
