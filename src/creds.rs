@@ -77,6 +77,16 @@ impl KerberosArgs {
     }
 }
 
+/// Who a logon is for, for error messages: `as "user"`, or `with the
+/// Kerberos ticket in the cache` when the cache names the user.
+pub fn who(creds: &Credentials) -> String {
+    if creds.user.is_empty() && creds.kerberos.is_some() {
+        "with the Kerberos ticket in the credential cache".to_string()
+    } else {
+        format!("as {:?}", creds.user)
+    }
+}
+
 /// The environment variable holding the password.
 pub const PASSWORD_ENV: &str = "SMBCP_PASSWORD";
 

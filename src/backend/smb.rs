@@ -934,7 +934,11 @@ impl Connector {
                     .await
                     .with_context(|| format!("cannot connect to {}:{}", loc.server, loc.port))?;
                 let session = client.session_setup(creds).await.with_context(|| {
-                    format!("cannot log on to {} as {:?}", loc.server, creds.user)
+                    format!(
+                        "cannot log on to {} {}",
+                        loc.server,
+                        crate::creds::who(creds)
+                    )
                 })?;
                 let link = Arc::new(Link::new(
                     client.clone(),

@@ -361,6 +361,9 @@ pub(super) mod tests {
         let mut user = sample();
         user.guest = false;
         assert!(!user.table(false).contains("Logon"));
+        user.logon = vec!["Kerberos"];
+        assert!(user.table(false).contains("   Logon : Kerberos\n"));
+        assert!(user.json().contains("\"logon\": [\n    \"Kerberos\"\n  ]"));
         assert!(t.contains(
             "  Window : 24.00 MiB in flight (started at 16.00 MiB, peak 36.00 MiB; round trip 0.25 ms; zero-copy)"
         ));
