@@ -132,6 +132,9 @@ pub struct HandleStats {
     pub replayed: u64,
     /// Lease breaks the server sent us (acknowledged when it asked).
     pub lease_breaks: u64,
+    /// Of `lease_breaks`: acknowledgments sent (the server asked for them
+    /// and holds the other client's open until one arrives).
+    pub lease_acks: u64,
     /// Durable CREATEs whose connection went before the reply came, sent
     /// again on the new connection as a replay (the same CreateGuid and
     /// lease key, SMB2_FLAGS_REPLAY_OPERATION; MS-SMB2 3.3.5.9.10) and
@@ -150,6 +153,7 @@ pub(crate) struct HandleCounters {
     pub(crate) reclaim_failed: AtomicU64,
     pub(crate) replayed: AtomicU64,
     pub(crate) lease_breaks: AtomicU64,
+    pub(crate) lease_acks: AtomicU64,
     pub(crate) creates_replayed: AtomicU64,
 }
 
@@ -275,6 +279,7 @@ impl Client {
             reclaim_failed: get(&h.reclaim_failed),
             replayed: get(&h.replayed),
             lease_breaks: get(&h.lease_breaks),
+            lease_acks: get(&h.lease_acks),
             creates_replayed: get(&h.creates_replayed),
         }
     }

@@ -87,6 +87,8 @@ async fn lease_break(client: &ClientInner, generation: u64, b: &LeaseBreak) {
     }
     let mut w = new_message();
     oplock::encode_lease_break_ack(&mut w, &b.key, b.new_state);
+    // Counted as it goes out: the server goes on only after receiving it.
+    HandleCounters::bump(&client.handles.lease_acks);
     let r = st
         .tree
         .call1(Outgoing::new(Command::OPLOCK_BREAK, w, 0, 0))

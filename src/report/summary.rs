@@ -237,11 +237,20 @@ impl Summary {
             let _ = writeln!(s, "{:>8} : {}", "Retries", self.retries);
         }
         if self.reconnects != ReconnectSummary::default() {
-            let _ = writeln!(
+            let r = &self.reconnects;
+            let _ = write!(
                 s,
-                "{:>8} : {} ({:.1} s waiting for the server)",
-                "Reconnect", self.reconnects.count, self.reconnects.seconds
+                "{:>8} : {} ({:.1} s waiting for the server",
+                "Reconnect", r.count, r.seconds
             );
+            if r.handles_reclaimed + r.handles_reopened > 0 {
+                let _ = write!(
+                    s,
+                    "; open files: {} durable handles reclaimed, {} reopened",
+                    r.handles_reclaimed, r.handles_reopened
+                );
+            }
+            let _ = writeln!(s, ")");
         }
         let _ = writeln!(s, "{:>8} : {}", "Ended", utc(SystemTime::now()));
         if self.list_only {
@@ -366,6 +375,25 @@ pub(super) mod tests {
         assert!(user.json().contains("\"logon\": [\n    \"Kerberos\"\n  ]"));
         assert!(t.contains(
             "  Window : 24.00 MiB in flight (started at 16.00 MiB, peak 36.00 MiB; round trip 0.25 ms; zero-copy)"
+        ));
+    }
+
+    #[test]
+    fn reconnects_say_what_became_of_open_files() {
+        let mut s = sample();
+        assert!(!s.table(false).contains("Reconnect"));
+        s.reconnects = ReconnectSummary {
+            count: 1,
+            seconds: 0.44,
+            ..ReconnectSummary::default()
+        };
+        assert!(s
+            .table(false)
+            .contains("Reconnect : 1 (0.4 s waiting for the server)\n"));
+        s.reconnects.handles_reclaimed = 2;
+        s.reconnects.handles_reopened = 1;
+        assert!(s.table(false).contains(
+            "Reconnect : 1 (0.4 s waiting for the server; open files: 2 durable handles reclaimed, 1 reopened)\n"
         ));
     }
 
