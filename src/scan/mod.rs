@@ -116,7 +116,7 @@ impl Gauge {
 #[derive(Debug, Default)]
 pub struct Gauges {
     /// Listing entries (source + destination) of directories being walked:
-    /// at most [`LISTINGS_IN_FLIGHT`] directories' worth.
+    /// at most one directory's worth per walker (32).
     pub entries_held: Gauge,
     /// Directories listed and not yet done (their jobs not all queued).
     pub dirs_held: Gauge,
@@ -284,7 +284,7 @@ impl Scanner {
     /// queue, and returns when all directories are scanned and the engine
     /// has finished every copy.
     ///
-    /// [`LISTINGS_IN_FLIGHT`] walkers take directories from one queue of
+    /// A fixed set of walkers (32) take directories from one queue of
     /// names; a walker holds its directory's listing until every job of it
     /// is in the (bounded) job queue, so memory holds at most that many
     /// listings plus the names of the directories not yet walked, whatever
