@@ -761,4 +761,91 @@ mod tests {
         assert!(!offload_verify(OFFLOAD_VERIFY_MIN - 1, 32));
         assert!(!offload_verify(300, 32));
     }
+
+    /// A READ response whose payload is cut off by a lost connection while
+    /// it is being spliced into the file fails its caller with the
+    /// connection; it never comes back as a read of the whole length (the
+    /// file would then hold a hole of zeros where the rest should be).
+    /// Each cut waits until the bytes before it are in the file, so that
+    /// the splice machinery has nothing left in flight when the socket ends:
+    /// the order in which the response used to be routed as complete.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_read_payload_cut_mid_splice_fails_with_the_connection() {
+        use std::os::unix::fs::FileExt as _;
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+        use crate::wire::create::FileId;
+        use crate::wire::header::{Header, FLAG_RESPONSE};
+        use crate::wire::io as wio;
+        use crate::wire::NtStatus;
+
+        const LEN: usize = 1 << 20;
+        let data: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8 + 1).collect();
+        for cut in [1, 4095, 64 << 10, (64 << 10) + 7, LEN / 2, LEN - 1] {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let client = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+            let (mut server, _) = l.accept().await.unwrap();
+            // No deadline to speak of: the loss, not a timeout, must end it.
+            let conn = Connection::start(client, 64, Duration::from_secs(3600));
+            let file = Arc::new(tempfile::tempfile().unwrap());
+            let mut w = new_message();
+            wio::encode_read(&mut w, FileId([7; 16]), 0, LEN as u32, 0);
+            let mut req = Outgoing::new(Command::READ, w, 1, 1);
+            req.expect_len = LEN;
+            req.sink = Some(Sink {
+                file: Arc::clone(&file),
+                offset: 0,
+                max_len: LEN,
+            });
+            let sec = Security::default();
+            let server_file = Arc::clone(&file);
+            let data = data.clone();
+            let server_side = async move {
+                let mut n = [0u8; 4];
+                server.read_exact(&mut n).await.unwrap();
+                let mut msg = vec![0u8; u32::from_be_bytes(n) as usize];
+                server.read_exact(&mut msg).await.unwrap();
+                let id = Header::decode(&msg).unwrap().message_id;
+                let mut reply = Writer::new();
+                Header {
+                    command: Command::READ,
+                    status: NtStatus::SUCCESS,
+                    credits: 1,
+                    flags: FLAG_RESPONSE,
+                    message_id: id,
+                    ..Header::default()
+                }
+                .encode(&mut reply);
+                wio::encode_read_response(&mut reply, &data);
+                let frame = reply.into_vec();
+                let head = wio::READ_RESPONSE_FIXED;
+                server
+                    .write_all(&(frame.len() as u32).to_be_bytes())
+                    .await
+                    .unwrap();
+                server.write_all(&frame[..head + cut]).await.unwrap();
+                // Until the bytes before the cut are in the file.
+                let mut have = vec![0u8; cut];
+                loop {
+                    server_file.read_exact_at(&mut have, 0).unwrap_or_default();
+                    if have == data[..cut] {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                drop(server);
+            };
+            let (r, ()) = tokio::join!(conn.call(vec![req], &sec, None), server_side);
+            match r {
+                Err(Error::ConnectionLost(_)) => {}
+                Ok(resp) => panic!(
+                    "cut after {cut} of {LEN} bytes: the READ was reported done \
+                     ({:?} bytes spliced)",
+                    resp[0].spliced
+                ),
+                Err(e) => panic!("cut after {cut} of {LEN} bytes: {e}"),
+            }
+        }
+    }
 }

@@ -14,6 +14,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use rustix::pipe::{
@@ -59,9 +60,18 @@ const DRAIN_PIPES: usize = 4;
 /// One spliced READ payload in progress. When the last reference goes (the
 /// reader's and every queued piece's), `on_done` runs with the first file
 /// error: the response is routed only once every byte is in the file.
+///
+/// Only if every byte of the payload came off the socket
+/// ([`FrameDone::received`]): a payload cut short by a lost connection
+/// never runs `on_done`, so its response is never routed and its waiter
+/// fails with the connection instead. (Routing it would report the whole
+/// length as read while the file holds only the bytes that arrived: the
+/// rest of the block would stay a hole of zeros, and the copy would call
+/// it done.)
 pub(super) struct FrameDone {
     err: std::sync::Mutex<Option<io::Error>>,
     on_done: std::sync::Mutex<Option<OnDone>>,
+    received: AtomicBool,
 }
 
 type OnDone = Box<dyn FnOnce(Option<io::Error>) + Send>;
@@ -71,7 +81,13 @@ impl FrameDone {
         Arc::new(Self {
             err: std::sync::Mutex::new(None),
             on_done: std::sync::Mutex::new(Some(Box::new(on_done))),
+            received: AtomicBool::new(false),
         })
+    }
+
+    /// The whole payload was read from the socket (and queued for the file).
+    fn received(&self) {
+        self.received.store(true, Ordering::Release);
     }
 
     fn failed(&self) -> bool {
@@ -94,7 +110,8 @@ impl Drop for FrameDone {
             .get_mut()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        if let Some(f) = f {
+        // Not received whole: dropped unrun (see the type's comment).
+        if let Some(f) = f.filter(|_| *self.received.get_mut()) {
             f(err);
         }
     }
@@ -167,14 +184,50 @@ fn drain_thread(rx: &std::sync::mpsc::Receiver<Job>, free: &mpsc::Sender<Pipe>) 
 /// `done` runs when all is written (with the file error, if any; a file
 /// system that cannot take `splice` gives `EINVAL`). The whole payload is
 /// consumed from the socket either way. `Err` is a socket failure: the
-/// connection is lost.
+/// connection is lost, `done` never runs (the payload did not all arrive),
+/// and the pieces that did arrive are already written (or dropped): when
+/// the caller fails the waiter, nothing is left that could still write
+/// into its file.
 pub(super) async fn to_file(
+    sock: &TcpStream,
+    drainer: &mut Drainer,
+    prefix: &[u8],
+    len: usize,
+    sink: &Sink,
+    done: Arc<FrameDone>,
+) -> Result<(), String> {
+    let mut held = false;
+    match receive(sock, drainer, prefix, len, sink, &done, &mut held).await {
+        Ok(()) => {
+            done.received();
+            Ok(())
+        }
+        Err(e) => {
+            drop(done);
+            // Every pipe not in our hand comes back to the pool once the
+            // drain thread is through with it: then no piece of this frame
+            // (or an earlier one) is still on its way into a file.
+            let out = DRAIN_PIPES - usize::from(held);
+            for _ in 0..out {
+                if drainer.free.recv().await.is_none() {
+                    break;
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The body of [`to_file`]; `held`: an `Err` came while a pipe taken from
+/// the pool was in hand (it is dropped, with whatever it holds).
+async fn receive(
     sock: &TcpStream,
     drainer: &mut Drainer,
     prefix: &[u8],
     mut len: usize,
     sink: &Sink,
-    done: Arc<FrameDone>,
+    done: &Arc<FrameDone>,
+    held: &mut bool,
 ) -> Result<(), String> {
     let mut off = sink.offset;
     if let Err(e) = sink.file.write_all_at(prefix, off) {
@@ -187,6 +240,7 @@ pub(super) async fn to_file(
             .recv()
             .await
             .ok_or("the splice drain thread stopped")?;
+        *held = true;
         let want = len.min(pipe.cap);
         let mut in_pipe = 0;
         while in_pipe < want {
@@ -234,9 +288,10 @@ pub(super) async fn to_file(
                 n: in_pipe,
                 file: Arc::clone(&sink.file),
                 offset: off,
-                done: Arc::clone(&done),
+                done: Arc::clone(done),
             })
             .map_err(|_| "the splice drain thread stopped")?;
+        *held = false;
         off += in_pipe as u64;
     }
     Ok(())

@@ -21,6 +21,9 @@ struct State {
     cut_down_at: AtomicU64,
     /// Cut once this many client→server bytes have passed in total.
     cut_up_at: AtomicU64,
+    /// Milliseconds a byte-triggered cut waits after forwarding up to its
+    /// byte, before it cuts.
+    pause_before_cut_ms: AtomicU64,
     /// Flip (XOR 0xFF) the client→server byte at this total offset, once
     /// (0: not armed; the offset is 1-based so that 0 can mean "off").
     flip_up_at: AtomicU64,
@@ -110,6 +113,15 @@ impl FaultProxy {
     /// total reaches `total` (counted over all connections so far).
     pub fn cut_down_at(&self, total: u64) {
         self.state.cut_down_at.store(total, Ordering::Release);
+    }
+
+    /// Makes a byte-triggered cut ([`FaultProxy::cut_down_at`],
+    /// [`FaultProxy::cut_up_at`]) wait this long after forwarding up to its
+    /// byte before it cuts: the peer has taken in everything before the cut
+    /// by then, and sees the end of the stream with nothing else going on.
+    pub fn pause_before_cut(&self, d: std::time::Duration) {
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        self.state.pause_before_cut_ms.store(ms, Ordering::Release);
     }
 
     /// Cuts the connection carrying the byte at which the client→server
@@ -255,6 +267,10 @@ fn pump(mut from: TcpStream, mut to: TcpStream, down: bool, st: &State, watch: &
                 .min(n);
             let _ = to.write_all(&carry);
             let _ = to.write_all(&buf[..keep]);
+            let pause = st.pause_before_cut_ms.load(Ordering::Acquire);
+            if pause > 0 {
+                thread::sleep(std::time::Duration::from_millis(pause));
+            }
             cut_all(st);
             break;
         }
