@@ -885,7 +885,7 @@ impl Connector {
 impl Connector {
     /// Connects (or reuses a connection) and tree-connects to `loc.share`.
     /// A `loc.path` under a DFS link is followed to the share the link
-    /// refers to (at most [`DFS_HOPS`] links; same port and credentials).
+    /// refers to (at most `DFS_HOPS` (8) links; same port and credentials).
     pub async fn open(&self, loc: &SmbLocation, creds: &Credentials) -> anyhow::Result<SmbFs> {
         let (config, unbuffered) = (&self.config.client, self.config.unbuffered);
         let mut loc = loc.clone();
