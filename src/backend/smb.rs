@@ -848,7 +848,7 @@ impl Connector {
 impl Connector {
     /// Connects (or reuses a connection) and tree-connects to `loc.share`.
     /// A `loc.path` under a DFS link is followed to the share the link
-    /// refers to (at most [`DFS_HOPS`] links; same port and credentials).
+    /// refers to (at most 8 links in a row; same port and credentials).
     pub async fn open(
         &self,
         loc: &SmbLocation,

@@ -179,11 +179,18 @@ impl Scanner {
                 };
                 tokio::join!(src, dst)
             };
-            let (src, dst) = match listed {
+            let (mut src, mut dst) = match listed {
                 (Ok(s), Ok(d)) => (s, d),
                 (Err(e), _) => return self.list_failed(&dir, "list source", &e),
                 (_, Err(e)) => return self.list_failed(&dir, "list destination", &e),
             };
+            if dir.is_empty() {
+                // The run's own temporary directory (an SMB destination's):
+                // never copied, never purged while files are in it.
+                let ours = |e: &Entry| e.name == crate::copy::temp::TEMP_DIR;
+                src.retain(|e| !ours(e));
+                dst.retain(|e| !ours(e));
+            }
             let o = &self.opts;
             let plan = plan_dir(&dir, level, src, dst, &o.filter, &o.selection, o.subdirs);
             self.account(&dir, &plan);
