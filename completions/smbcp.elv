@@ -32,7 +32,7 @@ set edit:completion:arg-completer[smbcp] = {|@words|
             cand --max-delete 'Refuse to delete anything when more than N items would be deleted ("unlimited" to allow any number) [default: 1000]'
             cand --mt 'Number of concurrent copy jobs (files or blocks of big files), 1–128 [/MT:n]'
             cand --zero-copy 'Move file data between socket and local file inside the kernel (Linux, unsigned sessions): auto = downloads, and uploads to servers not on this machine'
-            cand --temp-name 'Name of the temporary file each file is written as before the rename over its final name: {name} is the file''s name, {rand} (required) 8 random hex digits. Default `.{name}.smbcp-{rand}.tmp`, then `{name}.smbcp-{rand}` if the server refuses that (e.g. Samba `veto files = /*.tmp/`); with this flag, only PATTERN'
+            cand --temp-name 'Name of the temporary file each file is written as before the rename over its final name: {name} is the file''s name, {rand} (required) 8 random hex digits. Default `.{name}.smbcp-{rand}.tmp` (on an SMB destination `{name}.smbcp-{rand}` in `.smbcp-tmp` at DEST''s root), then `{name}.smbcp-{rand}` beside the file if the server refuses that (e.g. Samba `veto files = /*.tmp/`); with this flag, only PATTERN'
             cand --retries 'Retries for each file after a transient error [/R:n]'
             cand --wait 'Wait before the first retry (doubles each retry, with jitter), e.g. 2s, 500ms [/W:n]'
             cand --timeout 'Timeout for connecting and for each SMB request, e.g. 30s'

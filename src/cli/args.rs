@@ -190,8 +190,10 @@ pub struct Args {
 
     /// Name of the temporary file each file is written as before the rename over its
     /// final name: {name} is the file's name, {rand} (required) 8 random hex digits.
-    /// Default `.{name}.smbcp-{rand}.tmp`, then `{name}.smbcp-{rand}` if the server
-    /// refuses that (e.g. Samba `veto files = /*.tmp/`); with this flag, only PATTERN.
+    /// Default `.{name}.smbcp-{rand}.tmp` (on an SMB destination `{name}.smbcp-{rand}`
+    /// in `.smbcp-tmp` at DEST's root), then `{name}.smbcp-{rand}` beside the file if
+    /// the server refuses that (e.g. Samba `veto files = /*.tmp/`); with this flag,
+    /// only PATTERN.
     #[arg(long, value_name = "PATTERN", help_heading = "Engine")]
     pub temp_name: Option<String>,
 

@@ -84,6 +84,8 @@ pub struct Engine {
     server_side: Arc<AtomicBool>,
     /// Temporary name patterns, and which one the destination accepts.
     temps: temp::TempNames,
+    /// [`temp::TEMP_DIR`] was created in this run (held while creating it).
+    temp_dir: tokio::sync::Mutex<bool>,
 }
 
 /// Smallest file that, when the kernel can move the data between socket and
@@ -152,7 +154,8 @@ impl Engine {
             window: Arc::new(Window::new(Window::initial(rtt, max), max)),
             direct,
             server_side: Arc::new(AtomicBool::new(src.copies_on_server_to(&dst))),
-            temps: temp::TempNames::new(opts.temp_name.clone()),
+            temps: temp::TempNames::new(opts.temp_name.clone(), matches!(dst, Backend::Smb(_))),
+            temp_dir: tokio::sync::Mutex::new(false),
             src,
             dst,
             opts,
@@ -184,6 +187,24 @@ impl Engine {
         // leave none for a big file's block helpers (the last big file of a
         // run, or the only one, then ran one READ at a time: 228 MB/s at +5 ms).
         while jobs.join_next().await.is_some() {}
+        if *self.temp_dir.lock().await {
+            // Best effort: a temporary file kept for a restartable copy (or
+            // another run's) keeps it.
+            let _ = self.dst.remove_dir(temp::TEMP_DIR).await;
+        }
+    }
+
+    /// Creates [`temp::TEMP_DIR`] the first time a file needs it.
+    async fn ensure_temp_dir(&self) -> Result<(), StepError> {
+        let mut made = self.temp_dir.lock().await;
+        if !*made {
+            self.dst
+                .mkdir(temp::TEMP_DIR)
+                .await
+                .map_err(|e| ("create", e))?;
+            *made = true;
+        }
+        Ok(())
     }
 
     /// Copies one file (with retries), records the outcome, releases the permit.
@@ -319,6 +340,12 @@ impl Engine {
         // Under a temporary name the destination accepts (see [`temp::TempNames`]).
         self.temps
             .run(&job.src.name, |t| async move {
+                if let Some(name) = t.strip_prefix(temp::IN_TEMP_DIR) {
+                    self.ensure_temp_dir().await?;
+                    return self
+                        .copy_file_as(job, rel, &join(temp::TEMP_DIR, name))
+                        .await;
+                }
                 self.copy_file_as(job, rel, &join(&job.dir, &t)).await
             })
             .await

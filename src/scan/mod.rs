@@ -366,7 +366,7 @@ impl Scanner {
                 // Ctrl-C while listing: no directory made, no file queued.
                 return Vec::new();
             }
-            let (src, dst) = match listed {
+            let (mut src, mut dst) = match listed {
                 (Ok(s), Ok(d)) => (s, d),
                 (Err(e), _) => {
                     self.list_failed(&dir, "list source", &e);
@@ -377,6 +377,13 @@ impl Scanner {
                     return Vec::new();
                 }
             };
+            if dir.is_empty() {
+                // The run's own temporary directory (an SMB destination's):
+                // never copied, never purged while files are in it.
+                let ours = |e: &Entry| e.name == crate::copy::temp::TEMP_DIR;
+                src.retain(|e| !ours(e));
+                dst.retain(|e| !ours(e));
+            }
             // Counted until this directory's jobs are all queued.
             let _held = self.gauges.hold(src.len() + dst.len());
             let o = &self.opts;

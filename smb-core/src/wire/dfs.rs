@@ -195,8 +195,9 @@ fn nul_string(buf: &[u8], pos: usize, what: &'static str) -> Result<String, Deco
 mod tests {
     use super::*;
 
-    /// A v3 referral as Samba 4.17 sends it for an `msdfs:127.0.0.1\ro`
-    /// link (built the way source3/modules/vfs_default.c lays it out).
+    /// A v3 referral for an `msdfs:127.0.0.1\ro` link, from our encoder
+    /// (one copy of the path for DFSPath and DFSAlternatePath, which
+    /// Samba writes twice: see [`CAPTURED`]).
     fn samba_v3() -> Vec<u8> {
         let path = "\\127.0.0.1\\share\\dfs\\link";
         let resp = ReferralResponse {
@@ -214,6 +215,34 @@ mod tests {
         let mut w = Writer::new();
         resp.encode_v3(&mut w);
         w.into_vec()
+    }
+
+    /// Captured from the fixture's Samba 4.17: the referral for
+    /// `\\127.0.0.1\share\cap-25911-0\link\sub\file.txt`, where `link`
+    /// is `msdfs:127.0.0.1\ro` (v3; DFSPath and DFSAlternatePath are
+    /// separate copies).
+    const CAPTURED: &[u8] = include_bytes!("testdata/dfs_referral_v3.bin");
+
+    #[test]
+    fn captured_samba_referral() {
+        let r = ReferralResponse::decode(CAPTURED).unwrap();
+        let link = "\\127.0.0.1\\share\\cap-25911-0\\link";
+        assert_eq!(
+            usize::from(r.path_consumed),
+            link.encode_utf16().count() * 2
+        );
+        assert_eq!(r.header_flags, HEADER_STORAGE_SERVERS);
+        assert_eq!(r.referrals.len(), 1);
+        let e = &r.referrals[0];
+        assert_eq!((e.version, e.server_type, e.ttl), (3, 0, 600));
+        assert_eq!(e.dfs_path, link);
+        assert_eq!(e.network_address, "\\127.0.0.1\\ro");
+        for cut in 0..CAPTURED.len() {
+            assert!(
+                ReferralResponse::decode(&CAPTURED[..cut]).is_err(),
+                "cut {cut}"
+            );
+        }
     }
 
     #[test]
