@@ -340,11 +340,10 @@ impl Engine {
         // Under a temporary name the destination accepts (see [`temp::TempNames`]).
         self.temps
             .run(&job.src.name, |t| async move {
-                if let Some(name) = t.strip_prefix(temp::IN_TEMP_DIR) {
+                if temp::in_temp_dir(&t) {
+                    // Already a path from the destination root.
                     self.ensure_temp_dir().await?;
-                    return self
-                        .copy_file_as(job, rel, &join(temp::TEMP_DIR, name))
-                        .await;
+                    return self.copy_file_as(job, rel, &t).await;
                 }
                 self.copy_file_as(job, rel, &join(&job.dir, &t)).await
             })
